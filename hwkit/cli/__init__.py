@@ -1,0 +1,71 @@
+"""The ``hwkit`` command group.
+
+Subcommands live in their own modules and are imported only when invoked (or
+when ``--help`` lists them), and those modules import click alone at the top:
+torch and h5py load inside the command functions, so ``hwkit --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from hwkit import __version__
+from hwkit.errors import HwkitError
+
+# name -> "module:attribute"; order is the order shown in --help
+COMMANDS = {
+    "prepare": "hwkit.cli.prepare:prepare",
+}
+
+
+class UserError(click.ClickException):
+    """An ``HwkitError`` shown as one line on stderr, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file or sys.stderr)
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HwkitError as exc:
+            if os.environ.get("HWKIT_DEBUG") == "1":
+                raise
+            raise UserError(str(exc)) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="hwkit")
+def cli() -> None:
+    """Turn online handwriting into trained models and back into handwriting.
+
+    \b
+    Typical session:
+      hwkit prepare               # demo corpus (or data/iamondb/) -> cache/<name>.h5
+      hwkit inspect --n 20        # tables and pictures of the store
+      hwkit train --preset demo   # LSTM + mixture density network
+      hwkit sample --text "hello" # handwriting as SVG
+
+    Set HWKIT_DEBUG=1 to see tracebacks.
+    """
+
+
+def main() -> None:
+    cli(prog_name="hwkit")

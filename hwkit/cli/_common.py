@@ -1,0 +1,60 @@
+"""Console, progress and path conventions shared by the commands.
+
+Data output (tables, JSON) goes to stdout; progress and notes go to stderr, and
+progress bars hide themselves when stderr is not a terminal.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+CACHE_DIR = Path("cache")
+DATA_DIR = Path("data")
+MODELS_DIR = Path("models")
+
+
+def stdout_console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None, unit: str = "") -> Iterator:
+    """Yield ``advance(n=1, **fields)``; a rich bar on a terminal, silent otherwise."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = stderr_console()
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+    ]
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=total, status="")
+
+        def advance(n: int = 1, status: str | None = None, total: int | None = None) -> None:
+            kwargs = {} if status is None else {"status": status}
+            if total is not None:
+                kwargs["total"] = total
+            bar.update(task, advance=n, **kwargs)
+
+        yield advance
+
+
+def escape(text: str) -> str:
+    """Dataset text is data, never rich markup."""
+    from rich.markup import escape as _escape
+
+    return _escape(text)

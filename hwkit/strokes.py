@@ -1,0 +1,134 @@
+"""Pure numpy converters between the stroke formats hwkit uses.
+
+Three formats, all ``float`` arrays, all with y growing downward (IAM-OnDB and SVG):
+
+``strokes``
+    A list of ``(n_i, 2)`` arrays of absolute pen positions, one per pen-down stroke.
+``points``
+    One ``(N, 3)`` array ``x, y, pen_up`` of absolute positions, where ``pen_up = 1``
+    marks the last point of each stroke (so the last row of a line always has it).
+``offsets``
+    One ``(N, 3)`` array ``dx, dy, pen_up``: row ``i`` holds ``points[i] - points[i-1]``
+    and row 0 holds ``(0, 0)``, so a line starts at its origin. This is what the
+    store keeps and what the networks read; ``pen_up`` on row ``i`` means the pen
+    lifts *after* point ``i``, so the move in row ``i + 1`` is made in the air.
+
+Every function returns a new array and never modifies its input. Normalisation
+statistics are computed on the train split only and travel with the store and
+with every checkpoint, so models and data always agree on the scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+PEN_UP = 2  # column index of the pen_up flag in points and offsets
+
+
+def strokes_to_points(strokes: Sequence[np.ndarray]) -> np.ndarray:
+    """Join strokes into one ``points`` array with pen_up on each stroke's last point."""
+    strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
+    strokes = [s for s in strokes if len(s)]
+    if not strokes:
+        return np.zeros((0, 3))
+    xy = np.concatenate(strokes)
+    pen = np.zeros(len(xy))
+    pen[np.cumsum([len(s) for s in strokes]) - 1] = 1.0
+    return np.column_stack([xy, pen])
+
+
+def points_to_strokes(points: np.ndarray) -> list[np.ndarray]:
+    """Split a ``points`` array back into strokes (the inverse of ``strokes_to_points``)."""
+    points = np.asarray(points, dtype=np.float64)
+    ends = np.flatnonzero(points[:, PEN_UP] > 0.5) + 1
+    if len(points) and (not len(ends) or ends[-1] != len(points)):
+        ends = np.append(ends, len(points))  # an unterminated last stroke still counts
+    starts = np.concatenate([[0], ends[:-1]])
+    return [points[a:b, :2].copy() for a, b in zip(starts, ends)]
+
+
+def points_to_offsets(points: np.ndarray) -> np.ndarray:
+    """Absolute points -> offsets; row 0 becomes ``(0, 0)``."""
+    points = np.asarray(points)
+    out = np.array(points, dtype=np.result_type(points.dtype, np.float32), copy=True)
+    if len(out):
+        out[1:, :2] = points[1:, :2] - points[:-1, :2]
+        out[0, :2] = 0
+    return out
+
+
+def offsets_to_points(offsets: np.ndarray, origin: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
+    """Offsets -> absolute points starting at ``origin`` (cumulative sum in float64)."""
+    offsets = np.asarray(offsets, dtype=np.float64)
+    out = offsets.copy()
+    out[:, :2] = np.cumsum(offsets[:, :2], axis=0) + np.asarray(origin, dtype=np.float64)
+    return out
+
+
+def drop_repeats(points: np.ndarray) -> np.ndarray:
+    """Drop points identical to the previous point of the same stroke.
+
+    Tablets repeat a reading when the pen rests; a zero step carries no shape and
+    would teach the model a spike at the origin. A dropped stroke end passes its
+    pen_up flag to the point it repeated, so stroke boundaries survive.
+    """
+    points = np.asarray(points)
+    if len(points) < 2:
+        return points.copy()
+    same = np.all(points[1:, :2] == points[:-1, :2], axis=1) & (points[:-1, PEN_UP] < 0.5)
+    keep = np.concatenate([[True], ~same])
+    out = points[keep].copy()
+    run = np.cumsum(keep) - 1
+    pen = np.zeros(len(out), dtype=points.dtype)
+    np.maximum.at(pen, run, points[:, PEN_UP])
+    out[:, PEN_UP] = pen
+    return out
+
+
+def split_jumps(points: np.ndarray, max_jump: float) -> np.ndarray:
+    """Lift the pen before any pen-down step longer than ``max_jump``.
+
+    A huge step inside a stroke is a lost reading or a glitch, not ink. Splitting
+    the stroke there (rather than deleting points) keeps every real reading and
+    turns the jump into an ordinary pen-up move.
+    """
+    points = np.asarray(points)
+    out = points.copy()
+    if len(points) < 2:
+        return out
+    step = np.hypot(*(points[1:, :2] - points[:-1, :2]).T)
+    out[:-1, PEN_UP] = np.where(step > max_jump, 1.0, points[:-1, PEN_UP])
+    return out
+
+
+def offset_stats(offsets: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of ``dx, dy`` over many lines (row 0 of each line, always zero, excluded)."""
+    total = np.zeros(2)
+    total_sq = np.zeros(2)
+    count = 0
+    for line in offsets:
+        d = np.asarray(line, dtype=np.float64)[1:, :2]
+        total += d.sum(axis=0)
+        total_sq += np.square(d).sum(axis=0)
+        count += len(d)
+    if count == 0:
+        return np.zeros(2), np.ones(2)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def normalise(offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Standardise ``dx, dy`` with train-split statistics; pen_up is untouched."""
+    out = np.array(offsets, dtype=np.float32, copy=True)
+    out[:, :2] = (out[:, :2] - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return out
+
+
+def denormalise(offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Undo ``normalise``."""
+    out = np.array(offsets, dtype=np.float32, copy=True)
+    out[:, :2] = out[:, :2] * np.asarray(std, dtype=np.float32) + np.asarray(mean, dtype=np.float32)
+    return out
