@@ -19,6 +19,7 @@ from hwkit.errors import HwkitError
 # name -> "module:attribute"; order is the order shown in --help
 COMMANDS = {
     "prepare": "hwkit.cli.prepare:prepare",
+    "inspect": "hwkit.cli.inspect:inspect",
 }
 
 
