@@ -1,0 +1,145 @@
+"""``hwkit prepare``: IAM-OnDB or the demo corpus -> ``cache/<name>.h5``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hwkit.cli._common import CACHE_DIR, DATA_DIR, escape, progress_bar, stderr_console, stdout_console
+
+DEMO_OPTIONS = ("lines", "writers", "seed")
+EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
+
+
+@click.command(short_help="Turn IAM-OnDB or the demo corpus into a stroke store.")
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    help="Store to write.  [default: cache/iamondb.h5, or cache/demo.h5 for the demo corpus]",
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), help="Processes parsing stroke files.  [default: number of CPUs]"
+)
+@click.option("--force", is_flag=True, help="Replace an existing store.")
+@click.option(
+    "--min-points", type=click.IntRange(min=1), help="Leave out lines with fewer points after cleaning.  [default: 40]"
+)
+@click.option(
+    "--max-jump", type=click.FloatRange(min=0, min_open=True),
+    help="Split a stroke at a pen-down step longer than this (raw units).  [default: 500]",
+)
+@click.option("--demo", is_flag=True, help="Prepare the built-in demo corpus (generated into data/demo/).")
+@click.option("--lines", type=click.IntRange(min=1), help="Demo corpus: number of lines.  [default: 3000]")
+@click.option("--writers", type=click.IntRange(min=1), help="Demo corpus: number of writers.  [default: 40]")
+@click.option("--seed", type=int, help="Demo corpus: random seed.  [default: 0]")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
+def prepare(
+    source: Path | None,
+    output: Path | None,
+    jobs: int | None,
+    force: bool,
+    min_points: int | None,
+    max_jump: float | None,
+    demo: bool,
+    lines: int | None,
+    writers: int | None,
+    seed: int | None,
+    as_json: bool,
+) -> None:
+    """Turn IAM-OnDB (or the built-in demo corpus) into a stroke store.
+
+    SOURCE is an IAM-OnDB root holding lineStrokes/ and ascii/ (and optionally
+    original/ and the task lists trainset.txt, testset_v.txt, testset_t.txt,
+    testset_f.txt), or the archives lineStrokes-all.tar.gz, ascii-all.tar.gz
+    and original-xml-all.tar.gz, which are read without unpacking. Without
+    SOURCE, data/iamondb/ is used when it exists; otherwise the demo corpus is
+    generated into data/demo/ and prepared.
+
+    Repeated points are dropped, strokes are split at implausible pen jumps,
+    and lines that are too short or have no transcription are left out; each
+    input left out is listed in the store with its reason.
+
+    \b
+    Examples:
+      hwkit prepare                              # data/iamondb/, else the demo corpus
+      hwkit prepare ~/iamondb -o cache/iam.h5 --jobs 4
+      hwkit prepare --demo --lines 500 --writers 10 --force
+    """
+    from hwkit import iam
+    from hwkit.prepare import PrepareParams, check_output, prepare_corpus
+
+    demo_flags = [f"--{name}" for name, value in zip(DEMO_OPTIONS, (lines, writers, seed)) if value is not None]
+    if demo_flags and not demo:
+        raise click.UsageError(f"{', '.join(demo_flags)} only apply with --demo")
+    if demo and source is not None:
+        raise click.UsageError("give either SOURCE or --demo, not both")
+
+    note = stderr_console()
+    if source is None and not demo:
+        if (DATA_DIR / "iamondb").is_dir():
+            source = DATA_DIR / "iamondb"
+            note.print(f"preparing IAM-OnDB from {escape(str(source))}/")
+        else:
+            demo = True
+            note.print(f"no {DATA_DIR / 'iamondb'}/ found: preparing the built-in demo corpus in {DATA_DIR / 'demo'}/")
+    if demo:
+        output = output or CACHE_DIR / "demo.h5"
+        check_output(output, force)  # before spending time on the corpus
+        source = _demo_corpus(DATA_DIR / "demo", lines, writers, seed)
+    name = "demo" if (source / iam.DEMO_MARKER).is_file() else "iamondb"
+    output = output or CACHE_DIR / f"{name}.h5"
+
+    defaults = PrepareParams()
+    params = PrepareParams(
+        min_points=defaults.min_points if min_points is None else min_points,
+        max_jump=defaults.max_jump if max_jump is None else max_jump,
+    )
+    with progress_bar("parsing", unit="files") as advance:
+        last = [0]
+
+        def report(p) -> None:
+            advance(p.files_done - last[0], status=f"{p.lines_kept:,} lines, {p.points:,} points", total=p.files_total)
+            last[0] = p.files_done
+
+        result = prepare_corpus(source, output, jobs=jobs, force=force, params=params, progress=report)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _summary(result)
+
+
+def _demo_corpus(root: Path, lines: int | None, writers: int | None, seed: int | None) -> Path:
+    from hwkit.demo import DemoParams, ensure_demo_corpus
+
+    defaults = DemoParams()
+    lines = defaults.lines if lines is None else lines
+    writers = defaults.writers if writers is None else writers
+    seed = defaults.seed if seed is None else seed
+    with progress_bar("demo corpus", total=lines, unit="lines") as advance:
+        return ensure_demo_corpus(root, lines=lines, writers=writers, seed=seed, progress=advance)
+
+
+def _summary(report) -> None:
+    from rich.table import Table
+
+    out = stdout_console()
+    out.print(
+        f"wrote {escape(str(report.output))}: {sum(report.lines.values()):,} lines, {report.points:,} points, "
+        f"{report.writers} writers, alphabet of {report.alphabet_size} (source {report.source}, "
+        f"split by {report.split_rule})"
+    )
+    splits = Table("split", "lines", box=None)
+    for name, n in report.lines.items():
+        splits.add_row(name, f"{n:,}")
+    out.print(splits)
+    by_reason = report.skipped_by_reason()
+    if not by_reason:
+        out.print("nothing left out")
+        return
+    skipped = Table("left out because", "count", "for example", box=None)
+    for reason, names in by_reason.items():
+        shown = "\n".join(names[:EXAMPLES_SHOWN]) + ("\n..." if len(names) > EXAMPLES_SHOWN else "")
+        skipped.add_row(escape(reason), f"{len(names):,}", escape(shown))
+    out.print(skipped)

@@ -1,0 +1,255 @@
+"""The built-in demo corpus: synthetic handwriting in the exact IAM-OnDB layout.
+
+IAM-OnDB needs a sign-up, so a fresh checkout has no handwriting to learn from.
+``ensure_demo_corpus`` writes a stand-in that ``hwkit prepare`` reads through the
+same parser as the real download: ``lineStrokes/``, ``ascii/`` and ``original/``
+trees, the four split lists, and a ``DEMO.json`` marker (its presence is how a
+store learns that its source is the demo, not IAM-OnDB).
+
+Every writer, form and line draws from its own generator seeded by
+``(seed, kind, index)``, so the files depend only on the parameters, never on the
+order of work, and the same parameters give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import textwrap
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+from hwkit import __version__
+from hwkit.demo_style import Trajectory, WriterStyle, random_style, render_line
+from hwkit.demo_text import make_texts
+from hwkit.errors import CorpusError
+from hwkit.strokes import PEN_UP
+
+MARKER = "DEMO.json"
+TASK_LISTS = ("trainset.txt", "testset_v.txt", "testset_t.txt", "testset_f.txt")
+WRITER_ID_BASE = 10000  # writer w is IAM-style writerID "10000 + w"
+FORMS_PER_FOLDER = 20  # forms a01-000u .. a01-019u share the folder a01
+ENCODING = "ISO-8859-1"
+
+# independent generator streams, each seeded by (seed, stream, index)
+_STYLE, _FORMS, _TEXT, _LINE, _PAGE, _SPLIT = range(6)
+
+
+@dataclass(frozen=True)
+class DemoParams:
+    """What a demo corpus is generated from; saved as ``DEMO.json``."""
+
+    lines: int = 3000
+    writers: int = 40
+    seed: int = 0
+    hwkit_version: str = __version__
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Form:
+    """One page: consecutive lines of one paragraph by one writer."""
+
+    form_id: str  # e.g. a01-000u
+    writer: int
+    first_line: int  # global index of its first line (seeds the line generators)
+    n_lines: int
+
+    @property
+    def folder(self) -> str:  # a01/a01-000
+        return f"{self.form_id[:3]}/{self.form_id[:-1]}"
+
+    @property
+    def writer_id(self) -> str:
+        return str(WRITER_ID_BASE + self.writer)
+
+
+def ensure_demo_corpus(
+    root: Path,
+    *,
+    lines: int = 3000,
+    writers: int = 40,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Make ``root`` hold the demo corpus for these parameters; return ``root``.
+
+    A corpus whose ``DEMO.json`` already records the same parameters is reused.
+    Otherwise it is generated in a temporary folder beside ``root`` and swapped in
+    only when complete, so an interrupted run never leaves a half corpus that looks
+    whole. A non-empty ``root`` without ``DEMO.json`` is not ours and is refused.
+    ``progress(n)`` is called with the number of lines just written.
+    """
+    root = Path(root)
+    if lines < 1 or writers < 1:
+        raise CorpusError(f"a demo corpus needs at least one line and one writer (got {lines} and {writers})")
+    params = DemoParams(lines=lines, writers=writers, seed=seed)
+    marker = root / MARKER
+    if marker.is_file() and _read_marker(marker) == params.to_json():
+        return root
+    if root.exists() and not marker.is_file() and (not root.is_dir() or any(root.iterdir())):
+        raise CorpusError(f"{root}: exists and is not a demo corpus (no {MARKER}); move it or pick another folder")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{root.name}-", suffix=".partial", dir=root.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the corpus is ordinary data
+    try:
+        write_demo_corpus(work, params, progress)
+        if root.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{root.name}-", suffix=".old", dir=root.parent))
+            os.replace(root, old / "corpus")
+            os.replace(work, root)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(work, root)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return root
+
+
+def write_demo_corpus(root: Path, params: DemoParams, progress: Callable[[int], None] | None = None) -> None:
+    """Write the whole tree into the existing folder ``root``; the marker goes last."""
+    root = Path(root)
+    styles = [writer_style(params.seed, w) for w in range(params.writers)]
+    forms = plan_forms(params)
+    by_writer: dict[int, list[str]] = {}
+    for form in forms:
+        texts = form_texts(params.seed, form)
+        style = styles[form.writer]
+        lines = [render_line(t, style, _rng(params.seed, _LINE, form.first_line + k)) for k, t in enumerate(texts)]
+        _write_form(root, form, texts, lines, style, _rng(params.seed, _PAGE, form.first_line))
+        by_writer.setdefault(form.writer, []).append(form.form_id)
+        if progress is not None:
+            progress(form.n_lines)
+    for name, writers in split_writers(params.seed, params.writers).items():
+        ids = [f for w in writers for f in by_writer.get(w, [])]
+        (root / name).write_text("".join(f"{i}\n" for i in ids), encoding=ENCODING)
+    (root / MARKER).write_text(json.dumps(params.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def writer_style(seed: int, writer: int) -> WriterStyle:
+    return random_style(_rng(seed, _STYLE, writer))
+
+
+def plan_forms(params: DemoParams) -> list[Form]:
+    """Share the lines among the writers as evenly as possible, in forms of 6-10 lines."""
+    forms: list[Form] = []
+    line = 0
+    for w in range(params.writers):
+        rng = _rng(params.seed, _FORMS, w)
+        left = params.lines // params.writers + (w < params.lines % params.writers)
+        while left:
+            n = min(left, int(rng.integers(6, 11)))
+            forms.append(Form(_form_id(len(forms)), w, line, n))
+            line, left = line + n, left - n
+    return forms
+
+
+def form_texts(seed: int, form: Form) -> list[str]:
+    """The form's transcription: ``n_lines`` consecutive lines of one paragraph."""
+    return make_texts(form.n_lines, _rng(seed, _TEXT, form.first_line))
+
+
+def split_writers(seed: int, writers: int) -> dict[str, list[int]]:
+    """Task list file -> its writers; every writer is in at most one list.
+
+    About a tenth of the writers go to each of ``testset_v``, ``testset_t`` and
+    ``testset_f`` and a tenth to no list at all (as some IAM-OnDB forms are), the
+    rest to ``trainset``; ``testset_v`` and the unlisted writers get one each as
+    soon as there are writers enough to keep one for training.
+    """
+    order = _rng(seed, _SPLIT, 0).permutation(writers)
+    tenth = int(writers / 10 + 0.5)
+    sizes = [max(tenth, 1 if writers >= 2 else 0), max(tenth, 1 if writers >= 3 else 0), tenth, tenth]
+    valid, _unlisted, test_t, test_f, train = np.split(order, np.cumsum(sizes))
+    return {name: sorted(group.tolist()) for name, group in zip(TASK_LISTS, (train, valid, test_t, test_f))}
+
+
+def _form_id(k: int) -> str:
+    folder = k // FORMS_PER_FOLDER
+    if folder >= 26 * 99:
+        raise CorpusError("a demo corpus can hold at most 51480 forms")
+    return f"{chr(ord('a') + folder // 99)}{folder % 99 + 1:02d}-{k % FORMS_PER_FOLDER:03d}u"
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *key])
+
+
+def _write_form(
+    root: Path, form: Form, texts: list[str], lines: list[Trajectory], style: WriterStyle, rng: np.random.Generator
+) -> None:
+    """Place the lines on a whiteboard page and write the form's three files."""
+    left = rng.uniform(300.0, 900.0)
+    top = rng.uniform(500.0, 900.0) + style.height
+    gap = style.height * rng.uniform(2.0, 2.8)
+    clock = rng.uniform(60.0, 3000.0)  # session time of the first pen-down, seconds
+    placed = []
+    for k, line in enumerate(lines):
+        xy = np.rint(line.points[:, :2] + (left + rng.normal(0.0, 40.0), top + k * gap)).astype(np.int64)
+        placed.append((xy, line.points[:, PEN_UP] > 0.5, clock + line.times))
+        clock += line.times[-1] + rng.uniform(0.8, 2.5)
+    every = np.concatenate([xy for xy, _, _ in placed])
+    board = _board(every.min(axis=0) - 50, every.max(axis=0) + 50)
+
+    for sub in ("lineStrokes", "ascii", "original"):
+        (root / sub / form.folder).mkdir(parents=True, exist_ok=True)
+    for k, (xy, up, times) in enumerate(placed):
+        path = root / "lineStrokes" / form.folder / f"{form.form_id}-{k + 1:02d}.xml"
+        path.write_text(_stroke_xml(board, xy, up, times), encoding=ENCODING)
+    ocr = textwrap.wrap(" ".join(texts), 60)  # the printed prompt, wrapped differently
+    ascii_text = "OCR:\n\n" + "\n".join(ocr) + "\n\nCSR:\n\n" + "\n".join(texts) + "\n"
+    (root / "ascii" / form.folder / f"{form.form_id}.txt").write_text(ascii_text, encoding=ENCODING)
+    (root / "original" / form.folder / f"strokes{form.form_id[-1]}.xml").write_text(
+        _original_xml(form, texts), encoding=ENCODING
+    )
+
+
+def _board(low: np.ndarray, high: np.ndarray) -> str:
+    return (
+        "  <WhiteboardDescription>\n"
+        '    <SensorLocation corner="top_left"/>\n'
+        f'    <DiagonallyOppositeCoords x="{high[0]}" y="{high[1]}"/>\n'
+        f'    <VerticallyOppositeCoords x="{low[0]}" y="{high[1]}"/>\n'
+        f'    <HorizontallyOppositeCoords x="{high[0]}" y="{low[1]}"/>\n'
+        "  </WhiteboardDescription>\n"
+    )
+
+
+def _stroke_xml(board: str, xy: np.ndarray, up: np.ndarray, times: np.ndarray) -> str:
+    out = [f'<?xml version="1.0" encoding="{ENCODING}"?>\n<WhiteboardCaptureSession>\n', board, "  <StrokeSet>\n"]
+    ends = np.flatnonzero(up) + 1
+    xs, ys, ts = xy[:, 0].tolist(), xy[:, 1].tolist(), [f"{t:.3f}" for t in times.tolist()]
+    for a, b in zip(np.r_[0, ends[:-1]].tolist(), ends.tolist()):
+        out.append(f'    <Stroke colour="black" start_time="{ts[a]}" end_time="{ts[b - 1]}">\n')
+        out.extend([f'      <Point x="{x}" y="{y}" time="{t}"/>\n' for x, y, t in zip(xs[a:b], ys[a:b], ts[a:b])])
+        out.append("    </Stroke>\n")
+    out.append("  </StrokeSet>\n</WhiteboardCaptureSession>\n")
+    return "".join(out)
+
+
+def _original_xml(form: Form, texts: list[str]) -> str:
+    lines = "".join(
+        f"    <TextLine id={quoteattr(f'{form.form_id}-{k:02d}')} text={quoteattr(t)}/>\n"
+        for k, t in enumerate(texts, start=1)
+    )
+    return (
+        f'<?xml version="1.0" encoding="{ENCODING}"?>\n<WhiteboardCaptureSession>\n'
+        f'  <General>\n    <Form id="{form.form_id}" writerID="{form.writer_id}"/>\n  </General>\n'
+        f"  <Transcription>\n{lines}  </Transcription>\n</WhiteboardCaptureSession>\n"
+    )
+
+
+def _read_marker(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

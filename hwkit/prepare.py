@@ -1,0 +1,447 @@
+"""IAM-OnDB (or the demo corpus, which has its layout) -> a stroke store.
+
+parse -> clean -> split -> write. Every decision is recorded in the store's
+``prepare_params`` and every input left out lands in ``/skipped`` with a short
+reason, so a store explains itself without the command line that made it. Bad
+input never stops the run: only a missing layout, an existing store (without
+``force``) or a corpus with no usable line at all is an error.
+
+Labels (transcriptions, writers, task lists) are small and read in this
+process; stroke files, nearly all of the work, are parsed and cleaned in chunks
+by a pool of worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import multiprocessing.pool
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwkit import iam
+from hwkit.alphabet import Alphabet
+from hwkit.errors import CorpusError, StoreError
+from hwkit.store import SPLITS, Line, write_store
+from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps
+
+# Skip reasons decided here (iam.py holds those found while reading files).
+NO_ASCII = "no ascii file"
+NO_LINE = "no transcription line"
+EMPTY_TEXT = "empty transcription"
+TOO_FEW = "too few points"
+DUPLICATE = "duplicate line id"
+
+CHUNK_FILES = 64  # stroke files per worker task: ~3 MB, big enough to amortise numpy's per-call cost
+TRAIN_LISTS = ("trainset", "testset_t", "testset_f")
+VALID_LISTS = ("testset_v",)
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    """Cleaning thresholds and split fractions; saved as JSON in every store."""
+
+    min_points: int = 40
+    """Lines with fewer points (after cleaning) are left out: a letter or two, nothing to learn from."""
+    max_jump: float = 500.0
+    """A pen-down step longer than this (raw units, about a line height in IAM-OnDB) splits its stroke."""
+    valid_fraction: float = 0.05
+    """Share of lines for the validation split when no task lists are present."""
+    test_fraction: float = 0.05
+    """Share of lines for the test split when no task lists are present."""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> PrepareParams:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class PrepareProgress:
+    """Where a running prepare stands; ``files_total`` is None while archives are streamed."""
+
+    files_done: int
+    files_total: int | None
+    lines_kept: int
+    points: int
+
+
+@dataclass
+class PrepareReport:
+    """What a prepare made: counts for the summary, and every input left out with its reason."""
+
+    output: Path
+    source: str
+    fingerprint: str
+    files: int
+    lines: dict[str, int]
+    points: int
+    writers: int
+    alphabet_size: int
+    split_rule: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skipped_by_reason(self) -> dict[str, list[str]]:
+        """Reason -> the names left out for it, most frequent reason first."""
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in self.skipped:
+            by_reason.setdefault(reason, []).append(name)
+        return dict(sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["output"] = str(self.output)
+        data["skipped"] = {reason: len(names) for reason, names in self.skipped_by_reason().items()}
+        return data
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_output(output: str | os.PathLike, force: bool) -> None:
+    """Refuse to replace a store without ``force``: checked first, before any work is spent."""
+    if Path(output).exists() and not force:
+        raise StoreError(f"{output}: already exists (use --force to replace it)")
+
+
+def prepare_corpus(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    jobs: int | None = None,
+    force: bool = False,
+    params: PrepareParams = PrepareParams(),
+    progress: Callable[[PrepareProgress], None] | None = None,
+) -> PrepareReport:
+    """Parse, clean and split an IAM-OnDB root (folders or archives) into a store at ``output``.
+
+    ``progress`` is called in this process only, after each parsed chunk.
+    """
+    output = Path(output)
+    check_output(output, force)
+    corpus = iam.find_corpus(source)
+    jobs = max(1, jobs or default_jobs())
+    if not corpus.strokes.archived:
+        jobs = min(jobs, -(-len(corpus.strokes.files) // CHUNK_FILES))
+    skipped: list[tuple[str, str]] = []
+    lines: list[Line] = []
+    with _worker_pool(jobs) as pool:  # started first, so that workers boot while the labels are read
+        texts = _read_texts(corpus, skipped)
+        writers = _read_writers(corpus, skipped)
+        if corpus.strokes.archived:
+            files: Iterable[tuple[str, bytes | None]] = iam.iter_part(corpus.strokes, skipped)
+            total = None
+        else:
+            files = [(relpath, None) for relpath in corpus.strokes.files]
+            total = len(files)
+        done = [0]  # files accounted for, whether parsed or left out by name or labels
+        seen: set[str] = set()
+
+        def labelled() -> Iterator[tuple[str, str, bytes | None, str]]:
+            for relpath, data in files:
+                reason, line_id, text = _label(relpath, texts, seen)
+                if reason:
+                    skipped.append((line_id or relpath, reason))
+                    done[0] += 1
+                else:
+                    yield line_id, relpath, data, text
+
+        n_points = 0
+        root = None if corpus.strokes.archived else str(corpus.root)
+        chunks = _chunked(labelled(), CHUNK_FILES)
+        for chunk, results in _parse_chunks(chunks, root, params.max_jump, pool, ahead=2 * (jobs - 1)):
+            for (line_id, _relpath, _data, text), result in zip(chunk, results):
+                if isinstance(result, str):
+                    skipped.append((line_id, result))
+                elif len(result) < params.min_points:
+                    skipped.append((line_id, TOO_FEW))
+                else:
+                    lines.append(Line(result, text, line_id, writers.get(_form_of(line_id), -1)))
+                    n_points += len(result)
+            done[0] += len(chunk)
+            if progress is not None:
+                progress(PrepareProgress(done[0], total, len(lines), n_points))
+
+    if not lines:
+        common = Counter(reason for _, reason in skipped).most_common(1)
+        why = f", mostly {common[0][0]!r}" if common else ""
+        raise CorpusError(f"{corpus.root}: no usable lines ({len(skipped)} inputs left out{why})")
+    lines.sort(key=lambda line: line.line_id)
+    skipped.sort()
+    lists = {name: iam.read_task_list(path) for name, path in corpus.task_lists.items()}
+    line_ids, writer_ids = [line.line_id for line in lines], [line.writer_id for line in lines]
+    splits, split_rule = split_lines(line_ids, writer_ids, lists, params)
+    recorded = {
+        **params.to_json(),
+        "cleaning": [
+            "drop repeated identical points within a stroke (strokes.drop_repeats)",
+            "lift the pen before a pen-down step longer than max_jump: the stroke is split there and "
+            "every reading kept (strokes.split_jumps)",
+            "leave out lines with fewer than min_points points after cleaning",
+            "leave out lines whose transcription is empty or missing",
+        ],
+        "text_encoding": iam.TEXT_ENCODING,
+        "split": split_rule,
+    }
+    source_name = "demo" if corpus.demo else "iam-ondb"
+    fingerprint = corpus.fingerprint()
+    write_store(
+        output,
+        lines,
+        splits,
+        skipped,
+        source=source_name,
+        source_fingerprint=fingerprint,
+        prepare_params=recorded,
+        force=force,
+    )
+    return PrepareReport(
+        output=output,
+        source=source_name,
+        fingerprint=fingerprint,
+        files=done[0],
+        lines={name: len(splits[name]) for name in SPLITS},
+        points=n_points,
+        writers=len({line.writer_id for line in lines if line.writer_id >= 0}),
+        alphabet_size=len(Alphabet.from_texts(line.text for line in lines).chars),
+        split_rule=split_rule["rule"],
+        skipped=skipped,
+    )
+
+
+# -- labels -----------------------------------------------------------------------
+
+
+def _form_of(line_id: str) -> str:
+    return line_id.rsplit("-", 1)[0]
+
+
+def _read_texts(corpus: iam.Corpus, skipped: list[tuple[str, str]]) -> dict[str, list[str] | None]:
+    """Form id -> CSR lines (None when the file has no CSR block)."""
+    texts = {}
+    for relpath, data in iam.iter_part(corpus.ascii, skipped):
+        name = relpath.rsplit("/", 1)[-1]
+        if name.endswith(".txt"):
+            texts[name[: -len(".txt")]] = iam.parse_transcriptions(data)
+    return texts
+
+
+def _read_writers(corpus: iam.Corpus, skipped: list[tuple[str, str]]) -> dict[str, int]:
+    """Form id -> writer id, from the heads of the original files."""
+    writers = {}
+    if corpus.original is None:
+        return writers
+    for relpath, head in iam.iter_part(corpus.original, skipped, head=iam.ORIGINAL_HEAD):
+        form = iam.original_form_id(relpath)
+        if form is None:
+            continue
+        try:
+            writers[form] = iam.parse_writer(head)
+        except iam.Skip as skip:
+            skipped.append((relpath, skip.reason))
+    return writers
+
+
+def _label(relpath: str, texts: Mapping[str, list[str] | None], seen: set[str]) -> tuple[str, str, str]:
+    """``(reason, line_id, text)`` for a stroke file; reason is "" when the file has a usable label."""
+    name = iam.stroke_name(relpath)
+    if name is None:
+        return iam.NOT_STROKE_FILE, "", ""
+    line_id, form, number = name
+    if line_id in seen:
+        return DUPLICATE, line_id, ""
+    seen.add(line_id)
+    if form not in texts:
+        return NO_ASCII, line_id, ""
+    block = texts[form]
+    if block is None or number > len(block):
+        return NO_LINE, line_id, ""
+    if not block[number - 1]:
+        return EMPTY_TEXT, line_id, ""
+    return "", line_id, block[number - 1]
+
+
+# -- parsing in workers -----------------------------------------------------------
+
+
+def _chunked(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@contextmanager
+def _worker_pool(jobs: int) -> Iterator[multiprocessing.pool.Pool | None]:
+    """Helpers for this process, which parses too: ``jobs - 1`` workers, or None.
+
+    Workers are spawned, not forked: the caller may be running threads (a
+    progress bar, say), and a spawned worker boots while this process goes on.
+    """
+    if jobs <= 1:
+        yield None
+        return
+    with multiprocessing.get_context("spawn").Pool(jobs - 1) as pool:
+        yield pool
+
+
+def _parse_chunks(
+    chunks: Iterator[list[tuple[str, str, bytes | None, str]]],
+    root: str | None,
+    max_jump: float,
+    pool: multiprocessing.pool.Pool | None,
+    ahead: int,
+) -> Iterator[tuple[list, list[np.ndarray | str]]]:
+    """Yield ``(chunk, results)`` in order.
+
+    Up to ``ahead`` chunks wait in the pool; while it is that full, this process
+    parses the next chunk itself instead of waiting. So no process idles (not
+    while workers boot, nor on a busy machine where workers gain nothing), and
+    chunks are drawn from ``chunks`` no faster than they are parsed, which keeps
+    memory bounded when they are archive members read in this thread.
+    """
+
+    def task(chunk):
+        return root, [(relpath, data) for _, relpath, data, _ in chunk], max_jump
+
+    pending: deque = deque()  # (chunk, AsyncResult in the pool | results parsed here)
+    in_pool = 0
+    for chunk in chunks:
+        if pool is not None and in_pool < ahead:
+            pending.append((chunk, pool.apply_async(parse_chunk, task(chunk))))
+            in_pool += 1
+        else:
+            pending.append((chunk, parse_chunk(*task(chunk))))
+        while pending and (isinstance(pending[0][1], list) or pending[0][1].ready()):
+            done, result = pending.popleft()
+            if not isinstance(result, list):
+                result, in_pool = result.get(), in_pool - 1
+            yield done, result
+    for done, result in pending:
+        yield done, result if isinstance(result, list) else result.get()
+
+
+def parse_chunk(root: str | None, files: Sequence[tuple[str, bytes | None]], max_jump: float) -> list[np.ndarray | str]:
+    """Stroke files -> cleaned offsets ``(n, 3)`` float32, or a skip reason; runs in a worker.
+
+    A file given without bytes is read from ``root`` here, so folder corpora
+    never pass through the parent process.
+    """
+    data: list[bytes] = []
+    unreadable = set()
+    for i, (relpath, blob) in enumerate(files):
+        if blob is None:
+            try:
+                with open(os.path.join(root, relpath), "rb", buffering=0) as f:
+                    blob = f.readall()
+            except OSError:
+                unreadable.add(i)
+                blob = b""
+        data.append(blob)
+    parsed: list[np.ndarray | str] = iam.parse_strokes(data)
+    for i in unreadable:
+        parsed[i] = iam.UNREADABLE
+    good = [i for i, result in enumerate(parsed) if not isinstance(result, str)]
+    for i, offsets in zip(good, clean_lines([parsed[i] for i in good], max_jump)):
+        parsed[i] = offsets
+    return parsed
+
+
+def clean_lines(lines: Sequence[np.ndarray], max_jump: float) -> list[np.ndarray]:
+    """Absolute ``points`` of many lines -> the offsets the store keeps: repeats dropped, jumps split.
+
+    The same as ``points_to_offsets(split_jumps(drop_repeats(p), max_jump))`` per
+    line, done in one pass over all of them: a line ends with the pen up, so
+    neither step reaches across lines, and a fourth column carries each point's
+    line number through them.
+    """
+    if not lines:
+        return []
+    sizes = [len(p) for p in lines]
+    joined = np.empty((sum(sizes), 4))
+    np.concatenate(lines, out=joined[:, :3])
+    joined[:, 3] = np.repeat(np.arange(len(lines)), sizes)
+    points = split_jumps(drop_repeats(joined), max_jump)
+    offsets = points_to_offsets(points)
+    bounds = np.searchsorted(points[:, 3], np.arange(len(lines) + 1))
+    offsets[bounds[:-1][np.diff(bounds) > 0], :2] = 0  # each line starts at its own origin
+    offsets = offsets[:, :3].astype(np.float32)
+    return [offsets[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+# -- splits -----------------------------------------------------------------------
+
+
+def split_lines(
+    line_ids: Sequence[str],
+    writer_ids: Sequence[int],
+    task_lists: Mapping[str, set[str]],
+    params: PrepareParams = PrepareParams(),
+) -> tuple[dict[str, list[int]], dict]:
+    """Split line indices into train/valid/test; returns the splits and the rule, for the record.
+
+    With the IAM-OnDB task lists (entries are form or line ids) the split is
+    Graves': train = trainset + testset_t + testset_f, valid = testset_v, test =
+    lines in no list. Without them (or when they match no line) whole writers,
+    or whole forms where the writer is unknown, are ordered by a hash of their
+    key and dealt out: valid and test take groups until they hold their share
+    of lines, train keeps the rest and always at least one group.
+    """
+    forms = [_form_of(line_id) for line_id in line_ids]
+    in_list = {name: task_lists.get(name, set()) for name in TRAIN_LISTS + VALID_LISTS}
+    valid_ids = set().union(*(in_list[n] for n in VALID_LISTS))
+    train_ids = set().union(*(in_list[n] for n in TRAIN_LISTS))
+    listed = valid_ids | train_ids
+    if any(line_id in listed or form in listed for line_id, form in zip(line_ids, forms)):
+        splits: dict[str, list[int]] = {name: [] for name in SPLITS}
+        for i, (line_id, form) in enumerate(zip(line_ids, forms)):
+            name = (
+                "valid" if line_id in valid_ids or form in valid_ids
+                else "train" if line_id in train_ids or form in train_ids
+                else "test"
+            )
+            splits[name].append(i)
+        rule = {
+            "rule": "task lists",
+            "train": list(TRAIN_LISTS),
+            "valid": list(VALID_LISTS),
+            "test": "lines in no list",
+            "lists_found": sorted(task_lists),
+        }
+        return splits, rule
+
+    groups: dict[str, list[int]] = {}
+    for i, (writer, form) in enumerate(zip(writer_ids, forms)):
+        groups.setdefault(f"writer {writer}" if writer >= 0 else f"form {form}", []).append(i)
+    order = deque(sorted(groups, key=lambda key: hashlib.sha256(key.encode()).hexdigest()))
+    splits = {name: [] for name in SPLITS}
+    for name, fraction in (("valid", params.valid_fraction), ("test", params.test_fraction)):
+        while len(order) > 1 and len(splits[name]) < fraction * len(line_ids):
+            splits[name] += groups[order.popleft()]
+    for key in order:
+        splits["train"] += groups[key]
+    rule = {
+        "rule": "writer hash",
+        "group": "writer, or form where the writer is unknown",
+        "order": "sha256 of the group key",
+        "valid_fraction": params.valid_fraction,
+        "test_fraction": params.test_fraction,
+        "task_lists_found": sorted(task_lists),
+    }
+    return {name: sorted(idx) for name, idx in splits.items()}, rule

@@ -1,0 +1,146 @@
+"""``hwkit prepare`` through click: summary, errors, refusal, flags, the no-SOURCE defaults."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hwkit.cli import cli
+from hwkit.demo import DemoParams
+from hwkit.prepare import PrepareParams
+from hwkit.store import Store
+from iamtree import BROKEN, write_tree
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["prepare", *args])
+
+
+def test_prepares_and_summarises(tmp_path):
+    tree = write_tree(tmp_path / "iam", forms=6, broken=BROKEN)
+    stray = tree.root / "lineStrokes" / "[b]x[i].txt"  # dataset names are data, not markup
+    stray.write_text("x")
+    out = tmp_path / "out.h5"
+    result = run(str(tree.root), "-o", str(out), "--jobs", "1", "--min-points", "30", "--max-jump", "300")
+    assert result.exit_code == 0, result.output
+    store = Store(out)
+    assert len(store) == len(tree.lines)
+    assert store.prepare_params["min_points"] == 30 and store.prepare_params["max_jump"] == 300.0
+    assert f"{len(tree.lines)} lines" in result.stdout
+    for reason in set(tree.skipped.values()):
+        assert reason in result.stdout
+    assert "[b]x[i].txt" in result.stdout
+
+
+def test_json_report(tmp_path):
+    tree = write_tree(tmp_path / "iam", broken=["malformed xml"])
+    result = run(str(tree.root), "-o", str(tmp_path / "out.h5"), "--jobs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["skipped"] == {"malformed xml": 1} and report["source"] == "iam-ondb"
+    assert sum(report["lines"].values()) == len(tree.lines)
+
+
+def test_missing_layout_is_a_one_line_error(tmp_path):
+    result = run(str(tmp_path), "-o", str(tmp_path / "out.h5"))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(tmp_path) in lines[0]
+    assert "lineStrokes" in lines[0]
+
+
+def test_refuses_to_replace_without_force(tmp_path):
+    tree = write_tree(tmp_path / "iam")
+    out = tmp_path / "out.h5"
+    assert run(str(tree.root), "-o", str(out), "--jobs", "1").exit_code == 0
+    before = out.stat().st_mtime_ns
+    result = run(str(tree.root), "-o", str(out), "--jobs", "1")
+    assert result.exit_code == 1 and "--force" in result.stderr and out.stat().st_mtime_ns == before
+    assert run(str(tree.root), "-o", str(out), "--jobs", "1", "--force").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--jobs", "0"],
+        ["--min-points", "0"],
+        ["--max-jump", "-1"],
+        ["--lines", "10"],  # demo options need --demo
+        ["--demo", "some/source"],
+        ["--no-such-flag"],
+    ],
+)
+def test_bad_flags_exit_2(args):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+
+
+def test_no_source_uses_data_iamondb(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_tree(tmp_path / "data" / "iamondb")
+    result = run("--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert "data/iamondb" in result.stderr
+    assert Store(tmp_path / "cache" / "iamondb.h5").source == "iam-ondb"
+
+
+@dataclass
+class FakeDemo:
+    """Stands in for ``hwkit.demo`` so the wiring is tested without generating 3000 lines."""
+
+    calls: list
+
+    def module(self) -> types.ModuleType:
+        fake = types.ModuleType("hwkit.demo")
+        fake.DemoParams = DemoParams
+
+        def ensure_demo_corpus(root, *, lines, writers, seed, progress=None):
+            self.calls.append({"root": root, "lines": lines, "writers": writers, "seed": seed})
+            if not (root / "DEMO.json").exists():
+                write_tree(root, demo=True)
+            if progress is not None:
+                progress(lines)
+            return root
+
+        fake.ensure_demo_corpus = ensure_demo_corpus
+        return fake
+
+
+def test_no_source_and_no_iamondb_prepares_the_demo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    demo = FakeDemo([])
+    monkeypatch.setitem(sys.modules, "hwkit.demo", demo.module())
+    result = run("--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert "demo" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    defaults = DemoParams()
+    expected = {"root": Path("data/demo"), "lines": defaults.lines, "writers": defaults.writers, "seed": defaults.seed}
+    assert demo.calls == [expected]
+    assert Store(tmp_path / "cache" / "demo.h5").source == "demo"
+    # asked for explicitly, with options; the existing store is refused before any generating
+    result = run("--demo", "--lines", "7", "--writers", "2", "--seed", "3", "--jobs", "1")
+    assert result.exit_code == 1 and "--force" in result.stderr and len(demo.calls) == 1
+    result = run("--demo", "--lines", "7", "--writers", "2", "--seed", "3", "--jobs", "1", "--force")
+    assert result.exit_code == 0, result.output
+    assert demo.calls[-1] == {"root": Path("data/demo"), "lines": 7, "writers": 2, "seed": 3}
+
+
+def test_help_states_the_real_defaults():
+    text = " ".join(run("--help").stdout.split("Options:")[1].split())
+    for option, value in (
+        ("--min-points", PrepareParams().min_points),
+        ("--max-jump", PrepareParams().max_jump),
+        ("--lines", DemoParams().lines),
+        ("--writers", DemoParams().writers),
+        ("--seed", DemoParams().seed),
+    ):
+        shown = re.search(rf"{option} .*?\[default: ([\d.]+)\]", text)
+        assert shown and float(shown[1]) == value, option
