@@ -24,3 +24,11 @@ class CheckpointError(HwkitError):
 
 class TextError(HwkitError):
     """Text holds characters the alphabet cannot encode."""
+
+
+class TrainingError(HwkitError):
+    """Training cannot go on: bad options for this store, or the loss keeps diverging."""
+
+
+class StyleError(HwkitError):
+    """A style file is missing, foreign or malformed."""

@@ -20,6 +20,7 @@ from hwkit.errors import HwkitError
 COMMANDS = {
     "prepare": "hwkit.cli.prepare:prepare",
     "inspect": "hwkit.cli.inspect:inspect",
+    "train": "hwkit.cli.train:train",
 }
 
 

@@ -1,0 +1,116 @@
+"""Checkpoints: one ``.pt`` file that holds everything needed to resume or sample.
+
+A checkpoint is a plain dict saved with ``torch.save`` and read back with
+``torch.load(weights_only=True)``, so loading never runs code from the file. It
+therefore holds only tensors, dicts, lists, str, int, float, bool and None
+(random-generator states are stored as lists). The model and training configs
+travel inside as dicts, so ``model_from_checkpoint`` rebuilds the network from
+the file alone, without the command line that trained it.
+
+Keys (format ``hwkit-checkpoint`` version 1): ``format``, ``format_version``,
+``model_config``, ``train_config``, ``alphabet`` (characters in code order),
+``stats`` (``{"mean": [dx, dy], "std": [dx, dy]}``), ``store`` (``path``,
+``fingerprint``, ``source``), ``model`` (state dict of the bare module),
+``optimizer``, ``scheduler``, ``step``, ``epoch``, ``epoch_step``, ``stale_epochs``,
+``rng``, ``metrics`` (list of dicts), ``best_valid`` (nats per line).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+from hwkit.errors import CheckpointError
+
+FORMAT = "hwkit-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED = ("model_config", "alphabet", "stats", "model")
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
+    """Write ``payload`` (plus the format tags) to ``path`` atomically; return the path.
+
+    The file is written beside the target and renamed into place, so a crash or a
+    full disk mid-write leaves the previous checkpoint intact under its name.
+    """
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Read a checkpoint safely (``weights_only=True``); ``CheckpointError`` if it is not one we can use."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not an hwkit checkpoint (holds objects a safe load refuses)") from None
+    except Exception as exc:  # torch.load raises KeyError, RuntimeError, EOFError... on foreign bytes
+        raise CheckpointError(f"{path}: not a readable hwkit checkpoint ({_first_line(exc)})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an hwkit checkpoint")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {ckpt.get('format_version')!r} is not supported "
+            f"(this hwkit reads version {FORMAT_VERSION})"
+        )
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    ckpt["loaded_from"] = str(path)
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, device="cpu"):
+    """Rebuild the network a checkpoint describes, load its weights, and return it in eval mode."""
+    from hwkit.models import ModelConfig, build_model
+
+    where = ckpt.get("loaded_from", "checkpoint")
+    try:
+        model = build_model(ModelConfig.from_dict(ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{where}: weights do not fit the model config ({_first_line(exc)})") from None
+    return model.to(device).eval()
+
+
+def find_checkpoint(path: str | os.PathLike | None, models_dir: str | os.PathLike = Path("models")) -> Path:
+    """Resolve what the user named to one checkpoint file.
+
+    None -> the newest ``best.pt`` under ``models_dir``; a run folder -> its
+    ``best.pt`` (else ``last.pt``); a file -> itself.
+    """
+    if path is None:
+        models_dir = Path(models_dir)
+        found = sorted(models_dir.glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise CheckpointError(f"no checkpoint under {models_dir}/; run `hwkit train` first")
+        return found[-1]
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path}: run folder holds neither best.pt nor last.pt")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    return path
+
+
+def _first_line(exc: BaseException, limit: int = 120) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

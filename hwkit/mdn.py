@@ -1,0 +1,121 @@
+"""Mixture density outputs for pen offsets (Graves 2013, eqs. 18-26), in pure torch.
+
+A network emits ``1 + 6M`` numbers per step, laid out as
+
+    [eos logit | M weight logits | M x (mu_x, mu_y) | M x (log sigma_x, log sigma_y) | M rho logits]
+
+``split_params`` turns them into a ``Mixture``; ``log_likelihood`` scores a
+target ``(dx, dy, pen_up)`` under it; ``sample`` draws one. Everything stays in
+log space: with 20 sharp components the plain density underflows float32 long
+before training is done, and the loss is only as good as its worst point.
+
+The end-of-stroke logit is the logit of P(pen_up = 1); Graves writes
+``e = 1 / (1 + exp(e_hat))``, which is the same model with the sign of the
+logit flipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# 1 - rho^2 never goes below this: tanh saturates to exactly +-1 in float32 for
+# logits past ~9, and the density (and its gradient) would be infinite there.
+ONE_MINUS_RHO2_MIN = 1e-6
+# Std devs never go below exp(-10) ~ 4.5e-5 (in units of the normalised offsets,
+# whose std is 1): far below any real pen resolution, yet high enough that the
+# squared z-scores of even absurd offsets stay finite in float32.
+LOG_SIGMA_MIN = -10.0
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def output_size(mixtures: int) -> int:
+    """Numbers a network must emit per step for ``mixtures`` components."""
+    return 1 + 6 * mixtures
+
+
+@dataclass
+class Mixture:
+    """One mixture per leading index ``...``; M components in the last axis."""
+
+    eos_logit: Tensor  # (...)          logit of P(pen_up = 1)
+    log_weights: Tensor  # (..., M)     log-softmax of the weight logits
+    mu: Tensor  # (..., M, 2)
+    log_sigma: Tensor  # (..., M, 2)
+    rho: Tensor  # (..., M)             correlation in (-1, 1)
+
+
+def split_params(out: Tensor, bias: float = 0.0) -> Mixture:
+    """Network outputs ``(..., 1 + 6M)`` -> ``Mixture``, sharpened by ``bias``.
+
+    The bias is Graves' sampling bias (sec. 5.4): sigma = exp(s - b) and
+    weights = softmax(w * (1 + b)), so b = 0 is the trained distribution and a
+    larger b gives neater, less varied writing. Training uses b = 0.
+    """
+    m = (out.shape[-1] - 1) // 6
+    if out.shape[-1] != output_size(m):
+        raise ValueError(f"last axis has {out.shape[-1]} numbers, not 1 + 6M")
+    eos, w, mu, s, r = out.split([1, m, 2 * m, 2 * m, m], dim=-1)
+    lead = out.shape[:-1]
+    return Mixture(
+        eos_logit=eos.squeeze(-1),
+        log_weights=torch.log_softmax(w * (1.0 + bias), dim=-1),
+        mu=mu.reshape(*lead, m, 2),
+        log_sigma=s.reshape(*lead, m, 2) - bias,
+        rho=torch.tanh(r),
+    )
+
+
+def log_likelihood(mix: Mixture, target: Tensor) -> Tensor:
+    """log [ sum_m pi_m N(dx, dy | mu_m, sigma_m, rho_m) * Bernoulli(pen_up | e) ], shape ``(...)``.
+
+    The quadratic form is written as ``z1^2 + (z2 - rho z1)^2 / (1 - rho^2)``,
+    which equals Graves' ``(z1^2 + z2^2 - 2 rho z1 z2) / (1 - rho^2)`` but is a
+    sum of squares: it cannot cancel to a negative number when rho is near +-1.
+    """
+    log_sigma = mix.log_sigma.clamp(min=LOG_SIGMA_MIN)
+    z = (target[..., None, :2] - mix.mu) * torch.exp(-log_sigma)  # (..., M, 2)
+    z1, z2 = z.unbind(-1)
+    one_minus = ((1 - mix.rho) * (1 + mix.rho)).clamp(min=ONE_MINUS_RHO2_MIN)
+    quad = z1.square() + (z2 - mix.rho * z1).square() / one_minus
+    log_normal = -_LOG_2PI - log_sigma.sum(-1) - 0.5 * torch.log(one_minus) - 0.5 * quad
+    log_xy = torch.logsumexp(mix.log_weights + log_normal, dim=-1)
+    eos, pen = torch.broadcast_tensors(mix.eos_logit, target[..., 2])
+    log_pen = -F.binary_cross_entropy_with_logits(eos, pen, reduction="none")
+    return log_xy + log_pen
+
+
+def sequence_nll(mix: Mixture, target: Tensor, mask: Tensor) -> Tensor:
+    """Minus the log-likelihood summed over each line's real points: ``(B, T)`` -> ``(B,)``.
+
+    Padded points are selected away (not multiplied by zero), so whatever the
+    mixture says about padding can never leak a NaN into the loss.
+    """
+    ll = log_likelihood(mix, target)
+    return -torch.where(mask.bool(), ll, torch.zeros_like(ll)).sum(-1)
+
+
+def sample(mix: Mixture, generator: torch.Generator | None = None) -> Tensor:
+    """Draw one ``(dx, dy, pen_up)`` per mixture: ``(...)`` mixtures -> ``(..., 3)``.
+
+    A component is picked by its weight, then a correlated pair is made from
+    two standard normals (x = mu + sigma z, with z2 mixed by rho), and the pen
+    lifts with probability sigmoid(eos logit). ``pen_up`` is exactly 0 or 1.
+    """
+    lead = mix.log_weights.shape[:-1]
+    m = mix.log_weights.shape[-1]
+    probs = mix.log_weights.exp().reshape(-1, m)
+    k = torch.multinomial(probs, 1, generator=generator).reshape(*lead, 1)
+    mu = mix.mu.gather(-2, k[..., None].expand(*lead, 1, 2)).squeeze(-2)
+    sigma = mix.log_sigma.gather(-2, k[..., None].expand(*lead, 1, 2)).squeeze(-2).exp()
+    rho = mix.rho.gather(-1, k).squeeze(-1)
+    n = torch.randn(*lead, 2, generator=generator, dtype=mu.dtype, device=mu.device)
+    n1, n2 = n.unbind(-1)
+    dx = mu[..., 0] + sigma[..., 0] * n1
+    dy = mu[..., 1] + sigma[..., 1] * (rho * n1 + torch.sqrt((1 - rho.square()).clamp(min=0)) * n2)
+    pen = torch.bernoulli(torch.sigmoid(mix.eos_logit), generator=generator)
+    return torch.stack([dx, dy, pen], dim=-1)

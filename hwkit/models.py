@@ -1,0 +1,250 @@
+"""Graves' handwriting networks: prediction (sec. 4) and synthesis (sec. 5).
+
+Both read ``x = offsets[:, :-1]`` (``(B, T, 3)`` normalised ``dx, dy, pen_up``)
+and emit ``(B, T, 1 + 6M)`` mixture parameters for ``offsets[:, 1:]`` (see
+``hwkit.mdn``). Every LSTM layer sees the input ``x`` (skip connections) and
+every layer's output reaches the output layer, which keeps the gradient path
+from the loss to the bottom layer short.
+
+Speed comes from running whole sequences through ``nn.LSTM`` (cuDNN on GPU,
+oneDNN on CPU) rather than stepping cells in Python. The synthesis net cannot
+do that for layer 1: its window reads layer 1's output at step t and feeds
+layer 1 at step t + 1, so layer 1 and the window step in a Python loop (with the
+input projection of ``x`` done for the whole sequence before it) while layers
+2..N run fused afterwards.
+
+State is a plain tuple of tensors, each with the batch as its first axis, so a
+sampler can carry it between calls and pick or join lines with ``s[idx]`` /
+``torch.cat``:
+
+    prediction  (h1, c1, ..., hN, cN)              each (B, H)
+    synthesis   (h1, c1, ..., hN, cN, kappa, w)    kappa (B, K), w (B, A)
+
+``forward(x[:, :1], ..., state)`` repeated step by step gives the same outputs
+as one call over the whole sequence. Padded points need no mask: they come
+after a line's real points and the networks are causal, so they never change
+a real output (they do change the returned state, so prime lines of different
+lengths one length at a time).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hwkit.mdn import output_size
+
+KINDS = ("prediction", "synthesis")
+# The window's kappa step starts at exp(0) / POINTS_PER_CHAR, about one character
+# per 25 pen points as in IAM-OnDB. Graves' eq. 51 (kappa_t = kappa_{t-1} + exp(k))
+# is kept literally; the kappa bias is initialised to -log(25) instead, which is
+# the same function as the common "exp(k) / 25" and the same gradients, without
+# a magic divisor in the model. Without it the window would start racing through
+# the text at one character per point.
+POINTS_PER_CHAR = 25.0
+
+State = tuple[Tensor, ...]
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a network's shape; saved in every checkpoint."""
+
+    kind: str
+    hidden: int = 400
+    layers: int = 3
+    mixtures: int = 20
+    window_mixtures: int = 10
+    alphabet_size: int = 0  # one-hot size incl. padding code 0 (= len(Alphabet)); synthesis only
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        for name in ("hidden", "layers", "mixtures", "window_mixtures"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.kind == "synthesis" and self.alphabet_size < 2:
+            raise ValueError("a synthesis model needs alphabet_size >= 2 (padding plus characters)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass
+class Attention:
+    """Where the synthesis window looked.
+
+    ``phi[b, t, u - 1]`` is the window weight on character position u = 1..U+1,
+    U being the longest text of the batch. For a line of length L, columns
+    0..L-1 are its characters, column L is the position just past its text
+    (Graves' stop position) and columns beyond are zero. ``stop_weight`` and
+    ``finished`` read each line's own stop column.
+    """
+
+    phi: Tensor  # (B, T, U + 1)
+    kappa: Tensor  # (B, T, K)
+
+
+def stop_weight(attention: Attention, char_lengths: Tensor) -> Tensor:
+    """Window weight on the position just past each line's text: ``(B, T)``."""
+    b, t, _ = attention.phi.shape
+    index = char_lengths.long().view(b, 1, 1).expand(b, t, 1)
+    return attention.phi.gather(-1, index).squeeze(-1)
+
+
+def finished(attention: Attention, char_lengths: Tensor) -> Tensor:
+    """Graves' stop rule, ``(B, T)`` bool: the stop position outweighs every real character."""
+    phi = attention.phi
+    real = torch.arange(phi.shape[-1], device=phi.device) < char_lengths.view(-1, 1, 1)
+    best_char = phi.masked_fill(~real, float("-inf")).amax(-1)
+    return stop_weight(attention, char_lengths) > best_char
+
+
+class _Net(nn.Module):
+    """Shared gradient clipping (Graves sec. 4: LSTM +-10, outputs +-100)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._clip_lstm: float | None = None
+        self._clip_output: float | None = None
+
+    def clip_hooks(self, lstm: float | None, output: float | None) -> None:
+        """Clamp gradients during backward: ``None`` turns a clamp off.
+
+        ``output`` clamps the gradient of the loss w.r.t. the network outputs
+        (the 1 + 6M mixture parameters), exactly as Graves. ``lstm`` clamps the
+        gradient entering each LSTM layer's output sequence from the layers
+        above and the output layer. Graves clipped inside the cell (the gate
+        pre-activations at every step); fused kernels (cuDNN, oneDNN) do not
+        expose those, so this is the nearest point that keeps them fused.
+        """
+        self._clip_lstm = lstm
+        self._clip_output = output
+
+    @staticmethod
+    def _clamp_grad(t: Tensor, limit: float | None) -> Tensor:
+        if limit is not None and t.requires_grad:
+            t.register_hook(lambda g: g.clamp(-limit, limit))
+        return t
+
+    def _fused_layer(self, lstm: nn.LSTM, inp: Tensor, h: Tensor | None, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        hx = None if h is None else (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous())
+        y, (hn, cn) = lstm(inp, hx)
+        return self._clamp_grad(y, self._clip_lstm), hn[0], cn[0]
+
+
+class PredictionNet(_Net):
+    """Graves sec. 4: N stacked LSTMs with skip connections, MDN output."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        h = config.hidden
+        self.lstms = nn.ModuleList(
+            nn.LSTM(3 if i == 0 else 3 + h, h, batch_first=True) for i in range(config.layers)
+        )
+        self.head = nn.Linear(config.layers * h, output_size(config.mixtures))
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        outs: list[Tensor] = []
+        new_state: list[Tensor] = []
+        inp = x
+        for i, lstm in enumerate(self.lstms):
+            h, c = (None, None) if state is None else (state[2 * i], state[2 * i + 1])
+            y, hn, cn = self._fused_layer(lstm, inp, h, c)
+            outs.append(y)
+            new_state += [hn, cn]
+            inp = torch.cat([x, y], dim=-1)
+        out = self._clamp_grad(self.head(torch.cat(outs, dim=-1)), self._clip_output)
+        return out, tuple(new_state)
+
+
+class SynthesisNet(_Net):
+    """Graves sec. 5: the prediction net plus a soft window over the text after layer 1.
+
+    The window holds K Gaussians over character positions u = 1..U+1:
+    phi(t, u) = sum_k alpha_k exp(-beta_k (kappa_k - u)^2), with
+    (alpha, beta, kappa step) = exp(W h1_t + b) and kappa accumulating. Its
+    output w_t = sum_u phi(t, u) onehot(c_u) feeds layer 1 at t + 1, and
+    layers 2..N and the output layer at t. Padded character positions (past a
+    line's own stop position) get zero weight, so a short text in a padded
+    batch behaves exactly as it would alone. Texts are right-padded:
+    ``char_mask`` is True on a prefix of each row.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        h, a, k = config.hidden, config.alphabet_size, config.window_mixtures
+        self.cell = nn.LSTMCell(3 + a, h)  # layer 1 reads (x_t, w_{t-1})
+        self.window = nn.Linear(h, 3 * k)  # -> log alpha, log beta, log kappa step
+        with torch.no_grad():
+            self.window.bias[2 * k :].fill_(-math.log(POINTS_PER_CHAR))
+        self.lstms = nn.ModuleList(nn.LSTM(3 + h + a, h, batch_first=True) for _ in range(config.layers - 1))
+        self.head = nn.Linear(config.layers * h + a, output_size(config.mixtures))
+
+    def forward(
+        self, x: Tensor, chars: Tensor, char_mask: Tensor, state: State | None = None
+    ) -> tuple[Tensor, State, Attention]:
+        b = x.shape[0]
+        n_layers, hid, a, k = self.config.layers, self.config.hidden, self.config.alphabet_size, self.config.window_mixtures
+        if state is None:
+            zeros = x.new_zeros(b, hid)
+            state = (zeros,) * (2 * n_layers) + (x.new_zeros(b, k), x.new_zeros(b, a))
+        h, c, kappa, w = state[0], state[1], state[-2], state[-1]
+
+        char_mask = char_mask.bool()
+        u_len = chars.shape[1]
+        onehot = F.one_hot(chars.long(), a).to(x.dtype) * char_mask.unsqueeze(-1).to(x.dtype)  # (B, U, A)
+        positions = torch.arange(1, u_len + 2, device=x.device, dtype=x.dtype)  # u = 1..U+1
+        lengths = char_mask.sum(1)
+        pos_mask = (positions <= (lengths + 1).unsqueeze(1)).to(x.dtype)  # (B, U+1): chars + stop
+
+        w_x, w_w = self.cell.weight_ih.split([3, a], dim=1)
+        # x's share of layer 1's gates for the whole sequence in one matmul; unbind (not
+        # x_proj[:, t]) so that backward stacks T slices once instead of T full-size zeros
+        x_steps = F.linear(x, w_x, self.cell.bias_ih + self.cell.bias_hh).unbind(1)  # T x (B, 4H)
+        w_rec = torch.cat([w_w, self.cell.weight_hh], dim=1).t()  # (A + H, 4H)
+        h1s, ws, phis, kappas = [], [], [], []
+        for x_t in x_steps:
+            gates = torch.addmm(x_t, torch.cat([w, h], dim=1), w_rec)
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            alpha, beta, step = torch.exp(self.window(h)).chunk(3, dim=1)  # (B, K) each
+            kappa = kappa + step
+            dist = (kappa.unsqueeze(2) - positions).square()  # (B, K, U+1)
+            phi = torch.bmm(alpha.unsqueeze(1), torch.exp(-beta.unsqueeze(2) * dist)).squeeze(1) * pos_mask
+            w = torch.bmm(phi[:, :u_len].unsqueeze(1), onehot).squeeze(1)  # (B, A)
+            h1s.append(h)
+            ws.append(w)
+            phis.append(phi)
+            kappas.append(kappa)
+
+        y = self._clamp_grad(torch.stack(h1s, dim=1), self._clip_lstm)
+        w_seq = torch.stack(ws, dim=1)
+        outs = [y]
+        new_state = [h, c]
+        for i, lstm in enumerate(self.lstms, start=1):
+            y, hn, cn = self._fused_layer(lstm, torch.cat([x, y, w_seq], dim=-1), state[2 * i], state[2 * i + 1])
+            outs.append(y)
+            new_state += [hn, cn]
+        out = self._clamp_grad(self.head(torch.cat(outs + [w_seq], dim=-1)), self._clip_output)
+        attention = Attention(phi=torch.stack(phis, dim=1), kappa=torch.stack(kappas, dim=1))
+        return out, tuple(new_state + [kappa, w]), attention
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The network ``config`` describes, freshly initialised."""
+    return PredictionNet(config) if config.kind == "prediction" else SynthesisNet(config)

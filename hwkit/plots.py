@@ -1,0 +1,46 @@
+"""Loss curves of a training run (matplotlib, Agg backend, imported lazily).
+
+Train loss is plotted per logged step and validation loss per epoch on one
+axis, both in nats per point: that unit is comparable between cropped training
+windows and whole validation lines, where nats per line are not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def plot_losses(metrics: Sequence[dict], stem: str | os.PathLike) -> list[Path]:
+    """Draw ``metrics`` (records of ``metrics.jsonl``) to ``<stem>.png`` and ``<stem>.svg``; return both paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    train = [m for m in metrics if m.get("kind") == "train"]
+    valid = [m for m in metrics if m.get("kind") == "valid"]
+    fig = Figure(figsize=(7, 4), dpi=120, layout="constrained")
+    ax = fig.add_subplot()
+    if train:
+        ax.plot([m["step"] for m in train], [m["nats_per_point"] for m in train], lw=1, color="tab:blue",
+                label="train (mean since last record)")
+    if valid:
+        ax.plot([m["step"] for m in valid], [m["nats_per_point"] for m in valid], "o-", ms=4, color="tab:orange",
+                label="valid (whole lines)")
+        best = min(valid, key=lambda m: m["nats_per_line"])
+        ax.plot([best["step"]], [best["nats_per_point"]], "*", ms=12, color="tab:red",
+                label=f"best: {best['nats_per_line']:.1f} nats/line")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("loss (nats per point, lower is better)")
+    ax.grid(alpha=0.3)
+    if train or valid:
+        ax.legend(loc="upper right")
+    stem = Path(stem)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    for path in paths:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+        fig.savefig(tmp)
+        os.replace(tmp, path)
+    return paths

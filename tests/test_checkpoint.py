@@ -1,0 +1,170 @@
+"""Checkpoint files: safe round trip, refusal of foreign files, finding the right one."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from hwkit.checkpoint import (
+    FORMAT,
+    FORMAT_VERSION,
+    find_checkpoint,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from hwkit.errors import CheckpointError
+from hwkit.models import ModelConfig, build_model
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; on a busy machine more threads mostly wait for each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _payload() -> dict:
+    """A synthesis model after one optimiser step, with every key a training run writes."""
+    config = ModelConfig("synthesis", hidden=8, layers=2, mixtures=2, window_mixtures=2, alphabet_size=5)
+    torch.manual_seed(0)
+    model = build_model(config)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.zeros(1, 3, 3), torch.tensor([[1, 2]]), torch.tensor([[True, True]]))[0].sum().backward()
+    optimizer.step()
+    return {
+        "model_config": config.to_dict(),
+        "train_config": {"lr": 1e-3, "max_steps": None},
+        "alphabet": "abcd",
+        "stats": {"mean": [1.0, 0.0], "std": [2.0, 3.0]},
+        "store": {"path": "cache/demo.h5", "fingerprint": "f" * 64, "source": "demo"},
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None,
+        "step": 7,
+        "epoch": 1,
+        "epoch_step": 0,
+        "stale_epochs": 0,
+        "rng": {"torch": torch.get_rng_state(), "numpy": ["MT19937", [1, 2, 3], 2, 0, 0.0]},
+        "metrics": [{"kind": "valid", "step": 7, "nats_per_line": -12.5}],
+        "best_valid": -12.5,
+    }
+
+
+def test_round_trip_is_weights_only_and_keeps_every_key(tmp_path):
+    payload = _payload()
+    path = save_checkpoint(tmp_path / "run" / "best.pt", payload)
+    raw = torch.load(path, weights_only=True)  # the plain safe loader accepts it
+    assert raw["format"] == FORMAT and raw["format_version"] == FORMAT_VERSION
+    ckpt = load_checkpoint(path)
+    for key, value in payload.items():
+        if key in ("model", "optimizer", "rng"):
+            continue
+        assert ckpt[key] == value, key
+    for name, tensor in payload["model"].items():
+        assert torch.equal(ckpt["model"][name], tensor)
+    assert torch.equal(ckpt["rng"]["torch"], payload["rng"]["torch"])
+    assert ckpt["optimizer"]["state"][0]["step"] == payload["optimizer"]["state"][0]["step"]
+    assert not [p for p in path.parent.iterdir() if p.name != "best.pt"]  # no temp file left behind
+
+
+def test_model_from_checkpoint_rebuilds_the_same_network(tmp_path):
+    payload = _payload()
+    payload["model_config"] = ModelConfig("prediction", hidden=8, layers=2, mixtures=2).to_dict()
+    torch.manual_seed(1)
+    original = build_model(ModelConfig.from_dict(payload["model_config"]))
+    payload["model"] = original.state_dict()
+    model = model_from_checkpoint(load_checkpoint(save_checkpoint(tmp_path / "a.pt", payload)))
+    assert not model.training
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        assert torch.equal(model(x)[0], original(x)[0])
+
+
+def test_weights_that_do_not_fit_raise_checkpoint_error(tmp_path):
+    payload = _payload()
+    payload["model_config"]["hidden"] = 16
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "bad.pt", payload))
+    with pytest.raises(CheckpointError, match="bad.pt: weights do not fit"):
+        model_from_checkpoint(ckpt)
+
+
+class Foreign:
+    pass
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda p: p.write_text("not a checkpoint"),
+        lambda p: p.write_bytes(b""),
+        lambda p: torch.save({"weights": torch.zeros(2)}, p),
+        lambda p: torch.save([1, 2, 3], p),
+        lambda p: torch.save({"x": Foreign()}, p),
+        lambda p: p.write_bytes(pickle.dumps({"format": FORMAT}, protocol=2)),
+    ],
+    ids=["text", "empty", "foreign-dict", "list", "pickled-object", "plain-pickle"],
+)
+def test_foreign_files_raise_one_line_checkpoint_error(tmp_path, write):
+    path = tmp_path / "foreign.pt"
+    write(path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+
+
+def test_unknown_version_and_truncated_file_are_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "v.pt", _payload())
+    data = path.read_bytes()
+    torch.save({**torch.load(path, weights_only=True), "format_version": 99}, tmp_path / "v99.pt")
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_checkpoint(tmp_path / "v99.pt")
+    (tmp_path / "half.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="half.pt"):
+        load_checkpoint(tmp_path / "half.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "last.pt", _payload())
+    before = path.read_bytes()
+
+    def broken_save(obj, f):
+        with open(f, "wb") as handle:
+            handle.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {**_payload(), "step": 8})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_find_checkpoint(tmp_path):
+    models = tmp_path / "models"
+    with pytest.raises(CheckpointError, match="no checkpoint under .*models/; run `hwkit train` first"):
+        find_checkpoint(None, models)
+    old = save_checkpoint(models / "old" / "best.pt", _payload())
+    new = save_checkpoint(models / "new" / "best.pt", _payload())
+    os.utime(old, (1_000_000, 1_000_000))
+    assert find_checkpoint(None, models) == new
+    last_only = save_checkpoint(models / "partial" / "last.pt", _payload())
+    os.utime(last_only, (2_000_000_000, 2_000_000_000))
+    assert find_checkpoint(None, models) == new  # only best.pt counts as a finished model
+    assert find_checkpoint(models / "partial") == last_only
+    save_checkpoint(models / "partial" / "best.pt", _payload())
+    assert find_checkpoint(models / "partial") == models / "partial" / "best.pt"
+    assert find_checkpoint(old) == old
+    (models / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="neither best.pt nor last.pt"):
+        find_checkpoint(models / "empty")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        find_checkpoint(models / "nope.pt")

@@ -1,0 +1,186 @@
+import json
+
+import pytest
+import torch
+
+from hwkit import mdn
+from hwkit.models import (
+    Attention,
+    ModelConfig,
+    PredictionNet,
+    SynthesisNet,
+    build_model,
+    finished,
+    stop_weight,
+)
+
+A = 7  # tiny alphabet: padding + 6 characters
+
+
+def tiny(kind: str, layers: int = 3) -> ModelConfig:
+    return ModelConfig(kind, hidden=12, layers=layers, mixtures=3, window_mixtures=2, alphabet_size=A if kind == "synthesis" else 0)
+
+
+def make(kind: str, layers: int = 3, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(tiny(kind, layers)).eval()
+
+
+def batch(b=3, t=9, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, t, 3, generator=g)
+    x[..., 2] = (x[..., 2] > 0.8).float()
+    return x
+
+
+TEXTS = torch.tensor([[1, 2, 3, 4, 5, 6], [3, 1, 4, 0, 0, 0], [2, 0, 0, 0, 0, 0]])
+MASK = TEXTS > 0
+
+
+def run(model, x, state=None, chars=TEXTS, mask=MASK):
+    if isinstance(model, SynthesisNet):
+        return model(x, chars, mask, state)
+    return model(x, state) + (None,)
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_config_round_trips_through_json_and_rebuilds_the_same_network(kind):
+    config = tiny(kind)
+    again = ModelConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    model = make(kind)
+    twin = build_model(again)
+    twin.load_state_dict(model.state_dict())
+    x = batch()
+    assert torch.equal(run(model, x)[0], run(twin.eval(), x)[0])
+
+
+def test_config_rejects_unknown_kinds_keys_and_missing_alphabet():
+    with pytest.raises(ValueError, match="unknown model kind 'nope'"):
+        ModelConfig.from_dict({"kind": "nope"})
+    with pytest.raises(ValueError, match="unknown model config keys: dropout"):
+        ModelConfig.from_dict({"kind": "prediction", "dropout": 0.1})
+    with pytest.raises(ValueError, match="alphabet_size"):
+        ModelConfig("synthesis")
+    with pytest.raises(ValueError, match="layers"):
+        ModelConfig("prediction", layers=0)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_output_and_state_shapes(layers):
+    x = batch(3, 9)
+    out, state, _ = run(make("prediction", layers), x)
+    assert out.shape == (3, 9, mdn.output_size(3))
+    assert [s.shape for s in state] == [(3, 12)] * (2 * layers)
+
+    out, state, att = run(make("synthesis", layers), x)
+    assert out.shape == (3, 9, mdn.output_size(3))
+    assert [s.shape for s in state] == [(3, 12)] * (2 * layers) + [(3, 2), (3, A)]
+    assert att.phi.shape == (3, 9, TEXTS.shape[1] + 1)
+    assert att.kappa.shape == (3, 9, 2)
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_stepping_with_carried_state_equals_one_fused_call(kind):
+    model = make(kind)
+    x = batch(3, 10)
+    with torch.no_grad():
+        full, full_state, full_att = run(model, x)
+        steps, state, phis = [], None, []
+        for t in range(10):
+            out, state, att = run(model, x[:, t : t + 1], state)
+            steps.append(out)
+            phis.append(att.phi if att else torch.zeros(0))
+        # a split in the middle (several steps per call) must agree too
+        first, mid, _ = run(model, x[:, :4])
+        rest, _, _ = run(model, x[:, 4:], mid)
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.cat([first, rest], 1), full, atol=1e-5, rtol=1e-4)
+    for a, b in zip(state, full_state):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    if full_att is not None:
+        torch.testing.assert_close(torch.cat(phis, 1), full_att.phi, atol=1e-5, rtol=1e-4)
+
+
+def test_a_padded_short_text_behaves_as_it_would_alone():
+    model = make("synthesis")
+    x = batch(3, 8)
+    with torch.no_grad():
+        out, state, att = model(x, TEXTS, MASK)
+        for b, n in enumerate(MASK.sum(1).tolist()):
+            alone_out, alone_state, alone_att = model(x[b : b + 1], TEXTS[b : b + 1, :n], MASK[b : b + 1, :n])
+            torch.testing.assert_close(out[b : b + 1], alone_out, atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(att.phi[b : b + 1, :, : n + 1], alone_att.phi, atol=1e-6, rtol=1e-5)
+            assert (att.phi[b, :, n + 1 :] == 0).all()
+            lengths = torch.tensor([n])
+            torch.testing.assert_close(stop_weight(att, MASK.sum(1))[b : b + 1], stop_weight(alone_att, lengths))
+            for s, s_alone in zip(state, alone_state):
+                torch.testing.assert_close(s[b : b + 1], s_alone, atol=1e-6, rtol=1e-5)
+
+
+def test_the_text_reaches_the_output_through_the_window():
+    model = make("synthesis")
+    x = batch(2, 6)
+    chars = torch.tensor([[1, 2, 3], [1, 2, 3]])
+    other = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    with torch.no_grad():
+        out, _, att = model(x, chars, mask)
+        out2, _, _ = model(x, other, mask)
+    assert torch.equal(out[0], out2[0])
+    assert not torch.allclose(out[1], out2[1])
+    assert (att.kappa.diff(dim=1) > 0).all()  # the window only moves forward
+
+
+def test_stop_rule_reads_each_lines_own_stop_position():
+    phi = torch.tensor(
+        [
+            [[0.1, 0.9, 0.2, 0.0], [0.0, 0.1, 0.3, 0.0]],  # length 2: stop column is 2
+            [[0.5, 0.1, 0.0, 0.0], [0.1, 0.6, 0.0, 0.0]],  # length 1: stop column is 1
+        ]
+    )
+    att = Attention(phi=phi, kappa=torch.zeros(2, 2, 1))
+    lengths = torch.tensor([2, 1])
+    torch.testing.assert_close(stop_weight(att, lengths), torch.tensor([[0.2, 0.3], [0.1, 0.6]]))
+    assert finished(att, lengths).tolist() == [[False, True], [False, True]]
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_output_clip_hook_clamps_the_gradient_of_every_output(kind):
+    model = make(kind).train()
+    x = batch(3, 5)
+    model.clip_hooks(lstm=None, output=0.5)
+    out = run(model, x)[0]
+    (1000 * out).sum().backward()
+    # the head's bias gradient is the sum of the clamped output gradients over B*T = 15 points
+    torch.testing.assert_close(model.head.bias.grad, torch.full_like(model.head.bias, 0.5 * 15))
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_lstm_clip_hook_clamps_the_gradient_entering_the_layers(kind):
+    x = batch(3, 5)
+    grads = {}
+    for limit in (None, 1e-7, 2e-7):
+        model = make(kind).train()
+        model.clip_hooks(lstm=limit, output=None)
+        (1000 * run(model, x)[0]).sum().backward()
+        # the first fused layer: layer 1 of a prediction net, layer 2 of a synthesis net
+        grads[limit] = model.lstms[0].weight_hh_l0.grad.clone()
+    # every entering gradient is far above the limit, so all are clamped: the
+    # layer's gradient is linear in the limit, and far below the unclipped one
+    torch.testing.assert_close(grads[2e-7], 2 * grads[1e-7], atol=1e-12, rtol=1e-3)
+    assert grads[1e-7].abs().max() < 1e-3 * grads[None].abs().max()
+
+
+def test_both_nets_train_a_step_without_nans():
+    for kind in ("prediction", "synthesis"):
+        model = make(kind).train()
+        model.clip_hooks(10.0, 100.0)
+        x = batch(3, 9)
+        out = run(model, x[:, :-1])[0]
+        mask = torch.ones(3, 8, dtype=torch.bool)
+        loss = mdn.sequence_nll(mdn.split_params(out), x[:, 1:], mask).mean()
+        loss.backward()
+        grads = [p.grad for p in model.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert isinstance(model, PredictionNet if kind == "prediction" else SynthesisNet)

@@ -1,0 +1,181 @@
+"""The training loop: it learns, resumes exactly, survives bad steps, and runs under DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hwkit import mdn
+from hwkit.checkpoint import load_checkpoint, model_from_checkpoint
+from hwkit.dataset import StrokeDataset, collate
+from hwkit.errors import TrainingError
+from hwkit.store import Store
+from hwkit.train import PRESETS, TrainConfig, check_fast_paths, make_configs, train
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; on a busy machine more threads mostly wait for each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _configs(store_path, kind="prediction", **overrides):
+    size = len(Store(store_path).alphabet) if kind == "synthesis" else 0
+    return make_configs(kind, "tiny", alphabet_size=size, **overrides)
+
+
+def _run(store_path, run_dir, model_config, config, resume=None):
+    """Train; return the result and the per-step training losses (nats per point)."""
+    events = []
+    result = train(store_path, model_config, config, run_dir=run_dir, resume=resume, progress=events.append)
+    return result, [e["loss"] for e in events if e["event"] == "step"], events
+
+
+def _records(path, kind):
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == kind]
+
+
+def test_presets_and_overrides():
+    model, config = make_configs("prediction", "graves")
+    assert (model.hidden, model.layers, model.mixtures) == (400, 3, 20)
+    assert (config.optimizer, config.clip, config.lr) == ("rmsprop", "graves", 1e-4)
+    model, config = make_configs("prediction", "demo", hidden=64, lr=0.5, crop=None)
+    assert model.hidden == 64 and config.lr == 0.5 and config.crop == PRESETS["demo"]["train"]["crop"]
+    model, config = make_configs("synthesis", "demo", alphabet_size=30)
+    assert config.crop is None and model.window_mixtures == 10 and model.alphabet_size == 30
+    with pytest.raises(TrainingError, match="prediction model only"):
+        make_configs("synthesis", "tiny", alphabet_size=30, crop=100)
+    with pytest.raises(TrainingError, match="unknown preset"):
+        make_configs("prediction", "huge")
+    assert TrainConfig.from_dict({**TrainConfig().to_dict(), "gone": 1}) == TrainConfig()
+
+
+def test_cli_preset_names_match_the_library():
+    from hwkit.cli.train import PRESET_NAMES
+
+    assert tuple(PRESETS) == PRESET_NAMES
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_tiny_model_overfits_two_lines(make_store, tmp_path, kind):
+    store = make_store(n_lines=2, min_points=30, max_points=40, texts=["the fox", "ok dog"],
+                       splits={"train": [0, 1], "valid": [0, 1], "test": []})  # fmt: skip
+    model_config, config = _configs(store, kind, epochs=25, batch_size=2, lr=1e-2, crop=None)
+    result, losses, events = _run(store, tmp_path / "run", model_config, config)
+    valid = [e["nats_per_point"] for e in events if e["event"] == "valid"]
+    assert len(losses) == 25 and len(valid) == 25
+    assert valid[-1] < valid[0] - 2.5, valid  # from ~3.4 nats/point to well below 1
+    assert result.best_path is not None and result.best_valid_per_point == min(valid)
+    model = model_from_checkpoint(load_checkpoint(result.best_path))
+    assert model.config.kind == kind
+
+
+@pytest.mark.parametrize("stop_at", [4, 6], ids=["epoch-boundary", "mid-epoch"])
+def test_resume_continues_exactly(make_store, tmp_path, stop_at):
+    store = make_store(n_lines=24, max_points=60)  # 16 train lines: 4 batches of 4 per epoch
+    model_config, config = _configs(store, epochs=3, batch_size=4, crop=32, lr=1e-2, log_every=1)
+    whole, whole_losses, _ = _run(store, tmp_path / "whole", model_config, config)
+    assert whole.steps == 12
+
+    stopping = TrainConfig(**{**config.to_dict(), "max_steps": stop_at})
+    first, first_losses, _ = _run(store, tmp_path / "split", model_config, stopping)
+    assert first.steps == stop_at and first.stopped == "max_steps"
+    second, second_losses, events = _run(store, tmp_path / "split", model_config, config, resume=first.last_path)
+    assert any(e["event"] == "note" and "resumed" in e["text"] for e in events)
+    assert second.steps == 12
+    assert first_losses + second_losses == pytest.approx(whole_losses, rel=1e-5)
+
+    a, b = load_checkpoint(whole.last_path), load_checkpoint(second.last_path)
+    for name in a["model"]:
+        torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-5, atol=1e-6)
+    train_steps = [r["step"] for r in _records(second.metrics_path, "train")]
+    assert train_steps == list(range(1, 13))  # metrics.jsonl continues without gaps or repeats
+
+
+def _poison(monkeypatch, bad):
+    """Make training steps whose 1-based number satisfies ``bad(n)`` produce a NaN loss."""
+    real = mdn.sequence_nll
+    calls = [0]
+
+    def sequence_nll(mix, target, mask):
+        nll = real(mix, target, mask)
+        if not torch.is_grad_enabled():  # validation stays clean
+            return nll
+        calls[0] += 1
+        return nll * math.nan if bad(calls[0]) else nll
+
+    monkeypatch.setattr(mdn, "sequence_nll", sequence_nll)
+
+
+def test_a_non_finite_step_is_skipped_and_counted(make_store, tmp_path, monkeypatch):
+    store = make_store(n_lines=24, max_points=60)
+    model_config, config = _configs(store, epochs=1, batch_size=4, crop=32, log_every=1)
+    _poison(monkeypatch, lambda n: n == 2)
+    result, losses, _ = _run(store, tmp_path / "run", model_config, config)
+    assert result.bad_steps == 1 and result.steps == 3 and len(losses) == 3
+    assert all(math.isfinite(x) for x in losses)
+    assert len(_records(result.metrics_path, "bad_step")) == 1
+    assert _records(result.metrics_path, "train")[-1]["bad_steps"] == 1
+    ckpt = load_checkpoint(result.last_path)
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
+
+
+def test_bad_steps_in_a_row_stop_with_a_clear_error(make_store, tmp_path, monkeypatch):
+    store = make_store(n_lines=24, max_points=60)
+    model_config, config = _configs(store, epochs=3, batch_size=4, crop=32, max_bad_steps=3)
+    _poison(monkeypatch, lambda n: n > 4)  # epoch 1 (4 steps) is fine, then everything diverges
+    with pytest.raises(TrainingError, match=r"not finite for 3 steps in a row .*best\.pt is the last good"):
+        _run(store, tmp_path / "run", model_config, config)
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["step"] == 4 and load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
+    model_from_checkpoint(best)
+
+
+def test_graves_rmsprop_and_clipping_train(make_store, tmp_path):
+    store = make_store(n_lines=24, max_points=60)
+    model_config, config = _configs(
+        store, "synthesis", epochs=1, batch_size=4, optimizer="rmsprop", clip="graves", lr=1e-3, log_every=1
+    )
+    result, losses, _ = _run(store, tmp_path / "run", model_config, config)
+    assert result.steps == 4 and all(math.isfinite(x) for x in losses)
+    assert load_checkpoint(result.last_path)["optimizer"]["param_groups"][0]["centered"] is True
+
+
+def test_fast_paths_are_refused_on_cpu(make_store):
+    store = make_store()
+    model_config, _ = _configs(store)
+    from hwkit.models import build_model
+
+    model = build_model(model_config)
+    batch = collate([StrokeDataset(store, "train")[i] for i in range(2)])
+    net, bf16, notes = check_fast_paths(model, batch, bf16=True, compile=True)
+    assert net is model and bf16 is False and "CUDA only" in notes[0]
+
+
+def test_two_process_gloo_ddp_run(make_store, tmp_path):
+    store = make_store(n_lines=24, max_points=60)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
+    env["OMP_NUM_THREADS"] = "1"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "hwkit", "train", str(store), "--preset", "tiny", "--name", "ddp", "--device", "cpu",
+        "--batch-size", "4", "--log-every", "1",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "models" / "ddp"
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["ddp"]
+    assert {"best.pt", "last.pt", "metrics.jsonl", "loss.png"} <= {p.name for p in run.iterdir()}
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["step"] == 4  # 16 lines, 4 per batch, 2 ranks: 2 steps per epoch, 2 epochs
+    assert [r["step"] for r in _records(run / "metrics.jsonl", "valid")] == [2, 4]  # written once, by rank 0
+    assert done.stdout.count("best valid") == 1
