@@ -114,8 +114,7 @@ class Corpus:
 
     @property
     def demo(self) -> bool:
-        """The demo generator marks its trees; nothing else decides what a corpus is."""
-        return (self.root / DEMO_MARKER).is_file()
+        return is_demo(self.root)
 
     def fingerprint(self) -> str:
         """sha256 over relative path, size and mtime of every input file (no contents read)."""
@@ -133,6 +132,11 @@ class Corpus:
             st = os.stat(os.path.join(self.root, relpath))
             h.update(f"{relpath}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return h.hexdigest()
+
+
+def is_demo(root: str | os.PathLike) -> bool:
+    """The demo generator marks its trees; nothing else decides what a corpus is."""
+    return (Path(root) / DEMO_MARKER).is_file()
 
 
 def find_corpus(root: str | os.PathLike) -> Corpus:

@@ -255,13 +255,17 @@ def _read_writers(corpus: iam.Corpus, skipped: list[tuple[str, str]]) -> dict[st
 
 
 def _label(relpath: str, texts: Mapping[str, list[str] | None], seen: set[str]) -> tuple[str, str, str]:
-    """``(reason, line_id, text)`` for a stroke file; reason is "" when the file has a usable label."""
+    """``(reason, line_id, text)`` for a stroke file; reason is "" when the file has a usable label.
+
+    A file left out under no line id of its own (a stray file, a second file with
+    the id of a line already seen) is recorded under its path.
+    """
     name = iam.stroke_name(relpath)
     if name is None:
         return iam.NOT_STROKE_FILE, "", ""
     line_id, form, number = name
     if line_id in seen:
-        return DUPLICATE, line_id, ""
+        return DUPLICATE, "", ""
     seen.add(line_id)
     if form not in texts:
         return NO_ASCII, line_id, ""

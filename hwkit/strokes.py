@@ -80,10 +80,7 @@ def drop_repeats(points: np.ndarray) -> np.ndarray:
     same = np.all(points[1:, :2] == points[:-1, :2], axis=1) & (points[:-1, PEN_UP] < 0.5)
     keep = np.concatenate([[True], ~same])
     out = points[keep].copy()
-    run = np.cumsum(keep) - 1
-    pen = np.zeros(len(out), dtype=points.dtype)
-    np.maximum.at(pen, run, points[:, PEN_UP])
-    out[:, PEN_UP] = pen
+    out[:, PEN_UP] = np.maximum.reduceat(points[:, PEN_UP], np.flatnonzero(keep))
     return out
 
 
@@ -105,18 +102,12 @@ def split_jumps(points: np.ndarray, max_jump: float) -> np.ndarray:
 
 def offset_stats(offsets: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of ``dx, dy`` over many lines (row 0 of each line, always zero, excluded)."""
-    total = np.zeros(2)
-    total_sq = np.zeros(2)
-    count = 0
-    for line in offsets:
-        d = np.asarray(line, dtype=np.float64)[1:, :2]
-        total += d.sum(axis=0)
-        total_sq += np.square(d).sum(axis=0)
-        count += len(d)
-    if count == 0:
+    steps = [np.asarray(line)[1:, :2] for line in offsets]
+    if not sum(len(d) for d in steps):
         return np.zeros(2), np.ones(2)
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    d = np.concatenate(steps).astype(np.float64)
+    mean = d.mean(axis=0)
+    std = d.std(axis=0)
     return mean, np.where(std > 0, std, 1.0)
 
 

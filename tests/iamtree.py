@@ -48,7 +48,7 @@ _HEAD = (
     "  <StrokeSet>\n"
 )
 _TAIL = "  </StrokeSet>\n</WhiteboardCaptureSession>\n"
-_BOMB = (
+BOMB = (  # billion laughs: expanding &lol9; would take gigabytes
     '<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE WhiteboardCaptureSession [\n'
     '  <!ENTITY lol "lol">\n'
     + "".join(f'  <!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n' for i in range(1, 10))
@@ -150,8 +150,8 @@ def write_tree(
     """Write an IAM-OnDB tree at ``root`` and return what prepare must make of it.
 
     ``writers`` (default ``forms // 2``) writers share the forms round-robin.
-    ``broken`` names kinds from ``BROKEN``; each adds one bad input (or, for
-    "no ascii file", a whole extra form). ``truncate`` cuts the lineStrokes
+    ``broken`` names kinds from ``BROKEN``; each turns one line bad, or adds bad
+    inputs ("no ascii file": a whole extra form; "not a stroke file": two stray files). ``truncate`` cuts the lineStrokes
     archive short: the expected lines are then an upper bound.
     """
     root = Path(root)
@@ -159,7 +159,7 @@ def write_tree(
     broken = list(broken)
     unknown = set(broken) - set(BROKEN)
     assert not unknown, f"unknown broken kinds {unknown}"
-    assert lines_per_form >= 3 or not {"empty transcription"} & set(broken)
+    assert lines_per_form >= 3 or "empty transcription" not in broken
     writers = writers or max(1, forms // 2)
     staging = root / ".staging" if archives else root
     tree = Tree(root)
@@ -198,7 +198,7 @@ def write_tree(
             if kind == "malformed xml":
                 xml = xml[: len(xml) * 3 // 5]
             elif kind == "entity declaration":
-                xml = _BOMB + stroke_xml(strokes, head_attrs=' note="&lol9;"').split("\n", 1)[1]
+                xml = BOMB + stroke_xml(strokes, head_attrs=' note="&lol9;"').split("\n", 1)[1]
             elif kind == "bad coordinates":
                 xml = xml.replace('<Point x="', '<Point x="12a', 1)
             elif kind == "empty stroke set":

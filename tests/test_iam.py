@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hwkit import iam
 from hwkit.errors import CorpusError
 from hwkit.strokes import strokes_to_points
-from iamtree import _BOMB, stroke_xml, write_tree
+from iamtree import BOMB, stroke_xml, write_tree
 
 SETTINGS = settings(max_examples=60, deadline=None)
 OPS, EDITS = ("insert", "delete", "replace"), list('<>"/= xy-.1&!?')  # edits, in bytes that matter to parsers
@@ -157,7 +157,7 @@ def test_any_truncation_is_malformed(xml, where):
 @pytest.mark.parametrize(
     "prolog",
     [
-        _BOMB,  # billion laughs: expanding it would take gigabytes
+        BOMB,  # billion laughs: expanding it would take gigabytes
         '<?xml version="1.0"?>\n<!DOCTYPE WhiteboardCaptureSession SYSTEM "http://example.invalid/x.dtd">\n',
         '<?xml version="1.0"?>\n<!DOCTYPE WhiteboardCaptureSession [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n',
     ],
@@ -205,7 +205,7 @@ def test_writer_from_original_head():
     assert iam.parse_writer(b'<Form\n  id="a01-000u"\n  writerID = "7" Camera="no">') == 7
     assert iam.parse_writer(b"<General><Form id='a'/></General>") == -1
     with pytest.raises(iam.Skip) as raised:
-        iam.parse_writer(_BOMB.encode() + b'<Form writerID="1"/>')
+        iam.parse_writer(BOMB.encode() + b'<Form writerID="1"/>')
     assert raised.value.reason == iam.ENTITY
 
 

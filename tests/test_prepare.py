@@ -52,6 +52,17 @@ def test_keeps_every_good_line_and_skips_every_bad_one(tmp_path):
     )
 
 
+def test_a_second_file_with_a_seen_line_id_is_left_out_by_path(tmp_path):
+    tree = write_tree(tmp_path / "iam")
+    first = sorted((tree.root / "lineStrokes").rglob("*.xml"))[0]
+    copy = tree.root / "lineStrokes" / "zz" / first.name
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())
+    store = Store(prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS).output)
+    assert store.skipped == [(f"lineStrokes/zz/{first.name}", "duplicate line id")]
+    assert_store_matches(store, tree)
+
+
 def test_latin1_text_arrives_as_utf8(tmp_path):
     tree = write_tree(tmp_path / "iam", forms=6, seed=3)
     store = Store(prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS).output)

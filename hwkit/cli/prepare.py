@@ -72,7 +72,7 @@ def prepare(
 
     demo_flags = [f"--{name}" for name, value in zip(DEMO_OPTIONS, (lines, writers, seed)) if value is not None]
     if demo_flags and not demo:
-        raise click.UsageError(f"{', '.join(demo_flags)} only apply with --demo")
+        raise click.UsageError(f"{', '.join(demo_flags)}: only with --demo")
     if demo and source is not None:
         raise click.UsageError("give either SOURCE or --demo, not both")
 
@@ -88,7 +88,7 @@ def prepare(
         output = output or CACHE_DIR / "demo.h5"
         check_output(output, force)  # before spending time on the corpus
         source = _demo_corpus(DATA_DIR / "demo", lines, writers, seed)
-    name = "demo" if (source / iam.DEMO_MARKER).is_file() else "iamondb"
+    name = "demo" if iam.is_demo(source) else "iamondb"
     output = output or CACHE_DIR / f"{name}.h5"
 
     defaults = PrepareParams()
@@ -100,7 +100,8 @@ def prepare(
         last = [0]
 
         def report(p) -> None:
-            advance(p.files_done - last[0], status=f"{p.lines_kept:,} lines, {p.points:,} points", total=p.files_total)
+            status = f"{p.lines_kept:,} lines, {p.points:,} points"
+            advance(p.files_done - last[0], status=status, total=p.files_total)
             last[0] = p.files_done
 
         result = prepare_corpus(source, output, jobs=jobs, force=force, params=params, progress=report)
