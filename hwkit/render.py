@@ -290,8 +290,13 @@ SHADE_LOW, SHADE_HIGH = (0x1F, 0x3A, 0x93), (0xE8, 0x41, 0x2C)  # deep blue (0) 
 
 
 def shade_colour(value: float) -> str:
-    """The colour of ``value`` in [0, 1] (clipped), from deep blue through purple to red."""
-    v = min(max(float(value), 0.0), 1.0)
+    """The colour of ``value`` in [0, 1] (clipped), from deep blue through purple to red.
+
+    The ramp follows the square root of the value: end-of-stroke probabilities
+    sit near 0.01 mid-stroke and rarely pass 0.5 even where a stroke ends, and a
+    linear ramp leaves that whole range the same blue.
+    """
+    v = min(max(float(value), 0.0), 1.0) ** 0.5
     return "#" + "".join(f"{round(a + (b - a) * v):02x}" for a, b in zip(SHADE_LOW, SHADE_HIGH))
 
 

@@ -21,6 +21,8 @@ COMMANDS = {
     "prepare": "hwkit.cli.prepare:prepare",
     "inspect": "hwkit.cli.inspect:inspect",
     "train": "hwkit.cli.train:train",
+    "sample": "hwkit.cli.sample:sample",
+    "style": "hwkit.cli.style:style",
 }
 
 

@@ -1,0 +1,413 @@
+"""Checkpoint + options -> handwriting as stroke arrays (no file IO).
+
+Sampling is incremental: one ``T = 1`` forward per point with the recurrent
+state carried (the models' step API), so a line costs ``length`` network steps
+rather than the ``length**2 / 2`` of re-running the network over the prefix
+for every new point.
+
+All lines of a request run as one batch: one forward per step serves every
+line, whatever its text, prime or length. Lines that have stopped ride along
+until the last one stops; their further points are simply not recorded. A line
+primed with a real line (Graves sec. 5.5) is teacher-forced through its prime
+inside the same step loop, so primes of different lengths share the batch too.
+
+Lines come back in raw pen units (the units of the store the model was trained
+on), with what the network predicted for each point: the end-of-stroke
+probability, the mixture it was drawn from and, for synthesis, the window
+weights. Those feed the eos shading, the density and the attention pictures.
+"""
+
+from __future__ import annotations
+
+import secrets
+import textwrap
+import unicodedata
+from collections import Counter
+from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hwkit import mdn
+from hwkit.alphabet import Alphabet
+from hwkit.errors import TextError
+from hwkit.models import SynthesisNet, finished
+from hwkit.strokes import PEN_UP, denormalise, normalise
+
+# Safety net for synthesis when Graves' stop rule never fires: about 25 points
+# per character in IAM-OnDB, so 40 per character plus a tail is generous.
+POINTS_PER_CHAR_CAP = 40
+CAP_EXTRA_POINTS = 100
+
+STOP_REASONS = ("rule", "cap", "length", "strokes")
+_RULE, _CAP, _LENGTH, _STROKES = range(1, 5)
+
+# Nearest stand-ins for characters an alphabet commonly lacks (typographic
+# punctuation); letters with accents fall back to their base letter (NFKD).
+_LOOKALIKES = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'", "`": "'", "\u00b4": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u00a0": " ", "\t": " ", "\u2026": ".",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Prime:
+    """A real line to continue from: offsets ``(n, 3)`` in raw pen units and its text."""
+
+    offsets: np.ndarray
+    text: str = ""
+
+
+@dataclass
+class Density:
+    """The mixture each point was drawn from, in raw pen units (see ``hwkit.mdn``).
+
+    Row ``i`` predicts row ``i``'s ``(dx, dy)``, i.e. the move from point ``i - 1``;
+    row 0 has no previous point and carries no prediction worth drawing.
+    """
+
+    weights: np.ndarray  # (n, M)
+    mu: np.ndarray  # (n, M, 2)
+    sigma: np.ndarray  # (n, M, 2)
+    rho: np.ndarray  # (n, M)
+
+
+@dataclass
+class SampledLine:
+    """One generated line, row-aligned with what the network predicted.
+
+    ``offsets`` follow the package convention (row 0 at the origin, ``pen_up``
+    on every stroke's last point, so on the last row too). With ``keep_prime``
+    the first ``prime_rows`` rows are the prime, copied exactly. ``phi[i, u]``
+    is the window weight on character ``u`` of ``text`` when row ``i`` was
+    drawn (the last column is the position past the text); it is ``None`` for
+    unconditional lines.
+    """
+
+    offsets: np.ndarray  # (n, 3) float32, raw units
+    eos: np.ndarray  # (n,) predicted P(pen_up) of each row
+    density: Density
+    stop: str  # one of STOP_REASONS
+    text: str = ""
+    phi: np.ndarray | None = None  # (n, len(text) + 1)
+    prime_rows: int = 0
+
+
+@dataclass
+class SampleResult:
+    lines: list[SampledLine]
+    seed: int
+
+    def stop_counts(self) -> Counter:
+        """How many lines stopped for each reason (``rule``, ``cap``, ``length``, ``strokes``)."""
+        return Counter(line.stop for line in self.lines)
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """The lines in the store's ragged layout (flat offsets + CSR ``line_offsets``), for ``np.savez``.
+
+        Plain arrays only (no objects), so ``np.load`` reads them without pickle.
+        """
+        offsets = [line.offsets for line in self.lines]
+        return {
+            "offsets": np.concatenate(offsets) if offsets else np.zeros((0, 3), np.float32),
+            "line_offsets": np.concatenate([[0], np.cumsum([len(o) for o in offsets])]).astype(np.int64),
+            "eos": np.concatenate([line.eos for line in self.lines]) if offsets else np.zeros(0, np.float32),
+            "text": np.array([line.text for line in self.lines], dtype=str),
+            "stop": np.array([line.stop for line in self.lines], dtype=str),
+            "prime_rows": np.array([line.prime_rows for line in self.lines], dtype=np.int64),
+            "seed": np.array(self.seed),
+        }
+
+    def as_dict(self) -> dict:
+        """JSON-ready: per line its text, stop reason and offsets ``[[dx, dy, pen_up], ...]`` in raw pen units."""
+        return {
+            "units": "raw pen units, y down; row 0 at the origin",
+            "seed": self.seed,
+            "lines": [
+                {
+                    "text": line.text,
+                    "stop": line.stop,
+                    "prime_rows": line.prime_rows,
+                    "offsets": np.round(line.offsets.astype(np.float64), 4).tolist(),
+                }
+                for line in self.lines
+            ],
+        }
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Split running text into lines of at most ``width`` characters at spaces.
+
+    Graves' network was trained on single handwritten lines of about 25-50
+    characters; longer texts must become several lines, not one long one.
+    """
+    if width < 1:
+        raise ValueError(f"width must be at least 1, got {width}")
+    return textwrap.wrap(" ".join(text.split()), width) or [""]
+
+
+def replace_unknown(alphabet: Alphabet, text: str) -> tuple[str, dict[str, str]]:
+    """``text`` with every character the alphabet lacks replaced by its nearest stand-in.
+
+    Tries a typographic look-alike (curly quotes, dashes), then the base letter
+    of an accented one, then the other case, and falls back to a space. Returns
+    the new text and the replacements made (``{original: replacement}``).
+    """
+    made: dict[str, str] = {}
+    for c in alphabet.unknown(text):
+        base = "".join(ch for ch in unicodedata.normalize("NFKD", c) if not unicodedata.combining(ch))
+        candidates = [_LOOKALIKES.get(c, ""), base, c.swapcase()]
+        made[c] = next((r for r in candidates if len(r) == 1 and not alphabet.unknown(r)), " ")
+    return "".join(made.get(c, c) for c in text), made
+
+
+def _resolve_seed(seed: int | None) -> int:
+    return secrets.randbelow(2**31) if seed is None else int(seed)
+
+
+def _primes(primes: Prime | Sequence[Prime | None] | None, n: int) -> list[Prime | None]:
+    """One prime (or ``None``) per line."""
+    primes = [primes] * n if primes is None or isinstance(primes, Prime) else list(primes)
+    if len(primes) != n:
+        raise ValueError(f"{len(primes)} primes for {n} lines")
+    if any(p is not None and len(p.offsets) == 0 for p in primes):
+        raise ValueError("a prime needs at least one point")
+    return primes
+
+
+def _teacher_rows(prime: Prime | None, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The rows a line is forced through before it samples: its prime, or the start token."""
+    if prime is None:
+        return np.zeros((1, 3), np.float32)
+    rows = normalise(prime.offsets, mean, std)
+    rows[0, :2] = 0.0  # start token, as in training (dataset.py)
+    return rows
+
+
+def sample_unconditional(
+    model: torch.nn.Module,
+    n: int,
+    *,
+    stats: Mapping[str, Sequence[float]],
+    length: int = 700,
+    strokes: int | None = None,
+    bias: float = 0.0,
+    seed: int | None = None,
+    primes: Prime | Sequence[Prime | None] | None = None,
+    keep_prime: bool = False,
+) -> SampleResult:
+    """``n`` lines from a prediction network, each ``length`` new points long or ending
+    after ``strokes`` pen lifts (whichever comes first).
+
+    ``stats`` is the checkpoint's ``{"mean", "std"}``; ``primes`` (one for all
+    lines, or one per line) are real lines the network reads first and then
+    continues. The same ``seed`` gives the same lines; ``None`` picks one (kept
+    in the result).
+    """
+    if length < 2 or n < 1:
+        raise ValueError(f"need at least 1 line of at least 2 points, got {n} of {length}")
+    primes = _primes(primes, n)
+    # Without a prime the start token is the line's first point, so it counts.
+    budgets = [length - (p is None) for p in primes]
+    seed = _resolve_seed(seed)
+    trace = _run(model, stats, primes, budgets, text=None, strokes=strokes, bias=bias, seed=seed)
+    return SampleResult([_line(trace, i, p, None, keep_prime) for i, p in enumerate(primes)], seed)
+
+
+def sample_text(
+    model: torch.nn.Module,
+    alphabet: Alphabet,
+    texts: Sequence[str],
+    *,
+    stats: Mapping[str, Sequence[float]],
+    bias: float = 0.0,
+    seed: int | None = None,
+    primes: Prime | Sequence[Prime | None] | None = None,
+    keep_prime: bool = False,
+    points_per_char: int = POINTS_PER_CHAR_CAP,
+) -> SampleResult:
+    """One line of handwriting per text from a synthesis network.
+
+    A line stops by Graves' rule (``models.finished``: the window weighs the
+    position past the text above every character) or, failing that, at
+    ``points_per_char * len(text) + CAP_EXTRA_POINTS`` new points. A primed
+    line is conditioned on ``prime.text + " " + text`` and teacher-forced
+    through the prime's strokes, so the window starts on ``text`` in the
+    prime's hand. Texts must be encodable (see ``replace_unknown``).
+    """
+    if not isinstance(model, SynthesisNet):
+        raise TypeError("sample_text needs a synthesis network")
+    if not texts:
+        raise ValueError("no texts to write")
+    primes = _primes(primes, len(texts))
+    for text in texts:
+        if not text.strip():
+            raise TextError("cannot write an empty line of text")
+    full = [text if p is None else f"{p.text} {text}" for text, p in zip(texts, primes)]
+    codes = [alphabet.encode(t) for t in full]  # raises TextError naming missing characters
+    budgets = [points_per_char * len(t) + CAP_EXTRA_POINTS for t in texts]
+    seed = _resolve_seed(seed)
+    trace = _run(model, stats, primes, budgets, text=codes, strokes=None, bias=bias, seed=seed)
+    lines = [
+        _line(trace, i, p, (full[i] if keep_prime else text, len(full[i])), keep_prime)
+        for i, (text, p) in enumerate(zip(texts, primes))
+    ]
+    return SampleResult(lines, seed)
+
+
+@contextmanager
+def _without_onednn():
+    """Step with PyTorch's own LSTM kernel instead of oneDNN's.
+
+    oneDNN re-lays out an LSTM's weights on every call: over a whole sequence
+    that is nothing, but sampling calls it once per point, and for a 3 x 400
+    net the re-layout costs about three times the step itself (measured in
+    ``benchmarks/bench_sample.py``). GPUs are not affected.
+    """
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
+@dataclass
+class _Trace:
+    """A batch run: rows (normalised) and row-aligned predictions, all on the CPU."""
+
+    rows: np.ndarray  # (B, T, 3)
+    n_rows: list[int]  # rows each line holds (prime or start token included)
+    n_prime: list[int]
+    reason: list[int]  # 1-based index into STOP_REASONS
+    eos: np.ndarray  # (B, T)
+    density: Density  # arrays (B, T, ...) in raw units
+    phi: np.ndarray | None  # (B, T, U + 1)
+    mean: np.ndarray
+    std: np.ndarray
+
+
+@torch.inference_mode()
+@_without_onednn()
+def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
+    """Step the batch until every line has stopped; ``text`` is the character codes per line, or None."""
+    device = next(model.parameters()).device
+    mean = np.asarray(stats["mean"], np.float64)
+    std = np.asarray(stats["std"], np.float64)
+    teachers = [_teacher_rows(p, mean, std) for p in primes]
+    b = len(teachers)
+    n_prime = torch.tensor([len(t) for t in teachers], device=device)
+    budget = torch.tensor(budgets, device=device)
+    total = int((n_prime + budget).max())
+    rows = torch.zeros(b, total, 3)
+    for i, t in enumerate(teachers):
+        rows[i, : len(t)] = torch.from_numpy(t)
+    rows = rows.to(device)
+    if text is not None:
+        chars = torch.zeros(b, max(map(len, text)), dtype=torch.long)
+        for i, c in enumerate(text):
+            chars[i, : len(c)] = torch.from_numpy(c)
+        chars = chars.to(device)
+        char_mask = chars != 0
+        char_lengths = char_mask.sum(1)
+
+    generator = torch.Generator(device=device).manual_seed(seed)
+    active = torch.ones(b, dtype=torch.bool, device=device)
+    reason = torch.zeros(b, dtype=torch.long, device=device)
+    n_rows = n_prime.clone()
+    lifts = torch.zeros(b, dtype=torch.long, device=device)
+    max_lifts = strokes if strokes else total + 1
+    limit_reason = _LENGTH if text is None else _CAP
+    eos, log_w, mu, log_s, rho, phis = [], [], [], [], [], []
+    state = None
+    for t in range(total - 1):
+        x = rows[:, t : t + 1]
+        if text is None:
+            out, state = model(x, state)
+        else:
+            out, state, att = model(x, chars, char_mask, state)
+            phis.append(att.phi[:, 0])
+        mix = mdn.split_params(out[:, 0], bias)
+        point = mdn.sample(mix, generator)
+        eos.append(torch.sigmoid(mix.eos_logit))
+        log_w.append(mix.log_weights)
+        mu.append(mix.mu)
+        log_s.append(mix.log_sigma)
+        rho.append(mix.rho)
+
+        sampling = active & (t + 1 >= n_prime)  # row t + 1 is a new point for these lines
+        if text is not None:  # Graves' rule: the window has moved past the text, so this point is not written
+            done = sampling & finished(att, char_lengths)[:, 0]
+            reason = torch.where(done, _RULE, reason)
+            active = active & ~done
+            sampling = sampling & ~done
+        rows[:, t + 1] = torch.where(sampling[:, None], point, rows[:, t + 1])
+        n_rows = torch.where(sampling, t + 2, n_rows)
+        lifts = lifts + (sampling & (point[:, PEN_UP] > 0.5))
+        for code, hit in ((_STROKES, lifts >= max_lifts), (limit_reason, n_rows - n_prime >= budget)):
+            done = sampling & hit
+            reason = torch.where(done & (reason == 0), code, reason)
+            active = active & ~done
+        if not bool(active.any()):
+            break
+
+    f32 = dict(dtype=torch.float32)
+    return _Trace(
+        rows=rows.cpu().numpy(),
+        n_rows=n_rows.tolist(),
+        n_prime=n_prime.tolist(),
+        reason=reason.tolist(),
+        eos=_rows_of(eos).numpy(),
+        density=Density(
+            weights=_rows_of(log_w).exp().numpy(),
+            mu=(_rows_of(mu) * torch.tensor(std, **f32) + torch.tensor(mean, **f32)).numpy(),
+            sigma=(_rows_of(log_s).exp() * torch.tensor(std, **f32)).numpy(),
+            rho=_rows_of(rho).numpy(),
+        ),
+        phi=_rows_of(phis).numpy() if text is not None else None,
+        mean=mean,
+        std=std,
+    )
+
+
+def _rows_of(steps: list[torch.Tensor]) -> torch.Tensor:
+    """Per-step predictions ``[(B, ...)] * T`` -> row-aligned ``(B, T + 1, ...)`` on the CPU.
+
+    Step ``t`` predicts row ``t + 1``; row 0 gets zeros.
+    """
+    stacked = torch.stack(steps, dim=1).float().cpu()
+    return torch.cat([torch.zeros_like(stacked[:, :1]), stacked], dim=1)
+
+
+def _line(trace: _Trace, i: int, prime: Prime | None, text: tuple[str, int] | None, keep_prime: bool) -> SampledLine:
+    """Line ``i`` of a run in raw units: the new part, or prime + new part with ``keep_prime``.
+
+    ``text`` is (the text to show, the length of the text the network read), for synthesis.
+    """
+    n, p = trace.n_rows[i], trace.n_prime[i]
+    new = denormalise(trace.rows[i, p:n], trace.mean, trace.std)
+    if prime is None:  # the start token is the line's first point
+        start, offsets, prime_rows = 0, np.concatenate([np.zeros((1, 3), np.float32), new]), 0
+    elif keep_prime:  # the prime exactly as given, not a normalise/denormalise round trip
+        start, offsets, prime_rows = 0, np.concatenate([np.asarray(prime.offsets, np.float32), new]), p
+    else:
+        start, offsets, prime_rows = p, new, 0
+        offsets[:1, :2] = 0.0  # the new part starts at its own origin
+    offsets[-1:, PEN_UP] = 1.0  # the pen lifts after the last point
+    line = SampledLine(
+        offsets=offsets,
+        eos=trace.eos[i, start:n],
+        density=Density(*(a[i, start:n] for a in vars(trace.density).values())),
+        stop=STOP_REASONS[trace.reason[i] - 1],
+        prime_rows=prime_rows,
+    )
+    if text is not None:
+        line.text = text[0]
+        line.phi = trace.phi[i, start:n, : text[1] + 1]
+        if prime is not None and not keep_prime:
+            line.phi = line.phi[:, len(prime.text) + 1 :]  # the requested text and its stop position
+    return line

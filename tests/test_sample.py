@@ -1,0 +1,275 @@
+"""Sampling: the stop rule and the cap, seeds, priming, bias, batching; style files; pictures."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hwkit import render
+from hwkit.alphabet import Alphabet
+from hwkit.animate import animated_svg
+from hwkit.errors import StyleError, TextError
+from hwkit.heatmaps import attention_figure, density_figure, density_grid
+from hwkit.mdn import split_params
+from hwkit.models import Attention, ModelConfig, build_model, finished
+from hwkit.sample import Density, Prime, replace_unknown, sample_text, sample_unconditional, wrap
+from hwkit.strokes import PEN_UP, normalise, offsets_to_points, points_to_strokes
+from hwkit.style import load_style, save_style, style_from_store
+
+from conftest import synthetic_lines
+
+SVG = "{http://www.w3.org/2000/svg}"
+ALPHABET = Alphabet(" abc")
+STATS = {"mean": [2.0, 0.5], "std": [3.0, 2.5]}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks step faster on one thread than fighting over two busy cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(kind: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    size = len(ALPHABET) if kind == "synthesis" else 0
+    config = ModelConfig(kind, hidden=16, layers=2, mixtures=3, window_mixtures=2, alphabet_size=size)
+    return build_model(config).eval()
+
+
+def fixed_window(model: torch.nn.Module, step: float) -> torch.nn.Module:
+    """Make the window ignore the network: alpha = beta = 1 and kappa grows by ``step`` a point."""
+    k = model.config.window_mixtures
+    with torch.no_grad():
+        model.window.weight.zero_()
+        model.window.bias.zero_()
+        model.window.bias[2 * k :] = math.log(step)
+    return model
+
+
+def prime_line(n_points: int = 30) -> Prime:
+    return Prime(synthetic_lines(1, min_points=n_points, max_points=n_points, seed=3)[0].offsets, "ab")
+
+
+# -- stopping -----------------------------------------------------------------------
+
+
+def test_stop_rule_fires_exactly_when_the_stop_position_outweighs_every_character():
+    lengths = torch.tensor([2, 2, 2, 1])
+    phi = torch.tensor(
+        [
+            [0.2, 0.5, 0.6, 0.0],  # stop column above both characters: stop
+            [0.2, 0.6, 0.6, 0.0],  # a tie is not "exceeds": go on
+            [0.7, 0.1, 0.6, 0.0],  # the first character still outweighs it: go on
+            [0.3, 0.4, 9.0, 9.0],  # length 1: column 1 is its stop; the padding beyond is ignored
+        ]
+    )[:, None, :]
+    attention = Attention(phi=phi, kappa=torch.zeros(4, 1, 1))
+    assert finished(attention, lengths)[:, 0].tolist() == [True, False, False, True]
+
+
+def test_lines_stop_by_the_rule_at_the_predicted_step_each_on_its_own_in_one_batch():
+    # kappa = 0.4 t exactly; the stop column L + 1 wins once kappa > L + 0.5, at t = ceil((L + 0.5) / 0.4)
+    # (0.1 from any tie). Row 0 is the start token, step t writes row t, the stopping step writes nothing.
+    model = fixed_window(tiny("synthesis"), 0.4)
+    texts = ["abc", "a", "ab"]
+    result = sample_text(model, ALPHABET, texts, stats=STATS, seed=0)
+    assert [line.stop for line in result.lines] == ["rule"] * 3
+    assert [len(line.offsets) for line in result.lines] == [9, 4, 7]
+    for line, text in zip(result.lines, texts):
+        assert line.text == text and line.phi.shape == (len(line.offsets), len(text) + 1)
+        assert line.eos.shape == (len(line.offsets),) and line.offsets[-1, PEN_UP] == 1
+    assert result.stop_counts() == {"rule": 3}
+
+
+def test_the_cap_stops_a_line_whose_window_never_moves():
+    model = fixed_window(tiny("synthesis"), 1e-12)
+    result = sample_text(model, ALPHABET, ["ab", "abc"], stats=STATS, seed=0, points_per_char=5)
+    assert [line.stop for line in result.lines] == ["cap", "cap"]
+    assert [len(line.offsets) for line in result.lines] == [1 + 5 * 2 + 100, 1 + 5 * 3 + 100]
+
+
+def test_unconditional_lines_end_at_length_or_after_the_requested_pen_lifts():
+    model = tiny("prediction")
+    result = sample_unconditional(model, 3, stats=STATS, length=40, seed=1)
+    assert [len(line.offsets) for line in result.lines] == [40, 40, 40]
+    assert all(line.stop == "length" and line.text == "" and line.phi is None for line in result.lines)
+    result = sample_unconditional(model, 6, stats=STATS, length=300, strokes=2, seed=1)
+    for line in result.lines:
+        lifts = int(line.offsets[:, PEN_UP].sum())
+        assert line.stop == "strokes" and lifts == 2 and line.offsets[-1, PEN_UP] == 1
+        assert line.offsets[0].tolist() == [0, 0, 0]
+    assert len({len(line.offsets) for line in result.lines}) > 1  # each line stopped on its own
+
+
+# -- randomness, priming, bias ----------------------------------------------------------
+
+
+def test_same_seed_same_lines_other_seed_other_lines():
+    model = fixed_window(tiny("synthesis"), 0.05)
+    a = sample_text(model, ALPHABET, ["abc", "cab"], stats=STATS, seed=7)
+    b = sample_text(model, ALPHABET, ["abc", "cab"], stats=STATS, seed=7)
+    c = sample_text(model, ALPHABET, ["abc", "cab"], stats=STATS, seed=8)
+    for x, y in zip(a.lines, b.lines):
+        assert np.array_equal(x.offsets, y.offsets) and np.array_equal(x.eos, y.eos)
+    assert not np.array_equal(a.lines[0].offsets, c.lines[0].offsets)
+    assert sample_unconditional(tiny("prediction"), 1, stats=STATS, length=5, seed=None).seed >= 0
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_priming_reproduces_the_prime_then_continues_from_what_the_network_read(kind):
+    model = tiny(kind) if kind == "prediction" else fixed_window(tiny(kind), 0.05)
+    prime = prime_line(30)
+    p = len(prime.offsets)
+    if kind == "prediction":
+        kept = sample_unconditional(model, 2, stats=STATS, length=20, seed=3, primes=prime, keep_prime=True)
+        new = sample_unconditional(model, 2, stats=STATS, length=20, seed=3, primes=prime)
+    else:
+        kept = sample_text(model, ALPHABET, ["c", "c"], stats=STATS, seed=3, primes=prime, keep_prime=True)
+        new = sample_text(model, ALPHABET, ["c", "c"], stats=STATS, seed=3, primes=prime)
+    for k, n in zip(kept.lines, new.lines):
+        assert k.prime_rows == p and n.prime_rows == 0
+        assert np.array_equal(k.offsets[:p], prime.offsets)  # exactly the prime, not a round trip
+        assert np.allclose(k.offsets[p + 1 :], n.offsets[1:])  # then the same new part
+        assert n.offsets[0, :2].tolist() == [0, 0] and len(n.offsets) == len(k.offsets) - p
+    if kind == "synthesis":
+        assert kept.lines[0].text == "ab c" and new.lines[0].text == "c"
+        assert kept.lines[0].phi.shape[1] == 5 and new.lines[0].phi.shape[1] == 2
+
+    # What the network predicted over the prime equals one whole-sequence forward over it.
+    x = torch.from_numpy(normalise(prime.offsets, STATS["mean"], STATS["std"]))
+    x[0, :2] = 0
+    with torch.no_grad():
+        if kind == "prediction":
+            out, _ = model(x[None, :-1])
+        else:
+            chars = torch.from_numpy(ALPHABET.encode("ab c"))[None]
+            out, _, _ = model(x[None, :-1], chars, chars != 0)
+    mix = split_params(out[0])
+    mu = mix.mu.numpy() * np.float32(STATS["std"]) + np.float32(STATS["mean"])
+    assert np.allclose(kept.lines[0].density.mu[1:p], mu, atol=1e-4)
+    assert np.allclose(kept.lines[0].eos[1:p], torch.sigmoid(mix.eos_logit).numpy(), atol=1e-5)
+
+
+def test_a_larger_bias_gives_a_smaller_spread_of_offsets():
+    # Same network, same seed: bias 3 shrinks every std dev by e^3 (about 20x). The
+    # spread must fall below half; with 32 x 120 offsets its estimate is good to a few
+    # per cent, so an ignored bias (ratio ~1) cannot pass.
+    model = tiny("prediction")
+    spread = {}
+    for bias in (0.0, 3.0):
+        result = sample_unconditional(model, 32, stats=STATS, length=120, seed=5, bias=bias)
+        spread[bias] = np.concatenate([line.offsets[1:, :2] for line in result.lines]).std(0)
+    assert np.all(spread[3.0] < 0.5 * spread[0.0]), spread
+
+
+def test_texts_must_be_encodable_and_can_be_repaired():
+    model = tiny("synthesis")
+    with pytest.raises(TextError, match="'x'"):
+        sample_text(model, ALPHABET, ["abx"], stats=STATS, seed=0)
+    with pytest.raises(TextError):
+        sample_text(model, ALPHABET, ["  "], stats=STATS, seed=0)
+    alphabet = Alphabet(" abce'-")
+    assert replace_unknown(alphabet, "\u00e9a\u2019B\u2014z") == ("ea'b- ", {"\u00e9": "e", "\u2019": "'", "B": "b",
+                                                                         "\u2014": "-", "z": " "})  # fmt: skip
+    assert wrap("the quick  brown fox jumps", 10) == ["the quick", "brown fox", "jumps"]
+
+
+def test_results_export_as_plain_arrays_and_json():
+    result = sample_text(fixed_window(tiny("synthesis"), 0.4), ALPHABET, ["abc", "a"], stats=STATS, seed=0)
+    arrays = result.as_arrays()
+    assert arrays["line_offsets"].tolist() == [0, 9, 13]
+    assert np.array_equal(arrays["offsets"][9:13], result.lines[1].offsets)
+    assert arrays["text"].tolist() == ["abc", "a"] and arrays["stop"].tolist() == ["rule", "rule"]
+    doc = result.as_dict()
+    assert [len(line["offsets"]) for line in doc["lines"]] == [9, 4] and doc["seed"] == 0
+
+
+# -- style files ------------------------------------------------------------------------
+
+
+def test_style_round_trip_from_a_store(tiny_store, tmp_path):
+    prime, about = style_from_store(tiny_store, "x00-003")
+    path = save_style(tmp_path / "s" / "style.json", prime, about)
+    back = load_style(path)
+    assert back.text == prime.text and back.offsets.dtype == np.float32
+    assert np.array_equal(back.offsets, prime.offsets)  # float32 survives JSON exactly
+    (tmp_path / "bad.json").write_text('{"format": "something-else"}')
+    for bad, message in ((tmp_path / "bad.json", "not an hwkit style"), (tmp_path / "none.json", "no such")):
+        with pytest.raises(StyleError, match=message):
+            load_style(bad)
+
+
+# -- pictures ---------------------------------------------------------------------------
+
+
+def _n_strokes(offsets: np.ndarray) -> int:
+    return len(points_to_strokes(offsets_to_points(offsets)))
+
+
+def test_animated_svg_times_every_stroke_and_escapes_captions():
+    lines = [line.offsets for line in synthetic_lines(3, min_points=60, max_points=90)]
+    svg = animated_svg(lines, ["a <b> & c", "", "x"])
+    assert "&lt;b&gt; &amp; c" in svg
+    paths = list(ET.fromstring(svg).iter(f"{SVG}path"))
+    assert len(paths) == sum(_n_strokes(line) for line in lines)
+    begins = []
+    for path in paths:
+        anims = {a.get("attributeName"): a for a in path.iter(f"{SVG}animate")}
+        assert set(anims) == {"stroke-dashoffset", "visibility"}
+        key_times = [float(k) for k in anims["stroke-dashoffset"].get("keyTimes").split(";")]
+        assert key_times == sorted(key_times) and key_times[1] < key_times[2] < 1
+        begins.append(key_times[1])
+    assert begins == sorted(begins) and begins[0] == 0  # strokes play in writing order, from the start
+
+
+def test_eos_shading_draws_a_piece_per_point_and_the_png_keeps_the_layout_size():
+    lines = [line.offsets for line in synthetic_lines(2, min_points=40, max_points=60)]
+    values = [np.linspace(0, 1, len(line)) for line in lines]
+    placed = render.layout(lines, ["one", "two <2>"])
+    root = ET.fromstring(render.shaded_svg(placed, values))
+    groups = [g for g in root.iter(f"{SVG}g") if g.get("class") == "line"]
+    for group, line in zip(groups, lines):
+        strokes = [g for g in group.iter(f"{SVG}g") if g.get("class") == "stroke"]
+        assert len(strokes) == _n_strokes(line)
+        assert sum(len(list(s.iter(f"{SVG}polyline"))) for s in strokes) == len(line)
+    colours = [p.get("stroke") for p in groups[0].iter(f"{SVG}polyline")]
+    assert colours[0] == render.shade_colour(0) and colours[-1] == render.shade_colour(1)
+    image = render.shaded_png(placed, values, width=500)
+    assert image.size == render.layout_png(placed, width=500).size
+
+
+def test_density_grid_holds_one_unit_of_probability_per_predicted_point():
+    n, m = 12, 2
+    offsets = np.zeros((n, 3), np.float32)
+    offsets[1:, 0] = 10.0
+    offsets[:, 1] = np.sin(np.arange(n)) * 5
+    density = Density(
+        weights=np.full((n, m), 0.5),
+        mu=np.tile([[10.0, 0.0]], (n, m, 1)),
+        sigma=np.full((n, m, 2), 1.5),
+        rho=np.tile([0.3, -0.5], (n, 1)),
+    )
+    grid, (x0, x1, y1, y0) = density_grid(offsets, density)
+    cell = (x1 - x0) / grid.shape[1]
+    assert (y1 - y0) / grid.shape[0] == pytest.approx(cell, rel=0.05)
+    # the last step's mass lands beyond the line's box, partly off the grid
+    assert grid.sum() * cell**2 == pytest.approx(n - 1, abs=0.6)
+
+
+def test_attention_and_density_figures_are_written(tmp_path):
+    model = fixed_window(tiny("synthesis"), 0.2)
+    result = sample_text(model, ALPHABET, ["abc", "b a"], stats=STATS, seed=0)
+    for draw, name in ((attention_figure, "a.png"), (density_figure, "d.png")):
+        path = draw(result.lines, tmp_path / name)
+        with Image.open(path) as image:
+            assert image.width > 300 and image.height > 200
+    with pytest.raises(ValueError, match="synthesis"):
+        attention_figure(sample_unconditional(tiny("prediction"), 1, stats=STATS, length=5).lines, tmp_path / "x.png")
