@@ -16,7 +16,6 @@ largest of its children: the parsing workers). Prints one markdown table.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import pickle
 import resource

@@ -93,3 +93,14 @@ def make_store(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def tiny_store(make_store) -> Path:
     return make_store()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny models run fastest on one thread; on a busy 2-core machine more threads mostly wait for each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

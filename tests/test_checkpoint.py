@@ -20,15 +20,6 @@ from hwkit.errors import CheckpointError
 from hwkit.models import ModelConfig, build_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; on a busy machine more threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _payload() -> dict:
     """A synthesis model after one optimiser step, with every key a training run writes."""
     config = ModelConfig("synthesis", hidden=8, layers=2, mixtures=2, window_mixtures=2, alphabet_size=5)

@@ -26,14 +26,6 @@ from hwkit.style import load_style
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def workdir(tiny_store: Path, tmp_path: Path, monkeypatch) -> Path:
     """A checkout-like folder: models/pred/best.pt, then (newer) models/synth/best.pt, trained on ``tiny_store``.
@@ -98,7 +90,7 @@ def test_text_to_svg_with_the_newest_checkpoint_by_default(workdir):
     bounds = arrays["line_offsets"]
     for group, a, b in zip(groups, bounds[:-1], bounds[1:]):
         assert len(list(group.iter(f"{SVG}path"))) == strokes(arrays["offsets"][a:b])
-    again = run("sample", "--text", "the <fox> & dog", "--text", "ok?", "--seed", "3", "--npz", "-o", "again.npz")
+    run("sample", "--text", "the <fox> & dog", "--text", "ok?", "--seed", "3", "--npz", "-o", "again.npz")
     assert np.array_equal(np.load("again.npz")["offsets"], arrays["offsets"])  # same seed, same strokes
 
 

@@ -6,21 +6,11 @@ import json
 
 import click
 import pytest
-import torch
 from click.testing import CliRunner
 
 from hwkit.checkpoint import load_checkpoint
 from hwkit.cli import cli
 from hwkit.cli.train import _duration
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; on a busy machine more threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

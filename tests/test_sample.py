@@ -28,15 +28,6 @@ ALPHABET = Alphabet(" abc")
 STATS = {"mean": [2.0, 0.5], "std": [3.0, 2.5]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks step faster on one thread than fighting over two busy cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(kind: str, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     size = len(ALPHABET) if kind == "synthesis" else 0

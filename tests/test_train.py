@@ -19,15 +19,6 @@ from hwkit.store import Store
 from hwkit.train import PRESETS, TrainConfig, check_fast_paths, make_configs, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; on a busy machine more threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _configs(store_path, kind="prediction", **overrides):
     size = len(Store(store_path).alphabet) if kind == "synthesis" else 0
     return make_configs(kind, "tiny", alphabet_size=size, **overrides)
