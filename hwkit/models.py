@@ -125,9 +125,11 @@ class _Net(nn.Module):
         ``output`` clamps the gradient of the loss w.r.t. the network outputs
         (the 1 + 6M mixture parameters), exactly as Graves. ``lstm`` clamps the
         gradient entering each LSTM layer's output sequence from the layers
-        above and the output layer. Graves clipped inside the cell (the gate
-        pre-activations at every step); fused kernels (cuDNN, oneDNN) do not
-        expose those, so this is the nearest point that keeps them fused.
+        above and the output layer (for the synthesis net's layer 1, not what
+        comes back through its own window, which belongs to its recurrence).
+        Graves clipped inside the cell (the gate pre-activations at every
+        step); fused kernels (cuDNN, oneDNN) do not expose those, so this is
+        the nearest point that keeps them fused. Usual call: ``(10.0, 100.0)``.
         """
         self._clip_lstm = lstm
         self._clip_output = output
@@ -138,7 +140,9 @@ class _Net(nn.Module):
             t.register_hook(lambda g: g.clamp(-limit, limit))
         return t
 
-    def _fused_layer(self, lstm: nn.LSTM, inp: Tensor, h: Tensor | None, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def _fused_layer(
+        self, lstm: nn.LSTM, inp: Tensor, h: Tensor | None, c: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         hx = None if h is None else (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous())
         y, (hn, cn) = lstm(inp, hx)
         return self._clamp_grad(y, self._clip_lstm), hn[0], cn[0]
@@ -198,7 +202,8 @@ class SynthesisNet(_Net):
         self, x: Tensor, chars: Tensor, char_mask: Tensor, state: State | None = None
     ) -> tuple[Tensor, State, Attention]:
         b = x.shape[0]
-        n_layers, hid, a, k = self.config.layers, self.config.hidden, self.config.alphabet_size, self.config.window_mixtures
+        cfg = self.config
+        n_layers, hid, a, k = cfg.layers, cfg.hidden, cfg.alphabet_size, cfg.window_mixtures
         if state is None:
             zeros = x.new_zeros(b, hid)
             state = (zeros,) * (2 * n_layers) + (x.new_zeros(b, k), x.new_zeros(b, a))

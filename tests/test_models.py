@@ -18,7 +18,8 @@ A = 7  # tiny alphabet: padding + 6 characters
 
 
 def tiny(kind: str, layers: int = 3) -> ModelConfig:
-    return ModelConfig(kind, hidden=12, layers=layers, mixtures=3, window_mixtures=2, alphabet_size=A if kind == "synthesis" else 0)
+    alphabet = A if kind == "synthesis" else 0
+    return ModelConfig(kind, hidden=12, layers=layers, mixtures=3, window_mixtures=2, alphabet_size=alphabet)
 
 
 def make(kind: str, layers: int = 3, seed: int = 0) -> torch.nn.Module:
