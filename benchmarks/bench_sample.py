@@ -1,7 +1,7 @@
 """Sampling speed on the CPU, as ratios measured in one run.
 
-1. Incremental sampling (``hwkit.sample``: one ``T = 1`` step per point, state
-   carried) against the seed notebook's way: for every new point, run the
+1. Incremental sampling (``hwkit.sample``: one ``models.Stepper`` step per
+   point, state carried) against the seed notebook's way: for every new point, run the
    network over the whole prefix again and sample from its last output. The
    baseline is timed in full (one to two minutes for 700 points), not
    extrapolated.
@@ -19,7 +19,11 @@ batch of 16 are sampled incrementally. The baseline's time is the sum of its
 chunks; the incremental time is the median of its runs; the batch ratio is
 the median of the ratios of back-to-back pairs. Prints one table.
 
-    python benchmarks/bench_sample.py [--length 700] [--rounds 7] [--threads 1]
+``--clock cpu`` (one thread only) times with the process's CPU clock, which
+time spent waiting for a core does not advance: the steady choice on a
+crowded machine.
+
+    python benchmarks/bench_sample.py [--length 700] [--rounds 7] [--threads 1] [--clock cpu]
 """
 
 from __future__ import annotations
@@ -45,10 +49,10 @@ def baseline(model, rows: torch.Tensor, points: range, generator: torch.Generato
         rows[:, t] = mdn.sample(mdn.split_params(out[:, -1]), generator)
 
 
-def time_of(fn) -> float:
-    start = time.perf_counter()
+def time_of(fn, clock=time.perf_counter) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main() -> None:
@@ -56,7 +60,11 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=700, help="points per line")
     parser.add_argument("--rounds", type=int, default=7, help="chunks of the baseline, with incremental runs between")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadiest on a shared machine)")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"], help="cpu: process CPU time (1 thread only)")
     args = parser.parse_args()
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu needs --threads 1")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_model(ModelConfig("prediction", hidden=400, layers=3, mixtures=20)).eval()
@@ -70,10 +78,10 @@ def main() -> None:
     rows, generator = torch.zeros(1, args.length, 3), torch.Generator().manual_seed(0)
     cuts = np.linspace(1, args.length, args.rounds + 1).round().astype(int)
     for r in range(args.rounds + 1):
-        single.append(time_of(lines(1)))
-        batch16.append(time_of(lines(16)))
+        single.append(time_of(lines(1), clock))
+        batch16.append(time_of(lines(16), clock))
         if r < args.rounds:
-            slow += time_of(lambda: baseline(model, rows, range(cuts[r], cuts[r + 1]), generator))
+            slow += time_of(lambda: baseline(model, rows, range(cuts[r], cuts[r + 1]), generator), clock)
     one = float(np.median(single))
     batch_ratio = float(np.median(np.divide(batch16, single)))
     sixteen = float(np.median(batch16))
@@ -83,7 +91,7 @@ def main() -> None:
         (f"incremental, 16 lines x {args.length} points, one batch", sixteen, f"{batch_ratio:.2f}x the single line (median pair)"),
         (f"baseline (prefix re-run), 1 line x {args.length} points", slow, f"{slow / one:.0f}x the incremental time"),
     ]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), 3 x 400 LSTM, 20 mixtures, CPU; "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.clock} clock, 3 x 400 LSTM, 20 mixtures, CPU; "
           f"incremental {one / (args.length - 1) * 1e3:.2f} ms per point, "
           f"baseline {slow / (args.length - 1) * 1e3:.1f} ms per point on average")  # fmt: skip
     print(f"| {'case':<56} | {'seconds':>8} | ratio")

@@ -106,16 +106,18 @@ def sample(mix: Mixture, generator: torch.Generator | None = None) -> Tensor:
     two standard normals (x = mu + sigma z, with z2 mixed by rho), and the pen
     lifts with probability sigmoid(eos logit). ``pen_up`` is exactly 0 or 1.
     """
+    # Few, whole-tensor ops: sampling calls this once per point, and at that size an op
+    # costs its overhead, not its maths. The component is a Gumbel-max draw
+    # (argmax of log w - log(-log u)), then one gather picks its
+    # (mu_x, mu_y, log sigma_x, log sigma_y, rho).
     lead = mix.log_weights.shape[:-1]
-    m = mix.log_weights.shape[-1]
-    probs = mix.log_weights.exp().reshape(-1, m)
-    k = torch.multinomial(probs, 1, generator=generator).reshape(*lead, 1)
-    mu = mix.mu.gather(-2, k[..., None].expand(*lead, 1, 2)).squeeze(-2)
-    sigma = mix.log_sigma.gather(-2, k[..., None].expand(*lead, 1, 2)).squeeze(-2).exp()
-    rho = mix.rho.gather(-1, k).squeeze(-1)
+    u = torch.rand(mix.log_weights.shape, generator=generator, dtype=mix.mu.dtype, device=mix.mu.device)
+    k = (mix.log_weights - u.log_().neg_().log_()).argmax(-1, keepdim=True)  # u = 0 gives -inf: never picked
+    params = torch.cat([mix.mu, mix.log_sigma, mix.rho.unsqueeze(-1)], dim=-1)  # (..., M, 5)
+    picked = params.gather(-2, k.unsqueeze(-1).expand(*lead, 1, 5)).squeeze(-2)
+    mu, log_sigma, rho = picked.split([2, 2, 1], dim=-1)
     n = torch.randn(*lead, 2, generator=generator, dtype=mu.dtype, device=mu.device)
-    n1, n2 = n.unbind(-1)
-    dx = mu[..., 0] + sigma[..., 0] * n1
-    dy = mu[..., 1] + sigma[..., 1] * (rho * n1 + torch.sqrt((1 - rho.square()).clamp(min=0)) * n2)
+    n1, n2 = n.split(1, dim=-1)
+    z = torch.cat([n1, torch.addcmul(rho * n1, (1 - rho.square()).clamp_(min=0).sqrt_(), n2)], dim=-1)
     pen = torch.bernoulli(torch.sigmoid(mix.eos_logit), generator=generator)
-    return torch.stack([dx, dy, pen], dim=-1)
+    return torch.cat([torch.addcmul(mu, log_sigma.exp(), z), pen.unsqueeze(-1)], dim=-1)

@@ -111,6 +111,32 @@ def finished(attention: Attention, char_lengths: Tensor) -> Tensor:
     return stop_weight(attention, char_lengths) > best_char
 
 
+@dataclass
+class _Text:
+    """A batch of right-padded texts as the synthesis window reads them."""
+
+    onehot: Tensor  # (B, U, A), zero on padding
+    positions: Tensor  # (U + 1,): u = 1..U+1
+    pos_mask: Tensor  # (B, U + 1): 1 on each line's characters and its stop position
+
+    @classmethod
+    def of(cls, chars: Tensor, char_mask: Tensor, alphabet_size: int, dtype: torch.dtype) -> _Text:
+        char_mask = char_mask.bool()
+        onehot = F.one_hot(chars.long(), alphabet_size).to(dtype) * char_mask.unsqueeze(-1).to(dtype)
+        positions = torch.arange(1, chars.shape[1] + 2, device=chars.device, dtype=dtype)
+        pos_mask = (positions <= (char_mask.sum(1) + 1).unsqueeze(1)).to(dtype)
+        return cls(onehot, positions, pos_mask)
+
+    def attend(self, window_out: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One window step from the window layer's output ``(B, 3K)``: new kappa, phi ``(B, U + 1)``, w ``(B, A)``."""
+        alpha, beta, step = torch.exp(window_out).chunk(3, dim=1)  # (B, K) each
+        kappa = kappa + step
+        dist = (kappa.unsqueeze(2) - self.positions).square()  # (B, K, U+1)
+        phi = torch.bmm(alpha.unsqueeze(1), torch.exp(-beta.unsqueeze(2) * dist)).squeeze(1) * self.pos_mask
+        w = torch.bmm(phi[:, :-1].unsqueeze(1), self.onehot).squeeze(1)  # the stop position writes nothing
+        return kappa, phi, w
+
+
 class _Net(nn.Module):
     """Shared gradient clipping (Graves sec. 4: LSTM +-10, outputs +-100)."""
 
@@ -209,13 +235,7 @@ class SynthesisNet(_Net):
             state = (zeros,) * (2 * n_layers) + (x.new_zeros(b, k), x.new_zeros(b, a))
         h, c, kappa, w = state[0], state[1], state[-2], state[-1]
 
-        char_mask = char_mask.bool()
-        u_len = chars.shape[1]
-        onehot = F.one_hot(chars.long(), a).to(x.dtype) * char_mask.unsqueeze(-1).to(x.dtype)  # (B, U, A)
-        positions = torch.arange(1, u_len + 2, device=x.device, dtype=x.dtype)  # u = 1..U+1
-        lengths = char_mask.sum(1)
-        pos_mask = (positions <= (lengths + 1).unsqueeze(1)).to(x.dtype)  # (B, U+1): chars + stop
-
+        text = _Text.of(chars, char_mask, a, x.dtype)
         w_x, w_w = self.cell.weight_ih.split([3, a], dim=1)
         # x's share of layer 1's gates for the whole sequence in one matmul; unbind (not
         # x_proj[:, t]) so that backward stacks T slices once instead of T full-size zeros
@@ -227,11 +247,7 @@ class SynthesisNet(_Net):
             i, f, g, o = gates.chunk(4, dim=1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
-            alpha, beta, step = torch.exp(self.window(h)).chunk(3, dim=1)  # (B, K) each
-            kappa = kappa + step
-            dist = (kappa.unsqueeze(2) - positions).square()  # (B, K, U+1)
-            phi = torch.bmm(alpha.unsqueeze(1), torch.exp(-beta.unsqueeze(2) * dist)).squeeze(1) * pos_mask
-            w = torch.bmm(phi[:, :u_len].unsqueeze(1), onehot).squeeze(1)  # (B, A)
+            kappa, phi, w = text.attend(self.window(h), kappa)
             h1s.append(h)
             ws.append(w)
             phis.append(phi)
@@ -248,6 +264,62 @@ class SynthesisNet(_Net):
         out = self._clamp_grad(self.head(torch.cat(outs + [w_seq], dim=-1)), self._clip_output)
         attention = Attention(phi=torch.stack(phis, dim=1), kappa=torch.stack(kappas, dim=1))
         return out, tuple(new_state + [kappa, w]), attention
+
+
+class Stepper:
+    """``forward`` for one point, fast, for sampling: ``stepper(x, state) -> (out, state, attention)``.
+
+    ``x`` is ``(B, 3)`` and ``out`` ``(B, 1 + 6M)``; ``state`` is the model's
+    (``None``: zeros) and ``attention`` has ``T = 1`` (``None`` for the
+    prediction net). A synthesis stepper serves the batch of texts it was built
+    with. Same maths as ``forward`` with ``T = 1``, but each LSTM layer is one
+    ``addmm`` on ``[W_ih | W_hh]``, joined once here: for one line on a CPU,
+    ``nn.LSTM``'s per-call overhead (and oneDNN's weight re-layout on every
+    call) costs as much as the matmul itself. The weights are copied, so build
+    a new stepper after changing the model. No autograd.
+    """
+
+    @torch.no_grad()
+    def __init__(self, model: nn.Module, chars: Tensor | None = None, char_mask: Tensor | None = None) -> None:
+        cfg = model.config
+        cells = [(m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0) for m in model.lstms]
+        self.text = None
+        if isinstance(model, SynthesisNet):
+            cells.insert(0, (model.cell.weight_ih, model.cell.weight_hh, model.cell.bias_ih, model.cell.bias_hh))
+            self.window = model.window.weight.t().contiguous(), model.window.bias.clone()
+            self.text = _Text.of(chars, char_mask, cfg.alphabet_size, model.head.weight.dtype)
+            self.extra_state = (cfg.window_mixtures, cfg.alphabet_size)  # kappa, w
+        else:
+            self.extra_state = ()
+        # (in, 4H) contiguous: the layout a one-row addmm reads fastest
+        self.layers = [(torch.cat([w_ih, w_hh], 1).t().contiguous(), b_ih + b_hh) for w_ih, w_hh, b_ih, b_hh in cells]
+        self.head = model.head.weight.t().contiguous(), model.head.bias.clone()
+        self.hidden = cfg.hidden
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State, Attention | None]:
+        if state is None:
+            sizes = [self.hidden] * (2 * len(self.layers)) + list(self.extra_state)
+            state = tuple(x.new_zeros(x.shape[0], n) for n in sizes)
+        extra = [state[-1]] if self.text is not None else []  # the synthesis net's layer 1 reads w_{t-1}
+        inp, ys, new_state = [x] + extra, [], []
+        hid = self.hidden
+        for n, (weight, bias) in enumerate(self.layers):
+            gates = torch.addmm(bias, torch.cat(inp + [state[2 * n]], dim=1), weight)
+            g = gates[:, 2 * hid : 3 * hid].tanh()
+            i, f, _, o = gates.sigmoid_().chunk(4, dim=1)  # in place: only g needed the raw values
+            c = torch.addcmul(f * state[2 * n + 1], i, g)
+            h = c.tanh().mul_(o)
+            ys.append(h)
+            new_state += [h, c]
+            if n == 0 and self.text is not None:
+                kappa, phi, w = self.text.attend(torch.addmm(self.window[1], h, self.window[0]), state[-2])
+                extra = [w]
+            inp = [x, h] + extra
+        out = torch.addmm(self.head[1], torch.cat(ys + extra, dim=1), self.head[0])
+        if self.text is None:
+            return out, tuple(new_state), None
+        return out, tuple(new_state + [kappa, w]), Attention(phi=phi.unsqueeze(1), kappa=kappa.unsqueeze(1))
 
 
 def build_model(config: ModelConfig) -> nn.Module:

@@ -1,9 +1,9 @@
 """Checkpoint + options -> handwriting as stroke arrays (no file IO).
 
-Sampling is incremental: one ``T = 1`` forward per point with the recurrent
-state carried (the models' step API), so a line costs ``length`` network steps
-rather than the ``length**2 / 2`` of re-running the network over the prefix
-for every new point.
+Sampling is incremental: one network step per point with the recurrent state
+carried (``models.Stepper``, the same maths as a ``T = 1`` forward), so a line
+costs ``length`` network steps rather than the ``length**2 / 2`` of re-running
+the network over the prefix for every new point.
 
 All lines of a request run as one batch: one forward per step serves every
 line, whatever its text, prime or length. Lines that have stopped ride along
@@ -23,7 +23,6 @@ import secrets
 import textwrap
 import unicodedata
 from collections import Counter
-from contextlib import contextmanager
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ import torch
 from hwkit import mdn
 from hwkit.alphabet import Alphabet
 from hwkit.errors import TextError
-from hwkit.models import SynthesisNet, finished
+from hwkit.models import Stepper, SynthesisNet, finished
 from hwkit.strokes import PEN_UP, denormalise, normalise
 
 # Safety net for synthesis when Graves' stop rule never fires: about 25 points
@@ -259,23 +258,6 @@ def sample_text(
     return SampleResult(lines, seed)
 
 
-@contextmanager
-def _without_onednn():
-    """Step with PyTorch's own LSTM kernel instead of oneDNN's.
-
-    oneDNN re-lays out an LSTM's weights on every call: over a whole sequence
-    that is nothing, but sampling calls it once per point, and for a 3 x 400
-    net the re-layout costs about three times the step itself (measured in
-    ``benchmarks/bench_sample.py``). GPUs are not affected.
-    """
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = before
-
-
 @dataclass
 class _Trace:
     """A batch run: rows (normalised) and row-aligned predictions, all on the CPU."""
@@ -292,7 +274,6 @@ class _Trace:
 
 
 @torch.inference_mode()
-@_without_onednn()
 def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
     """Step the batch until every line has stopped; ``text`` is the character codes per line, or None."""
     device = next(model.parameters()).device
@@ -314,6 +295,7 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
         chars = chars.to(device)
         char_mask = chars != 0
         char_lengths = char_mask.sum(1)
+    step = Stepper(model) if text is None else Stepper(model, chars, char_mask)
 
     generator = torch.Generator(device=device).manual_seed(seed)
     active = torch.ones(b, dtype=torch.bool, device=device)
@@ -325,13 +307,10 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
     eos, log_w, mu, log_s, rho, phis = [], [], [], [], [], []
     state = None
     for t in range(total - 1):
-        x = rows[:, t : t + 1]
-        if text is None:
-            out, state = model(x, state)
-        else:
-            out, state, att = model(x, chars, char_mask, state)
+        out, state, att = step(rows[:, t], state)
+        if text is not None:
             phis.append(att.phi[:, 0])
-        mix = mdn.split_params(out[:, 0], bias)
+        mix = mdn.split_params(out, bias)
         point = mdn.sample(mix, generator)
         eos.append(torch.sigmoid(mix.eos_logit))
         log_w.append(mix.log_weights)
@@ -348,10 +327,10 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
         rows[:, t + 1] = torch.where(sampling[:, None], point, rows[:, t + 1])
         n_rows = torch.where(sampling, t + 2, n_rows)
         lifts = lifts + (sampling & (point[:, PEN_UP] > 0.5))
-        for code, hit in ((_STROKES, lifts >= max_lifts), (limit_reason, n_rows - n_prime >= budget)):
-            done = sampling & hit
-            reason = torch.where(done & (reason == 0), code, reason)
-            active = active & ~done
+        lifted = lifts >= max_lifts
+        done = sampling & (lifted | (n_rows - n_prime >= budget))  # sampling lines are active: no reason yet
+        reason = torch.where(done, torch.where(lifted, _STROKES, limit_reason), reason)
+        active = active & ~done
         if not bool(active.any()):
             break
 

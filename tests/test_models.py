@@ -8,6 +8,7 @@ from hwkit.models import (
     Attention,
     ModelConfig,
     PredictionNet,
+    Stepper,
     SynthesisNet,
     build_model,
     finished,
@@ -101,6 +102,29 @@ def test_stepping_with_carried_state_equals_one_fused_call(kind):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     if full_att is not None:
         torch.testing.assert_close(torch.cat(phis, 1), full_att.phi, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_the_stepper_computes_what_forward_does_one_point_at_a_time(kind):
+    # Synthesis: three texts of different lengths padded into one batch.
+    model = make(kind)
+    stepper = Stepper(model, TEXTS, MASK) if kind == "synthesis" else Stepper(model)
+    x = batch(3, 60)
+    close = dict(atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        state = fast_state = None
+        for t in range(60):
+            out, state, att = run(model, x[:, t : t + 1], state)
+            fast_out, fast_state, fast_att = stepper(x[:, t], fast_state)
+            torch.testing.assert_close(fast_out, out[:, 0], **close)
+            assert len(fast_state) == len(state)
+            for a, b in zip(fast_state, state):
+                torch.testing.assert_close(a, b, **close)
+            if att is None:
+                assert fast_att is None
+            else:
+                torch.testing.assert_close(fast_att.phi, att.phi, **close)
+                torch.testing.assert_close(fast_att.kappa, att.kappa, **close)
 
 
 def test_a_padded_short_text_behaves_as_it_would_alone():
