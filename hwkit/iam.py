@@ -46,7 +46,8 @@ BAD_COORDINATES = "bad coordinates"
 EMPTY_STROKES = "empty stroke set"
 NOT_STROKE_FILE = "not a stroke file"
 UNREADABLE = "unreadable file"
-TRUNCATED = "truncated archive"
+TRUNCATED = "truncated archive"  # some of its files were read before the damage
+UNREADABLE_ARCHIVE = "unreadable archive"  # none of its files could be read: not a tar.gz, or cut before the first
 
 
 class Skip(Exception):
@@ -142,6 +143,11 @@ def is_demo(root: str | os.PathLike) -> bool:
 def find_corpus(root: str | os.PathLike) -> Corpus:
     """Locate the parts of an IAM-OnDB root; a folder wins over an archive of the same part."""
     root = Path(root)
+    if root.is_file():
+        raise CorpusError(
+            f"{root} is a file; give the folder that holds {ARCHIVES[STROKES]} and {ARCHIVES[ASCII]} "
+            f"(or {STROKES}/ and {ASCII}/)"
+        )
     if not root.is_dir():
         raise CorpusError(f"{root}: no such folder")
 
@@ -169,7 +175,9 @@ def iter_part(part: Part, skipped: list[tuple[str, str]], *, head: int | None = 
     """Yield ``(relpath, bytes)`` for every file of a part (only the first ``head`` bytes if given).
 
     Archives are streamed; a read error or a truncated archive is recorded in
-    ``skipped`` and spoils only the files it touches.
+    ``skipped`` under the archive's name and spoils only the files it touches:
+    ``TRUNCATED`` when some files were read before it, ``UNREADABLE_ARCHIVE`` when
+    none could be (a file that is not a tar.gz at all, say).
     """
     if not part.archived:
         for relpath in part.files:
@@ -179,6 +187,7 @@ def iter_part(part: Part, skipped: list[tuple[str, str]], *, head: int | None = 
             except OSError:
                 skipped.append((relpath, UNREADABLE))
         return
+    read = 0
     try:
         with tarfile.open(part.path, mode="r|gz") as tar:
             for member in tar:
@@ -186,9 +195,11 @@ def iter_part(part: Part, skipped: list[tuple[str, str]], *, head: int | None = 
                     name = member.name.removeprefix("./")
                     if not name.startswith(f"{part.name}/"):
                         name = f"{part.name}/{name}"
-                    yield name, tar.extractfile(member).read(head)
+                    data = tar.extractfile(member).read(head)
+                    read += 1
+                    yield name, data
     except (tarfile.TarError, EOFError, OSError, zlib.error):
-        skipped.append((part.path.name, TRUNCATED))
+        skipped.append((part.path.name, TRUNCATED if read else UNREADABLE_ARCHIVE))
 
 
 # -- text and writers -------------------------------------------------------------

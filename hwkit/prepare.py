@@ -4,7 +4,9 @@ parse -> clean -> split -> write. Every decision is recorded in the store's
 ``prepare_params`` and every input left out lands in ``/skipped`` with a short
 reason, so a store explains itself without the command line that made it. Bad
 input never stops the run: only a missing layout, an existing store (without
-``force``) or a corpus with no usable line at all is an error.
+``force``), a lineStrokes or ascii archive of which nothing can be read, or a
+corpus with no usable line at all is an error. Damage that costs lines (a
+truncated archive) and an empty train or valid split come back as warnings.
 
 Labels (transcriptions, writers, task lists) are small and read in this
 process; stroke files, nearly all of the work, are parsed and cleaned in chunks
@@ -88,6 +90,8 @@ class PrepareReport:
     alphabet_size: int
     split_rule: str
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """One line each, for stderr: damaged archives, an empty train or valid split."""
 
     def skipped_by_reason(self) -> dict[str, list[str]]:
         """Reason -> the names left out for it, most frequent reason first."""
@@ -139,6 +143,7 @@ def prepare_corpus(
     lines: list[Line] = []
     with _worker_pool(jobs) as pool:  # started first, so that workers boot while the labels are read
         texts = _read_texts(corpus, skipped)
+        _require_readable(corpus.ascii, skipped)
         writers = _read_writers(corpus, skipped)
         if corpus.strokes.archived:
             files: Iterable[tuple[str, bytes | None]] = iam.iter_part(corpus.strokes, skipped)
@@ -174,6 +179,7 @@ def prepare_corpus(
             if progress is not None:
                 progress(PrepareProgress(done[0], total, len(lines), n_points))
 
+    _require_readable(corpus.strokes, skipped)
     if not lines:
         common = Counter(reason for _, reason in skipped).most_common(1)
         why = f", mostly {common[0][0]!r}" if common else ""
@@ -197,6 +203,12 @@ def prepare_corpus(
     }
     source_name = "demo" if corpus.demo else "iam-ondb"
     fingerprint = corpus.fingerprint()
+    warnings = _archive_warnings(corpus, skipped, texts, writers, seen, lines)
+    warnings += [
+        f"split {name!r} is empty; hwkit train needs train and valid lines"
+        for name in ("train", "valid")
+        if not splits[name]
+    ]
     write_store(
         output,
         lines,
@@ -218,7 +230,55 @@ def prepare_corpus(
         alphabet_size=len(Alphabet.from_texts(line.text for line in lines).chars),
         split_rule=split_rule["rule"],
         skipped=skipped,
+        warnings=warnings,
     )
+
+
+def _require_readable(part: iam.Part, skipped: Sequence[tuple[str, str]]) -> None:
+    """A lineStrokes or ascii archive of which not one file could be read is an error, not a skip."""
+    if part.archived and (part.path.name, iam.UNREADABLE_ARCHIVE) in skipped:
+        raise CorpusError(
+            f"{part.path}: unreadable archive (not one file could be read: not a tar.gz file, "
+            "or cut short before its first file)"
+        )
+
+
+def _archive_warnings(
+    corpus: iam.Corpus,
+    skipped: Sequence[tuple[str, str]],
+    texts: Mapping[str, list[str] | None],
+    writers: Mapping[str, int],
+    seen: set[str],
+    lines: Sequence[Line],
+) -> list[str]:
+    """One line per damaged archive, saying what its damage cost.
+
+    The files lost past a cut are not listed anywhere, so each loss is counted
+    from another part: stroke files from the lines the transcriptions name, and
+    transcriptions and writers from the lines that went without them.
+    """
+    damaged = {name: reason for name, reason in skipped if reason in (iam.TRUNCATED, iam.UNREADABLE_ARCHIVE)}
+    out = []
+    for part in (corpus.strokes, corpus.ascii, corpus.original):
+        if part is None or not part.archived or part.path.name not in damaged:
+            continue
+        name = part.path.name
+        state = "truncated" if damaged[name] == iam.TRUNCATED else "unreadable"
+        if part is corpus.strokes:
+            per_form = Counter(_form_of(line_id) for line_id in seen)
+            lost = sum(
+                max(0, sum(1 for text in block if text) - per_form[form])
+                for form, block in texts.items()
+                if block is not None
+            )
+            out.append(f"{name} is {state}: {lost:,} files could not be read")
+        elif part is corpus.ascii:
+            lost = sum(1 for _, reason in skipped if reason == NO_ASCII)
+            out.append(f"{name} is {state}: {lost:,} lines left out for want of their transcription")
+        else:
+            lost = sum(1 for line in lines if line.writer_id < 0 and _form_of(line.line_id) not in writers)
+            out.append(f"{name} is {state}: {lost:,} lines have no writer id")
+    return out
 
 
 # -- labels -----------------------------------------------------------------------
@@ -405,7 +465,8 @@ def split_lines(
     lines in no list. Without them (or when they match no line) whole writers,
     or whole forms where the writer is unknown, are ordered by a hash of their
     key and dealt out: valid and test take groups until they hold their share
-    of lines, train keeps the rest and always at least one group.
+    of lines, train keeps the rest and always at least one group. That rule is
+    recorded as "writer hash", or "form hash" when no writer is known at all.
     """
     forms = [_form_of(line_id) for line_id in line_ids]
     in_list = {name: task_lists.get(name, set()) for name in TRAIN_LISTS + VALID_LISTS}
@@ -440,9 +501,10 @@ def split_lines(
             splits[name] += groups[order.popleft()]
     for key in order:
         splits["train"] += groups[key]
+    known = any(writer >= 0 for writer in writer_ids)
     rule = {
-        "rule": "writer hash",
-        "group": "writer, or form where the writer is unknown",
+        "rule": "writer hash" if known else "form hash",
+        "group": "writer, or form where the writer is unknown" if known else "form (no writer ids known)",
         "order": "sha256 of the group key",
         "valid_fraction": params.valid_fraction,
         "test_fraction": params.test_fraction,

@@ -48,9 +48,10 @@ class Style:
     colour: str = "black"
     width: float = 1.6  # stroke width, canvas px
     columns: int = 1
-    cell_width: float = 900.0  # px given to the widest line
+    cell_width: float = 900.0  # px given to the widest line, pen width included
     max_height: float = 240.0  # px given to the tallest line, if that binds first
-    margin: float = 14.0
+    margin: float = 14.0  # around the canvas and between rows
+    gutter: float = 48.0  # between grid columns, so that one line never seems to run on into the next
     font_size: float = 13.0
 
 
@@ -80,7 +81,10 @@ class Layout:
 def layout(lines: Sequence[np.ndarray], captions: Sequence[str] | None = None, style: Style = Style()) -> Layout:
     """Place ``lines`` in a grid of ``style.columns``, row by row, at one shared scale.
 
-    A caption may hold several lines (``"\\n"``); the first is drawn darker.
+    A caption may hold several lines (``"\\n"``); the first is drawn darker. Each
+    line's drawing, the pen's width included, stays inside its cell (``cell_width``
+    wide, at ``x``); columns are ``style.gutter`` apart, and captions are clipped
+    to their cell when there is more than one column.
     """
     if style.columns < 1:
         raise ValueError(f"columns must be at least 1, got {style.columns}")
@@ -92,7 +96,9 @@ def layout(lines: Sequence[np.ndarray], captions: Sequence[str] | None = None, s
     boxes = boxes.reshape(-1, 4)
     sizes = boxes[:, 2:] - boxes[:, :2]
     widest, tallest = (sizes.max(0) if len(sizes) else np.zeros(2)).tolist()
-    scale = min(style.cell_width / widest if widest else np.inf, style.max_height / tallest if tallest else np.inf)
+    pad = style.width / 2  # round caps and joins reach this far past the points
+    room_w, room_h = max(style.cell_width - 2 * pad, 1.0), max(style.max_height - 2 * pad, 1.0)
+    scale = min(room_w / widest if widest else np.inf, room_h / tallest if tallest else np.inf)
     scale = 1.0 if not np.isfinite(scale) else scale
     m, lh = style.margin, style.font_size * 1.3
     columns = max(1, min(style.columns, len(lines)))
@@ -100,16 +106,39 @@ def layout(lines: Sequence[np.ndarray], captions: Sequence[str] | None = None, s
     top = m
     for row in range(0, len(lines), columns):
         members = range(row, min(row + columns, len(lines)))
-        ink = max(sizes[i, 1] * scale for i in members)
+        ink = max(sizes[i, 1] * scale for i in members) + 2 * pad
         n_caption = max(len(captions[i].splitlines()) if captions[i] else 0 for i in members)
         for col, i in enumerate(members):
-            x = m + col * (style.cell_width + m)
+            x = m + col * (style.cell_width + style.gutter)
             placed = points[i].copy()
-            placed[:, :2] = (placed[:, :2] - boxes[i, :2]) * scale + (x, top)
+            placed[:, :2] = (placed[:, :2] - boxes[i, :2]) * scale + (x + pad, top + pad)
             cells.append(Cell(placed, captions[i].splitlines(), x, top, top + ink + 0.4 * lh + style.font_size))
         top += ink + (0.4 * lh + n_caption * lh if n_caption else 0) + m
-    width = m + columns * (style.cell_width + m)
+    width = 2 * m + columns * style.cell_width + (columns - 1) * style.gutter
     return Layout(cells, width, top, style)
+
+
+def _clip_captions(dwg, placed: Layout, i: int, cell: Cell):
+    """With several columns, a ``clip-path`` keeping caption ``i`` inside its cell; else None."""
+    if len({c.x for c in placed.cells}) < 2:
+        return None
+    clip = dwg.defs.add(dwg.clipPath(id=f"caption-{i}"))
+    clip.add(dwg.rect((cell.x, cell.y), (placed.style.cell_width, placed.height - cell.y)))
+    return f"url(#caption-{i})"
+
+
+def _fit_text(draw, text: str, font, width: float) -> str:
+    """``text`` cut (with an ellipsis) to at most ``width`` pixels in ``font``."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # the longest prefix that fits with its ellipsis
+        mid = (lo + hi + 1) // 2
+        if draw.textlength(text[:mid] + "…", font=font) <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + "…"
 
 
 def strokes_of(points: np.ndarray) -> list[np.ndarray]:
@@ -178,17 +207,7 @@ def layout_svg(placed: Layout) -> str:
         for k, stroke in enumerate(strokes_of(cell.points)):
             ink.add(dwg.path(d=smooth_path(stroke), stroke=stroke_colour(style, k)))
         group.add(ink)
-        for j, text in enumerate(cell.caption):
-            size = style.font_size if j == 0 else style.font_size * 0.85
-            group.add(
-                dwg.text(
-                    text,
-                    insert=(cell.x, cell.caption_y + j * placed.line_height),
-                    font_size=f"{size:.1f}px",
-                    font_family="sans-serif",
-                    fill=CAPTION if j == 0 else NOTE,
-                )
-            )
+        svg_captions(dwg, group, cell, placed, i)
         dwg.add(group)
     return dwg.tostring()
 
@@ -224,6 +243,7 @@ def layout_png(placed: Layout, width: int | None = None):
             draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=colour)
 
     fonts = {}
+    clip = len({c.x for c in placed.cells}) > 1  # captions kept inside their cells, as in SVG
     for cell in placed.cells:
         if style.colour == "pen" and len(cell.points) > 1:
             for a, b in air_moves(cell.points):
@@ -234,6 +254,7 @@ def layout_png(placed: Layout, width: int | None = None):
             size = round((style.font_size if j == 0 else style.font_size * 0.85) * k)
             font = fonts.setdefault(size, ImageFont.load_default(size))
             xy = (cell.x * k, (cell.caption_y + j * placed.line_height) * k)
+            text = _fit_text(draw, text, font, style.cell_width * k) if clip else text
             draw.text(xy, text, fill=CAPTION if j == 0 else NOTE, font=font, anchor="ls")
     return image.resize((out_w, out_h), Image.Resampling.LANCZOS) if sample > 1 else image
 
@@ -279,7 +300,21 @@ def histograms(panels: Sequence[Histogram], path: str | Path) -> Path:
         ax.set_ylabel("count")
         if len(series) > 1:
             ax.legend(frameon=False)
-    fig.savefig(path, dpi=110)
+    if path.suffix.lower() == ".png":  # opaque RGB, like every other PNG hwkit writes
+        from io import BytesIO
+
+        from PIL import Image
+
+        buf = BytesIO()
+        fig.savefig(buf, format="png", dpi=110, facecolor="white")
+        buf.seek(0)
+        with Image.open(buf) as rgba:
+            rgba = rgba.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, "white")
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+        flat.save(path)
+    else:
+        fig.savefig(path, dpi=110)
     return path
 
 
@@ -310,9 +345,14 @@ def svg_canvas(placed: Layout):
     return dwg
 
 
-def svg_captions(dwg, group, cell: Cell, placed: Layout) -> None:
-    """Add ``cell``'s caption lines to ``group`` as ``layout_svg`` draws them (escaped text)."""
+def svg_captions(dwg, group, cell: Cell, placed: Layout, i: int | None = None) -> None:
+    """Add ``cell``'s caption lines to ``group`` as ``layout_svg`` draws them (escaped text).
+
+    ``i``, the cell's index, clips the captions to the cell when the layout has several columns.
+    """
     style = placed.style
+    clip = None if i is None or not cell.caption else _clip_captions(dwg, placed, i, cell)
+    extra = {} if clip is None else {"clip_path": clip}
     for j, text in enumerate(cell.caption):
         size = style.font_size if j == 0 else style.font_size * 0.85
         group.add(
@@ -322,6 +362,7 @@ def svg_captions(dwg, group, cell: Cell, placed: Layout) -> None:
                 font_size=f"{size:.1f}px",
                 font_family="sans-serif",
                 fill=CAPTION if j == 0 else NOTE,
+                **extra,
             )
         )
 
@@ -366,7 +407,7 @@ def shaded_svg(placed: Layout, values: Sequence[np.ndarray]) -> str:
                 stroke.add(dwg.polyline([tuple(p) for p in np.round(piece, 1).tolist()], stroke=colour))
             ink.add(stroke)
         group.add(ink)
-        svg_captions(dwg, group, cell, placed)
+        svg_captions(dwg, group, cell, placed, i)
         dwg.add(group)
     return dwg.tostring()
 

@@ -57,6 +57,37 @@ def test_missing_layout_is_a_one_line_error(tmp_path):
     assert "lineStrokes" in lines[0]
 
 
+def test_a_file_for_source_says_so(tmp_path):
+    for name in ("afile.txt", "x.tar.gz"):
+        (tmp_path / name).write_bytes(b"x")
+        result = run(str(tmp_path / name), "-o", str(tmp_path / "out.h5"))
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{name} is a file; give the folder that holds lineStrokes-all.tar.gz" in lines[0]
+        assert "no such folder" not in lines[0]
+
+
+def test_warnings_for_a_truncated_archive_and_an_empty_split(tmp_path):
+    tree = write_tree(tmp_path / "tars", forms=12, archives=True, truncate=True)
+    result = run(str(tree.root), "-o", str(tmp_path / "a.h5"), "--jobs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # warnings never reach stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1
+    assert re.fullmatch(r"warning: lineStrokes-all\.tar\.gz is truncated: \d+ files could not be read", warnings[0])
+    tree = write_tree(tmp_path / "one", forms=1)
+    result = run(str(tree.root), "-o", str(tmp_path / "b.h5"), "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert "warning: split 'valid' is empty; hwkit train needs train and valid lines\n" in result.stderr
+
+
+def test_summary_names_the_form_hash_without_writers(tmp_path):
+    tree = write_tree(tmp_path / "iam", forms=6, originals=False)
+    result = run(str(tree.root), "-o", str(tmp_path / "out.h5"), "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert "split by form hash" in result.stdout and "0 writers" in result.stdout
+
+
 def test_refuses_to_replace_without_force(tmp_path):
     tree = write_tree(tmp_path / "iam")
     out = tmp_path / "out.h5"

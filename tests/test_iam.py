@@ -229,6 +229,10 @@ def test_find_corpus_folders_archives_and_errors(tmp_path):
 
     with pytest.raises(CorpusError, match="no such folder"):
         iam.find_corpus(tmp_path / "missing")
+    for name in ("afile.txt", "lineStrokes-all.tar.gz"):
+        (tmp_path / name).write_bytes(b"x")
+        with pytest.raises(CorpusError, match=rf"{name} is a file; give the folder that holds lineStrokes-all"):
+            iam.find_corpus(tmp_path / name)
     (tmp_path / "half" / "lineStrokes").mkdir(parents=True)
     with pytest.raises(CorpusError, match=r"half: not an IAM-OnDB root \(no ascii/ or ascii-all.tar.gz\)"):
         iam.find_corpus(tmp_path / "half")
@@ -257,3 +261,10 @@ def test_truncated_archive_keeps_what_it_can(tmp_path):
     assert 5 < len(members) < 40
     assert [m[0] for m in members] == [f"ascii/a01/f{i:02d}.txt" for i in range(len(members))]
     assert skipped == [("ascii-all.tar.gz", iam.TRUNCATED)]
+
+
+def test_junk_archive_is_unreadable_not_truncated(tmp_path):
+    (tmp_path / "ascii-all.tar.gz").write_bytes(b"<html>not found</html>" * 20)
+    skipped = []
+    assert list(iam.iter_part(iam.Part("ascii", tmp_path / "ascii-all.tar.gz", archived=True), skipped)) == []
+    assert skipped == [("ascii-all.tar.gz", iam.UNREADABLE_ARCHIVE)]

@@ -91,7 +91,8 @@ def test_pictures_hold_one_group_per_line_with_literal_transcriptions(make_store
         assert text in result.stdout  # the table shows dataset text literally
     for name in ("lines", "histograms"):
         assert (out / f"{name}.svg").is_file() and (out / f"{name}.png").is_file()
-        assert f"{name}.svg" in result.stderr
+        assert f"wrote {out / name}.svg\n" in result.stdout  # paths written are data: stdout, one line each
+        assert f"{name}.svg" not in result.stderr
 
 
 def test_seed_picks_reproducible_lines_of_the_split(make_store, tmp_path):
@@ -123,7 +124,8 @@ def test_table_output_names_the_sections(make_store, tmp_path):
     assert result.exit_code == 0, result.output
     for heading in ("splits", "points per line", "points per character", "alphabet", "skipped at prepare", "batch:"):
         assert heading in result.stdout
-    assert "bad-1" in result.stdout and "wrote" not in result.stdout
+    assert "bad-1" in result.stdout and "wrote" not in result.stderr
+    assert result.stdout.rstrip().splitlines()[-1].startswith("wrote ")
 
 
 def test_default_store_prefers_iamondb_then_demo_then_newest(tmp_path, monkeypatch, make_store):
@@ -164,3 +166,24 @@ def test_errors_are_one_line(make_store, tmp_path):
     _one_line_error(run(path, "--split", "test", "--n", 5, "--out", tmp_path), "--n 5", "4 lines")
     assert run(path, "--colour", "purple").exit_code == 2
     assert run(path, "--crop", 1).exit_code == 2
+    result = run(path, "--crop", 50, "--out", tmp_path)  # --crop cuts batch lines: without --batch, a usage error
+    assert result.exit_code == 2 and "--crop" in result.stderr and "--batch" in result.stderr
+
+
+def test_default_n_draws_all_of_a_small_split(make_store, tmp_path):
+    path = make_store(n_lines=30, splits={"train": range(20), "valid": range(20, 22), "test": range(22, 30)})
+    result = run(path, "--split", "test", "--json", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert [s["index"] for s in json.loads(result.stdout)["shown"]] == list(range(22, 30))
+    assert result.stderr.strip().splitlines() == ["note: split 'test' has 8 lines: drawing all of them"]
+    result = run(path, "--split", "train", "--json", "--out", tmp_path)  # 20 lines: the default fits, no note
+    assert result.exit_code == 0 and result.stderr == "" and len(json.loads(result.stdout)["shown"]) == 20
+    _one_line_error(run(path, "--split", "test", "--n", 20, "--out", tmp_path), "--n 20", "8 lines")
+
+
+def test_json_keeps_stdout_pure_and_lists_the_pictures(make_store, tmp_path):
+    result = run(make_store(), "--n", 2, "--json", "--png", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    pictures = json.loads(result.stdout)["pictures"]  # nothing but the JSON on stdout
+    assert set(pictures) == {"lines", "lines_png", "histograms", "histograms_png"}
+    assert "wrote" not in result.stdout and "wrote" not in result.stderr

@@ -102,6 +102,48 @@ def test_truncated_archive_keeps_the_lines_before_the_cut(tmp_path):
     assert ("lineStrokes-all.tar.gz", "truncated archive") in store.skipped
 
 
+def test_truncated_archive_is_a_warning_that_counts_the_loss(tmp_path):
+    tree = write_tree(tmp_path / "tars", forms=12, archives=True, truncate=True)
+    report = prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS)
+    lost = len(tree.lines) - sum(report.lines.values())
+    assert lost > 0
+    assert report.warnings == [f"lineStrokes-all.tar.gz is truncated: {lost} files could not be read"]
+    assert report.to_json()["warnings"] == report.warnings
+
+
+def test_junk_archives_are_unreadable_not_truncated(tmp_path):
+    tree = write_tree(tmp_path / "tars", forms=6, archives=True)
+    (tree.root / "original-xml-all.tar.gz").write_bytes(b"not a gzip file at all" * 50)
+    report = prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS)
+    store = Store(report.output)
+    assert ("original-xml-all.tar.gz", "unreadable archive") in store.skipped
+    assert not any(reason == "truncated archive" for _, reason in store.skipped)
+    assert report.warnings == [f"original-xml-all.tar.gz is unreadable: {len(store)} lines have no writer id"]
+    assert report.split_rule == "form hash"  # no writer is known any more
+    for part in ("lineStrokes", "ascii"):
+        tree = write_tree(tmp_path / part, forms=6, archives=True)
+        (tree.root / f"{part}-all.tar.gz").write_bytes(b"junk" * 100)
+        with pytest.raises(CorpusError, match=f"{part}-all.tar.gz: unreadable archive"):
+            prepare_corpus(tree.root, tmp_path / f"{part}.h5", jobs=1, params=PARAMS)
+        assert not (tmp_path / f"{part}.h5").exists()
+
+
+def test_empty_train_or_valid_split_is_a_warning(tmp_path):
+    tree = write_tree(tmp_path / "iam", forms=1)  # one writer: everything lands in train
+    report = prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS)
+    assert report.lines["valid"] == 0 and report.lines["train"] > 0
+    assert report.warnings == ["split 'valid' is empty; hwkit train needs train and valid lines"]
+    tree = write_tree(tmp_path / "iam2", forms=6)
+    assert prepare_corpus(tree.root, tmp_path / "out2.h5", jobs=1, params=PARAMS).warnings == []
+
+
+def test_without_writer_ids_the_split_is_by_form_hash(tmp_path):
+    tree = write_tree(tmp_path / "iam", forms=12, originals=False)
+    report = prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS)
+    assert report.split_rule == "form hash" and report.writers == 0
+    assert Store(report.output).prepare_params["split"]["rule"] == "form hash"
+
+
 def test_parallel_parse_equals_serial(tmp_path):
     forms = CHUNK_FILES + 2  # four chunks: two go to the worker, the rest are parsed here while it is busy
     tree = write_tree(tmp_path / "iam", forms=forms, lines_per_form=3, broken=["malformed xml", "bad coordinates"])
@@ -167,7 +209,7 @@ def test_hash_split_keeps_groups_together(known):
     for name in ("valid", "test"):
         assert 0.05 * n <= len(splits[name]) <= 0.05 * n + (15 if known else 5)
     assert splits == split_lines(line_ids, writers, {})[0]  # deterministic, no seed
-    assert rule["rule"] == "writer hash" and rule["valid_fraction"] == 0.05
+    assert rule["rule"] == ("writer hash" if known else "form hash") and rule["valid_fraction"] == 0.05
 
 
 def test_hash_split_with_few_groups_keeps_training_data():

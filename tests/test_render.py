@@ -56,7 +56,8 @@ def test_layout_keeps_one_scale_and_places_everything_on_the_canvas():
     long = np.array([[0, 0, 0], [20, 5, 0], [20, -5, 1]], dtype=np.float32)
     placed = render.layout([short, long, short], ["x", "y", "z"], render.Style(columns=2, cell_width=400))
     widths = [np.ptp(c.points[:, 0]) for c in placed.cells]
-    assert widths[1] == pytest.approx(400) and widths[0] == pytest.approx(200)
+    room = 400 - placed.style.width  # the pen's width stays inside the cell too
+    assert widths[1] == pytest.approx(room) and widths[0] == pytest.approx(room / 2)
     assert placed.cells[0].y == placed.cells[1].y < placed.cells[2].y  # two per row
     assert placed.cells[2].x == placed.cells[0].x < placed.cells[1].x
     for cell in placed.cells:
@@ -113,3 +114,30 @@ def test_histograms_write_svg_and_png(tmp_path):
     assert "<svg" in svg.read_text() and "lengths" in svg.read_text()
     with Image.open(png) as image:
         assert image.size[0] > image.size[1] > 100
+
+
+def test_grid_columns_have_a_gutter_and_lines_stay_in_their_cells():
+    lines = [line.offsets for line in synthetic_lines(5)]
+    style = render.Style(columns=2, cell_width=300, width=6.0)
+    placed = render.layout(lines, ["a caption far longer than its cell " * 6] * 5, style)
+    pad = style.width / 2
+    for cell in placed.cells:
+        assert cell.x + pad <= cell.points[:, 0].min() + 1e-9
+        assert cell.points[:, 0].max() + pad <= cell.x + style.cell_width + 1e-9
+    xs = sorted({c.x for c in placed.cells})
+    assert len(xs) == 2 and xs[1] - (xs[0] + style.cell_width) == pytest.approx(style.gutter) and style.gutter > 0
+    assert placed.width == pytest.approx(2 * style.margin + 2 * style.cell_width + style.gutter)
+    root = ET.fromstring(render.layout_svg(placed))
+    texts = list(root.iter(f"{SVG}text"))
+    assert texts and all(t.get("clip-path", "").startswith("url(#caption-") for t in texts)
+    image = render.layout_png(placed)
+    gutter = np.asarray(image)[:, round(xs[0] + style.cell_width + 3) : round(xs[1] - 3)]
+    assert (gutter >= 250).all()  # nothing drawn there, neither ink nor caption text (resampling aside)
+
+
+def test_histogram_png_is_opaque_rgb(tmp_path):
+    panel = render.Histogram("points per line", "points", {"train": np.arange(100.0)})
+    path = render.histograms([panel], tmp_path / "h.png")
+    with Image.open(path) as image:
+        assert image.mode == "RGB"
+        assert image.getpixel((0, 0)) == (255, 255, 255)

@@ -1,7 +1,11 @@
 """Console, progress and path conventions shared by the commands.
 
-Data output (tables, JSON) goes to stdout; progress and notes go to stderr, and
-progress bars hide themselves when stderr is not a terminal.
+Data output (tables, JSON, paths written) goes to stdout; progress and notes go
+to stderr, and progress bars hide themselves when stderr is not a terminal.
+
+Both consoles soft-wrap: a message is printed as one line, however long, and the
+terminal (if any) wraps it, so a path or a message piped to a log is never cut
+in two. Tables still fit the console's width (80 columns when not a terminal).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ def stdout_console():
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import CACHE_DIR, escape, stdout_console
+from hwkit.cli._common import CACHE_DIR, escape, stderr_console, stdout_console
 
 PREFERRED = ("iamondb.h5", "demo.h5")
+DEFAULT_N = 20  # lines drawn when --n is not given (all of them when the split has fewer)
 
 
 def default_store() -> Path:
@@ -26,7 +27,13 @@ def default_store() -> Path:
 
 @click.command()
 @click.argument("store", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--n", "n", type=click.IntRange(min=1), default=20, show_default=True, help="Lines to draw.")
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Lines to draw.  [default: {DEFAULT_N}, or all the lines of a smaller split]",
+)
 @click.option(
     "--split",
     type=click.Choice(["train", "valid", "test"]),
@@ -58,12 +65,15 @@ def default_store() -> Path:
 @click.option("--batch", is_flag=True, help="Also draw one training batch exactly as the model receives it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Lines in that batch.")
 @click.option(
-    "--crop", type=click.IntRange(min=2), default=None, help="Cut batch lines to random windows of this many points."
+    "--crop",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Cut batch lines to random windows of this many points (only with --batch).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON on stdout instead of tables.")
 def inspect(
     store: Path | None,
-    n: int,
+    n: int | None,
     split: str,
     seed: int | None,
     colour: str,
@@ -78,8 +88,9 @@ def inspect(
     """Show what a stroke store holds: statistics, lines, histograms, a batch.
 
     STORE defaults to cache/iamondb.h5 when it exists, else cache/demo.h5, else the
-    newest cache/*.h5. Tables (or --json) go to stdout; pictures (SVG, and PNG with
-    --png) go to --out: lines.svg (the --n lines with their transcriptions and
+    newest cache/*.h5. Tables (or --json) and the paths of the pictures written go
+    to stdout (with --json the paths are in its "pictures" only); pictures (SVG,
+    and PNG with --png) go to --out: lines.svg (the --n lines with their transcriptions and
     ids), histograms.svg (line lengths per split, step lengths with pen down and
     up) and, with --batch, batch.svg (one batch from the Dataset and collate,
     de-normalised back to pen units, padding left out).
@@ -97,12 +108,18 @@ def inspect(
     from hwkit.stats import step_lengths, store_stats
     from hwkit.store import Store
 
+    if crop is not None and not batch:
+        raise click.UsageError("--crop: only with --batch (it cuts the lines of the batch)")
     path = store if store is not None else default_store()
     st = Store(path).load()
     indices = st.split(split)
     if not len(indices):
         raise StoreError(f"{path}: split {split!r} has no lines")
-    if n > len(indices):
+    if n is None:
+        n = min(DEFAULT_N, len(indices))
+        if n < DEFAULT_N:
+            stderr_console().print(f"note: split {split!r} has {n} lines: drawing all of them")
+    elif n > len(indices):
         raise StoreError(f"{path}: --n {n} is more than the {len(indices)} lines of split {split!r}")
     chosen = indices[:n] if seed is None else np.sort(np.random.default_rng(seed).choice(indices, n, replace=False))
     out = out if out is not None else CACHE_DIR / f"{path.stem}-inspect"
@@ -157,12 +174,12 @@ def inspect(
         result["batch"] = _draw_batch(st, split, batch_size, crop, seed, save)
     result["pictures"] = pictures
 
-    if as_json:
+    if as_json:  # stdout stays pure JSON: the paths are in its "pictures"
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
-    else:
-        _print_tables(result, split)
+        return
+    _print_tables(result, split)
     for target in pictures.values():
-        click.echo(f"wrote {target}", err=True)  # plain: a long path must not wrap
+        click.echo(f"wrote {target}")  # data, so stdout; plain: a long path must not wrap
 
 
 def _draw_batch(st, split: str, batch_size: int, crop: int | None, seed: int | None, save) -> dict:
@@ -232,7 +249,7 @@ def _print_tables(r: dict, split: str) -> None:
     console.print(scale)
 
     counts = r["alphabet"]["counts"]
-    per_row = max(1, console.width // 14)
+    per_row = max(1, min(console.width, 160) // 14)
     alphabet = Table.grid(padding=(0, 1))
     for _ in range(per_row):
         alphabet.add_column(justify="right", style="bold", min_width=3)

@@ -59,7 +59,8 @@ def prepare(
 
     Repeated points are dropped, strokes are split at implausible pen jumps,
     and lines that are too short or have no transcription are left out; each
-    input left out is listed in the store with its reason.
+    input left out is listed in the store with its reason. A truncated archive
+    and an empty train or valid split are warned about on stderr.
 
     \b
     Examples:
@@ -109,6 +110,8 @@ def prepare(
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         _summary(result)
+    for warning in result.warnings:  # after the summary, so that they are the last thing seen
+        note.print(f"warning: {escape(warning)}")
 
 
 def _demo_corpus(root: Path, lines: int | None, writers: int | None, seed: int | None) -> Path:
