@@ -50,6 +50,9 @@ _LOOKALIKES = {
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
     "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
     "\u00a0": " ", "\t": " ", "\u2026": ".",
+    # brackets and slashes: the nearest bracket or stroke the alphabet has, in order of preference
+    "[": "(", "]": ")", "(": "[", ")": "]", "{": "([", "}": ")]", "<": "([", ">": ")]",
+    "/": "-", "\\": "/-", "|": "lI!", "_": "-", "~": "-",
 }  # fmt: skip
 
 
@@ -152,14 +155,15 @@ def wrap(text: str, width: int) -> list[str]:
 def replace_unknown(alphabet: Alphabet, text: str) -> tuple[str, dict[str, str]]:
     """``text`` with every character the alphabet lacks replaced by its nearest stand-in.
 
-    Tries a typographic look-alike (curly quotes, dashes), then the base letter
+    Tries typographic look-alikes (curly quotes, dashes, brackets: ``[`` -> ``(``,
+    ``/`` -> ``-``), each in order of preference, then the base letter
     of an accented one, then the other case, and falls back to a space. Returns
     the new text and the replacements made (``{original: replacement}``).
     """
     made: dict[str, str] = {}
     for c in alphabet.unknown(text):
         base = "".join(ch for ch in unicodedata.normalize("NFKD", c) if not unicodedata.combining(ch))
-        candidates = [_LOOKALIKES.get(c, ""), base, c.swapcase()]
+        candidates = [*_LOOKALIKES.get(c, ""), base, c.swapcase()]
         made[c] = next((r for r in candidates if len(r) == 1 and not alphabet.unknown(r)), " ")
     return "".join(made.get(c, c) for c in text), made
 

@@ -142,10 +142,9 @@ def test_style_export_then_write_in_that_hand(workdir, tiny_store):
     "args, fragments",
     [
         (["--text", "fox \u00e9t\u00e9 \u2603"], ["'\u00e9'", "'\u2603'", "--replace-unknown"]),
-        (["models/pred", "--text", "fox"], ["prediction model", "--text"]),
         (["nowhere.pt", "--text", "fox"], ["nowhere.pt", "no such checkpoint"]),
-        (["models/synth"], ["needs --text"]),
         (["--text", "fox", "--style", "no-such-line"], ["no-such-line"]),
+        (["--text", "fox", "--style", "x00-000", "--store", "nope.h5"], ["nope.h5", "no such file"]),
     ],
 )
 def test_user_errors_are_one_line(workdir, args, fragments):
@@ -161,3 +160,110 @@ def test_replace_unknown_says_what_it_replaced(workdir):
     result = run("sample", "--text", "caf\u00e9 \u2603", "--replace-unknown", "--seed", "0", "-o", "r.json")
     assert result.exit_code == 0, result.output
     assert "'\u00e9' -> 'e'" in result.stderr and "'\u2603' -> ' '" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, flag, code",
+    [
+        # what this checkpoint cannot do: a one-line error, exit 1
+        (["models/pred", "--text", "fox"], "--text", 1),
+        (["models/synth"], "needs --text", 1),
+        (["models/synth", "--text", "fox", "--length", "50"], "--length", 1),
+        (["models/synth", "--text", "fox", "--strokes", "3"], "--strokes", 1),
+        (["models/pred", "--plot-attention"], "--plot-attention", 1),
+        # flags that make no sense together: usage error, exit 2
+        (["models/synth", "--text", "fox", "--keep-prime"], "--keep-prime", 2),
+        (["models/synth", "--text", "fox", "--store", "x.h5"], "--store", 2),
+    ],
+)
+def test_flags_the_checkpoint_or_other_flags_make_meaningless_are_refused(workdir, args, flag, code):
+    result = run("sample", *args)
+    assert result.exit_code == code, result.output
+    assert flag in result.stderr and "Traceback" not in result.output
+    if code == 1:
+        assert result.stderr.count("\n") == 1
+    assert not Path("samples").exists()
+
+
+@pytest.mark.parametrize(
+    "args, written",
+    [
+        (["models/pred", "--length", "10", "--png", "-o", "out/pred1"], ["out/pred1.png"]),
+        (["--text", "ok", "--png", "--plot-attention", "-o", "out/style1"], ["out/style1.png", "out/style1.attention.png"]),
+        (["--text", "ok", "--colour", "eos", "--png", "-o", "out/eos"], ["out/eos.png"]),
+        (["--text", "ok", "--npz", "-o", "out/d"], ["out/d.npz"]),
+        (["--text", "ok", "-o", "out/c"], ["out/c.svg"]),
+        (["--text", "ok", "-o", "new/deep/x.PNG"], ["new/deep/x.PNG"]),  # suffix picks PNG, any case
+        (["--text", "ok", "--npz", "-o", "out/e.NPZ"], ["out/e.NPZ"]),
+        (["--text", "ok", "--animate", "-o", "out/a.svg"], ["out/a.svg"]),
+        (["--text", "ok", "--svg", "--json", "-o", "out/b.json"], ["out/b.svg", "out/b.json"]),
+        (["--text", "ok", "--animate", "-o", "out/f"], ["out/f.animated.svg"]),
+    ],
+)
+def test_output_paths_printed_are_exactly_the_files_written(workdir, args, written):
+    result = run("sample", "--seed", "0", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == written
+    folders = {Path(w).parent for w in written}
+    assert sorted(str(f) for d in folders for f in d.iterdir()) == sorted(written)  # nothing else written
+    for w in written:
+        if w.lower().endswith(".png"):
+            with Image.open(w) as image:
+                assert image.format == "PNG"
+        elif w.lower().endswith(".npz"):
+            assert np.load(w)["text"].tolist() == ["ok"]
+        elif w.endswith(".svg"):
+            ET.fromstring(Path(w).read_text())
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--png", "-o", "out/b.svg"], "does not fit --png"),
+        (["--svg", "--npz", "-o", "out/b.png"], "does not fit --svg --npz"),
+        (["-o", "out/b.txt"], "unknown suffix '.txt'"),
+        (["--png", "-o", "out/run.v2"], "unknown suffix '.v2'"),
+    ],
+)
+def test_a_suffix_that_contradicts_the_format_is_refused_before_any_work(tmp_path, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)  # no checkpoint here: loading one would fail with exit 1
+    result = run("sample", "--text", "fox", *args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr and "-o" in result.stderr and "Traceback" not in result.output
+    assert not Path("out").exists()
+
+
+def test_style_line_from_another_folder_finds_or_names_the_checkpoints_store(workdir, tiny_store):
+    from hwkit.checkpoint import load_checkpoint
+
+    (workdir / "cache").mkdir()
+    (workdir / "cache" / "demo.h5").write_bytes(tiny_store.read_bytes())
+    ckpt = load_checkpoint(workdir / "models" / "synth" / "best.pt")
+    ckpt["store"]["path"] = "cache/demo.h5"  # as `hwkit train` records it: relative to where it ran
+    save_checkpoint(workdir / "models" / "rel" / "best.pt", ckpt)
+    line_id = Store(tiny_store).line_ids[3]
+    (workdir / "elsewhere").mkdir()
+    os.chdir(workdir / "elsewhere")
+    args = ["sample", "../models/rel", "--text", "dog", "--seed", "1", "--style", line_id]
+
+    found = run(*args, "-o", "found.npz")  # under a folder above the checkpoint, same fingerprint
+    assert found.exit_code == 0, found.output
+    (workdir / "cache" / "demo.h5").unlink()
+    one_line_error(run(*args, "-o", "lost.npz"), line_id, "store cache/demo.h5 not found (from here)", "--store FILE")
+    given = run(*args, "--store", str(tiny_store), "-o", "given.npz")
+    assert given.exit_code == 0, given.output
+    assert np.array_equal(np.load("found.npz")["offsets"], np.load("given.npz")["offsets"])
+
+
+def test_eos_colouring_is_noted_as_not_applying_to_the_animation(workdir):
+    result = run("sample", "--text", "ok", "--colour", "eos", "--animate", "--png", "-o", "out/anim")
+    assert result.exit_code == 0, result.output
+    assert "animation is drawn in one colour" in result.stderr
+    assert result.stdout.split() == ["out/anim.png", "out/anim.animated.svg"]
+
+
+def test_replace_unknown_falls_back_to_a_space_when_no_bracket_fits(workdir):
+    result = run("sample", "--text", "[ok]", "--replace-unknown", "--seed", "0", "-o", "r.json")
+    assert result.exit_code == 0, result.output
+    assert "'[' -> ' '" in result.stderr and "']' -> ' '" in result.stderr
+    assert json.loads(Path("r.json").read_text())["lines"][0]["text"] == " ok "

@@ -173,6 +173,13 @@ def test_texts_must_be_encodable_and_can_be_repaired():
     assert wrap("the quick  brown fox jumps", 10) == ["the quick", "brown fox", "jumps"]
 
 
+def test_brackets_and_slashes_are_replaced_by_the_nearest_the_alphabet_has():
+    assert replace_unknown(Alphabet(" ab()-"), "[a]{b}<a>/b\\")[0] == "(a)(b)(a)-b-"
+    assert replace_unknown(Alphabet(" ab[]/l"), "(a) {b} a\\b|")[0] == "[a] [b] a/bl"
+    new, made = replace_unknown(Alphabet(" ab"), "[a/b]")
+    assert new == " a b " and made == {"[": " ", "/": " ", "]": " "}
+
+
 def test_results_export_as_plain_arrays_and_json():
     result = sample_text(fixed_window(tiny("synthesis"), 0.4), ALPHABET, ["abc", "a"], stats=STATS, seed=0)
     arrays = result.as_arrays()

@@ -52,7 +52,9 @@ STOP_WORDS = {
 @click.option("--plot-attention", is_flag=True, help="Also draw the window weights over time (synthesis).")
 @click.option("--plot-density", is_flag=True, help="Also draw the predicted density along each line.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file; with several formats its stem [default: samples/<date>-<time>].")
+              help="Output file: its suffix (.svg, .png, .animated.svg, .npz, .json) picks the format and must "
+                   "match the format flags; without a suffix, each format's suffix is added "
+                   "[default: samples/<date>-<time>].")
 @click.option("--colour", default="black", show_default=True,
               help="Ink colour (a colour name or #rrggbb), 'stroke' (one per stroke) or 'eos' "
                    "(shaded blue to red by the predicted end-of-stroke probability).")
@@ -94,8 +96,11 @@ def sample(
     last character, or at 40 points per character + 100 as a safety net. A
     prediction checkpoint writes --n lines of --length points without text.
     All lines run as one batch. --style primes the network with a real line
-    (Graves sec. 5.5) and continues in that hand. The file paths written are
-    printed on stdout; notes go to stderr.
+    (Graves sec. 5.5) and continues in that hand. -o out/page writes
+    out/page.svg (and .png, .npz, ... for each format flag); -o page.png alone
+    picks PNG; a suffix that contradicts the format flags is refused. Missing
+    folders are created. The file paths written are printed on stdout; notes go
+    to stderr.
 
     \b
     Examples:
@@ -107,11 +112,20 @@ def sample(
     from hwkit.alphabet import Alphabet
     from hwkit.checkpoint import find_checkpoint, load_checkpoint, model_from_checkpoint
     from hwkit.errors import CheckpointError
-    from hwkit.style import resolve_style
 
     if colour not in ("stroke", "eos"):
         _check_colour(colour)
+    if keep_prime and not styles:
+        raise click.UsageError("--keep-prime: only with --style")
+    if store is not None and not styles:
+        raise click.UsageError("--store: only with --style LINE_ID")
+    flags = {"svg": svg, "png": png, "animate": animate, "npz": npz, "json": as_json}
+    plots = [name for name, on in (("attention", plot_attention), ("density", plot_density)) if on]
+    targets = _targets(flags, output, plots)  # bad -o: exit 2 before any work
     err = stderr_console()
+    if colour == "eos" and "animate" in targets:
+        err.print("note: the animation is drawn in one colour (black); --colour eos shades the SVG and PNG only")
+
     path = find_checkpoint(checkpoint, MODELS_DIR)
     ckpt = load_checkpoint(path)
     kind = ckpt["model_config"].get("kind")
@@ -123,13 +137,19 @@ def sample(
         raise CheckpointError(
             f"{path}: a prediction model writes without text; drop --text or use a synthesis checkpoint"
         )
-    if kind == "synthesis" and not lines_text:
-        raise CheckpointError(f"{path}: a synthesis model needs --text or --text-file")
+    if kind == "synthesis":
+        given = [f"--{name}" for name in ("length", "strokes") if _given(name)]
+        if given:
+            raise CheckpointError(
+                f"{' and '.join(given)}: only for a prediction model ({path} is a synthesis model; "
+                "its lines end by the attention rule)"
+            )
+        if not lines_text:
+            raise CheckpointError(f"{path}: a synthesis model needs --text or --text-file")
     if plot_attention and kind != "synthesis":
         raise CheckpointError(f"{path}: --plot-attention needs a synthesis model")
 
-    style_store = store if store is not None else Path(ckpt.get("store", {}).get("path", ""))
-    primes = [resolve_style(s, style_store if style_store.is_file() else None) for s in styles] or [None]
+    primes = _primes(styles, store, ckpt, path) or [None]
     if kind == "synthesis":
         lines_text = [_encodable(alphabet, t, replace_unknown, err) for t in lines_text]
         primes = [
@@ -149,12 +169,7 @@ def sample(
         result = lib.sample_unconditional(model, len(batch_primes), length=length, strokes=strokes,
                                           primes=batch_primes, **common)  # fmt: skip
 
-    flags = {"svg": svg, "png": png, "animate": animate, "npz": npz, "json": as_json}
-    chosen = [name for name, on in flags.items() if on]
-    if not chosen:  # the suffix of -o, else SVG
-        chosen = [next((k for k, v in FORMATS.items() if output is not None and output.suffix == v), "svg")]
-    plots = [name for name, on in (("attention", plot_attention), ("density", plot_density)) if on]
-    written = _write(result, _targets(chosen, output, plots), colour, stroke_width, captions)
+    written = _write(result, targets, colour, stroke_width, captions)
 
     summary = ", ".join(f"{c} {STOP_WORDS[r]}" for r, c in sorted(result.stop_counts().items()))
     err.print(f"{len(result.lines)} line(s), seed {result.seed}, bias {bias:g}: {summary}")
@@ -196,20 +211,111 @@ def _device(name: str):
     return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def _targets(formats: list[str], output: Path | None, plots: list[str]) -> dict[str, Path]:
-    """Where each requested picture or file goes: ``-o`` itself for a single format, else stem + suffix."""
+def _given(name: str) -> bool:
+    """Whether option ``name`` was set by the user rather than left at its default."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source(name)
+    return source not in (None, ParameterSource.DEFAULT)
+
+
+def _primes(styles: tuple[str, ...], store: Path | None, ckpt: dict, path: Path) -> list:
+    """The ``--style`` primes: style files, or line ids of ``--store`` (else of the checkpoint's store)."""
+    from hwkit.errors import StoreError, StyleError
+    from hwkit.style import load_style, style_from_store
+
+    primes, found = [], None
+    for spec in styles:
+        if Path(spec).is_file():
+            primes.append(load_style(spec))
+            continue
+        if found is None:
+            if store is not None:
+                if not store.is_file():
+                    raise StoreError(f"--store {store}: no such file")
+                found = store
+            else:
+                recorded = ckpt.get("store") or {}
+                if not recorded.get("path"):
+                    raise StyleError(f"--style {spec}: no such style file, and the checkpoint records no store "
+                                     "to look it up as a line id; pass --store FILE")  # fmt: skip
+                found = _checkpoint_store(Path(recorded["path"]), recorded.get("fingerprint", ""), path)
+                if found is None:
+                    raise StyleError(f"--style {spec}: no such style file, and the checkpoint's store "
+                                     f"{recorded['path']} not found (from here); pass --store FILE")  # fmt: skip
+        primes.append(style_from_store(found, spec)[0])
+    return primes
+
+
+def _checkpoint_store(recorded: Path, fingerprint: str, checkpoint: Path) -> Path | None:
+    """The store a checkpoint was trained on: its recorded path as given (from here), else that
+    relative path under a folder above the checkpoint (the checkout it was trained in).
+    A candidate whose content fingerprint matches wins; else the first that exists."""
+    from hwkit.errors import HwkitError
+    from hwkit.store import Store
+
+    candidates = [recorded]
+    if not recorded.is_absolute():
+        candidates += [folder / recorded for folder in checkpoint.resolve().parents]
+    existing = list(dict.fromkeys(c for c in candidates if c.is_file()))
+    if not fingerprint:
+        return existing[0] if existing else None
+    for candidate in existing:
+        try:
+            if Store(candidate).fingerprint == fingerprint:
+                return candidate
+        except HwkitError:
+            continue
+    return existing[0] if existing else None
+
+
+def _targets(flags: dict[str, bool], output: Path | None, plots: list[str]) -> dict[str, Path]:
+    """Where each chosen format and plot goes.
+
+    No ``-o``: ``samples/<date>-<time>`` + each suffix. ``-o`` without a suffix: it is the
+    stem. ``-o`` with a format's suffix (any case): with no format flags that suffix picks
+    the format, and ``-o`` is its file; with flags the suffix must be one of theirs (an
+    animation may also be ``.svg``), and the other formats share its stem. Anything else
+    is a ``click.BadParameter``.
+    """
+    chosen = [name for name, on in flags.items() if on]
+    exact = None
     if output is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         stem, k = SAMPLES_DIR / stamp, 1
         while any(stem.with_name(stem.name + s).exists() for s in (*FORMATS.values(), *PLOTS.values())):
             k += 1
             stem = SAMPLES_DIR / f"{stamp}-{k}"
+        formats = chosen or ["svg"]
     else:
-        suffix = next((s for s in sorted(FORMATS.values(), key=len, reverse=True) if output.name.endswith(s)), "")
-        stem = output.with_name(output.name[: len(output.name) - len(suffix)]) if suffix else output
+        name = output.name
+        by_length = sorted(FORMATS, key=lambda f: len(FORMATS[f]), reverse=True)
+        matched = next((f for f in by_length if name.lower().endswith(FORMATS[f]) and len(name) > len(FORMATS[f])), None)
+        if matched is None:
+            if Path(name).suffix:
+                known = ", ".join(FORMATS.values())
+                raise click.BadParameter(
+                    f"{output}: unknown suffix {Path(name).suffix!r} (known: {known}; or none, to add each "
+                    "format's own)", param_hint="-o/--output"
+                )  # fmt: skip
+            stem, formats = output, chosen or ["svg"]
+        else:
+            suffix = name[len(name) - len(FORMATS[matched]):]
+            stem = output.with_name(name[: len(name) - len(suffix)])
+            formats = chosen or [matched]
+            if matched in formats:
+                exact = matched
+            elif matched == "svg" and "animate" in formats and "svg" not in formats:
+                exact = "animate"
+            else:
+                picked = " ".join(f"--{f}" for f in formats)
+                raise click.BadParameter(
+                    f"{output}: the suffix {suffix} does not fit {picked}; give -o without a suffix "
+                    f"(e.g. {stem}) or one of {', '.join(FORMATS[f] for f in formats)}", param_hint="-o/--output"
+                )  # fmt: skip
     targets = {name: stem.with_name(stem.name + FORMATS[name]) for name in formats}
-    if output is not None and len(formats) == 1:
-        targets[formats[0]] = output
+    if exact is not None:
+        targets[exact] = output
     targets.update({name: stem.with_name(stem.name + PLOTS[name]) for name in plots})
     return targets
 
@@ -220,6 +326,7 @@ def _write(result, targets: dict[str, Path], colour: str, stroke_width: float, c
     import numpy as np
 
     from hwkit import render
+    from hwkit.errors import HwkitError
 
     lines = [line.offsets for line in result.lines]
     texts = [line.text for line in result.lines] if captions else None
@@ -227,19 +334,24 @@ def _write(result, targets: dict[str, Path], colour: str, stroke_width: float, c
     placed = render.layout(lines, texts, style) if {"svg", "png"} & set(targets) else None
     shade = [line.eos for line in result.lines] if colour == "eos" else None
     for target in targets.values():
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HwkitError(f"{target.parent}: cannot create the output folder ({exc.strerror or exc})") from None
     for name, target in targets.items():
         if name == "svg":
             svg = render.layout_svg(placed) if shade is None else render.shaded_svg(placed, shade)
             target.write_text(svg, encoding="utf-8")
         elif name == "png":
-            (render.layout_png(placed) if shade is None else render.shaded_png(placed, shade)).save(target)
+            image = render.layout_png(placed) if shade is None else render.shaded_png(placed, shade)
+            image.save(target, format="PNG")
         elif name == "animate":
             from hwkit.animate import animated_svg
 
             target.write_text(animated_svg(lines, texts, style), encoding="utf-8")
         elif name == "npz":
-            np.savez_compressed(target, **result.as_arrays())
+            with open(target, "wb") as f:  # a file object: numpy adds no second .npz
+                np.savez_compressed(f, **result.as_arrays())
         elif name == "json":
             target.write_text(json.dumps(result.as_dict(), ensure_ascii=False) + "\n", encoding="utf-8")
         elif name == "attention":
