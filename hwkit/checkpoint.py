@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
+import zipfile
 from pathlib import Path
 
 from hwkit.errors import CheckpointError
@@ -55,17 +57,22 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(f"{path}: not an hwkit checkpoint (holds objects a safe load refuses)") from None
+        with warnings.catch_warnings():  # torch warns on some foreign files; the error below says it all
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises KeyError, RuntimeError, EOFError... on foreign bytes
-        raise CheckpointError(f"{path}: not a readable hwkit checkpoint ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path}: {_why_unreadable(path, exc)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an hwkit checkpoint")
-    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: a torch file, but not an hwkit checkpoint")
+    version = ckpt.get("format_version")
+    if version != FORMAT_VERSION:
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: made by a newer hwkit (format_version {version}; this one reads {FORMAT_VERSION}); "
+                "upgrade hwkit to use it"
+            )
         raise CheckpointError(
-            f"{path}: checkpoint format version {ckpt.get('format_version')!r} is not supported "
-            f"(this hwkit reads version {FORMAT_VERSION})"
+            f"{path}: unsupported checkpoint format_version {version!r} (this hwkit reads {FORMAT_VERSION})"
         )
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
@@ -108,6 +115,41 @@ def find_checkpoint(path: str | os.PathLike | None, models_dir: str | os.PathLik
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     return path
+
+
+def _why_unreadable(path: Path, exc: BaseException) -> str:
+    """A plain reason why ``torch.load`` could not read ``path``, judged from its first bytes and the error.
+
+    torch's own messages (a byte value, a miniz error, advice about ``weights_only``) mean
+    nothing to someone who named the wrong file.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or type(err).__name__})"
+    if not head:
+        return "empty file, not a checkpoint file"
+    if head.startswith(b"PK\x03\x04"):  # torch's zip format
+        if not zipfile.is_zipfile(path):
+            return "truncated (the torch file ends early; was it copied or saved completely?)"
+        if isinstance(exc, pickle.UnpicklingError):
+            return "a torch file that holds objects a safe load refuses (not written by hwkit)"
+        return "damaged torch file (its contents do not read back)"
+    if head[:1] == b"\x80":  # a pickle: torch's legacy format, or a plain pickle
+        if isinstance(exc, EOFError):
+            return "truncated (the file ends early; was it copied or saved completely?)"
+        return "not a torch checkpoint file (a plain Python pickle)"
+    if b"\0" not in head:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as err:
+            looks_like_text = err.start >= len(head) - 3  # a character cut at the 512-byte mark
+        else:
+            looks_like_text = True
+        if looks_like_text:
+            return "not a checkpoint file (it holds text)"
+    return "not a torch checkpoint file"
 
 
 def _first_line(exc: BaseException, limit: int = 120) -> str:

@@ -2,7 +2,9 @@
 
 Train loss is plotted per logged step and validation loss per epoch on one
 axis, both in nats per point: that unit is comparable between cropped training
-windows and whole validation lines, where nats per line are not.
+windows and whole validation lines, where nats per line are not. A short
+curve (a run stopped after its first records) is drawn with markers, so that
+even a single record shows.
 """
 
 from __future__ import annotations
@@ -11,9 +13,25 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+# Train curves with fewer records than this get a marker on each one: a line
+# through one point is invisible, and a few points are easier to read as dots.
+MARKERS_BELOW = 20
+
 
 def plot_losses(metrics: Sequence[dict], stem: str | os.PathLike) -> list[Path]:
     """Draw ``metrics`` (records of ``metrics.jsonl``) to ``<stem>.png`` and ``<stem>.svg``; return both paths."""
+    fig = loss_figure(metrics)
+    stem = Path(stem)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    for path in paths:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+        fig.savefig(tmp)
+        os.replace(tmp, path)
+    return paths
+
+
+def loss_figure(metrics: Sequence[dict]):
+    """The loss plot of ``metrics`` as a matplotlib ``Figure`` (not yet saved)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,6 +43,7 @@ def plot_losses(metrics: Sequence[dict], stem: str | os.PathLike) -> list[Path]:
     ax = fig.add_subplot()
     if train:
         ax.plot([m["step"] for m in train], [m["nats_per_point"] for m in train], lw=1, color="tab:blue",
+                marker="o" if len(train) < MARKERS_BELOW else None, ms=3,
                 label="train (mean since last record)")
     if valid:
         ax.plot([m["step"] for m in valid], [m["nats_per_point"] for m in valid], "o-", ms=4, color="tab:orange",
@@ -37,10 +56,4 @@ def plot_losses(metrics: Sequence[dict], stem: str | os.PathLike) -> list[Path]:
     ax.grid(alpha=0.3)
     if train or valid:
         ax.legend(loc="upper right")
-    stem = Path(stem)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for path in paths:
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    return paths
+    return fig

@@ -18,6 +18,10 @@ Decisions worth knowing:
 - A step whose loss or gradient is not finite is skipped (no update) and counted;
   ``max_bad_steps`` of them in a row stop training without touching the last good
   checkpoint.
+- Ctrl-C (``KeyboardInterrupt``) saves ``last.pt`` at the current position, without
+  validating, and raises ``TrainingInterrupted``; ``--resume`` then goes on from
+  there exactly. An optimiser step and its counters are one unit: a Ctrl-C during
+  it takes effect right after it.
 - Under ``torchrun`` (``WORLD_SIZE`` > 1) the model runs as DistributedDataParallel
   (NCCL on GPU, gloo on CPU); each rank trains on a disjoint share of the batches,
   validation sums are all-reduced, and only rank 0 writes files or reports progress.
@@ -35,8 +39,11 @@ import json
 import math
 import os
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +177,17 @@ class TrainResult:
     notes: list[str]
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C; ``last_path`` is where it was saved (None: nothing was saved).
+
+    A ``KeyboardInterrupt``, so callers that do not look for it still stop as on any Ctrl-C.
+    """
+
+    def __init__(self, step: int | None, run_dir: Path, last_path: Path | None):
+        super().__init__(f"interrupted at step {step}" if step is not None else "interrupted")
+        self.step, self.run_dir, self.last_path = step, run_dir, last_path
+
+
 # -- the loop -----------------------------------------------------------------------
 
 
@@ -189,6 +207,7 @@ def train(
     ``model_config`` must then match the checkpoint's.
     """
     started = time.monotonic()
+    run_dir = Path(run_dir)
     rank, world, local_rank, own_group = _init_distributed(config.device)
     is_main = rank == 0
     emit = progress if (progress is not None and is_main) else (lambda event: None)
@@ -228,11 +247,11 @@ def train(
             optimizer.load_state_dict(ckpt["optimizer"])
             state.update({k: ckpt[k] for k in state})
             _set_rng_state(ckpt["rng"])
-            note(f"resumed from {resume} at step {state['step']} (epoch {state['epoch'] + 1})")
+            done = state["epoch"] + state["epoch_step"] / len(sampler)  # epochs done, as the valid lines count
+            note(f"resumed from {resume} at step {state['step']} (epoch {done:.2f})")
             if state["epoch"] >= config.epochs:
                 note(f"the run has done its {config.epochs} epochs already; pass a larger --epochs to go on")
 
-        run_dir = Path(run_dir)
         metrics_path = run_dir / "metrics.jsonl"
         if is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -294,113 +313,130 @@ def train(
         window_points, window_nats, window_start = 0, 0.0, time.monotonic()
         stopped = "epochs"
         out_of_time = False
-        last_valid_step = -1
+        # a run resumed at a step it validated at (it stopped by max_steps or time) does not validate again
+        last_valid_step = max((m["step"] for m in state["metrics"] if m.get("kind") == "valid"), default=-1)
         plotted = [time.monotonic()]  # when the loss plot was last drawn (it is always drawn at the end)
 
         def validate_and_save() -> bool:
             """Validate, write best/last; True when patience ran out."""
             nonlocal last_valid_step
             per_line, per_point = evaluate(model, valid_set, config.batch_size, device, world, rank)
-            improved = per_line < state["best_valid"]
-            if improved:
-                state["best_valid"], state["stale_epochs"] = per_line, 0
-            else:
-                state["stale_epochs"] += 1
-            entry = {
-                "kind": "valid",
-                "step": state["step"],
-                "epoch": state["epoch"] + state["epoch_step"] / batches_per_epoch,
-                "nats_per_line": per_line,
-                "nats_per_point": per_point,
-                "best": improved,
-            }
-            record(entry)
-            if is_main:
+            with _sigint_deferred():  # the record, best.pt and last.pt agree
+                improved = per_line < state["best_valid"]
                 if improved:
-                    save_checkpoint(best_path, payload())
-                save_checkpoint(last_path, payload())
-                if time.monotonic() - plotted[0] >= PLOT_EVERY:
-                    _plot(state["metrics"], run_dir, note)
-                    plotted[0] = time.monotonic()
+                    state["best_valid"], state["stale_epochs"] = per_line, 0
+                else:
+                    state["stale_epochs"] += 1
+                entry = {
+                    "kind": "valid",
+                    "step": state["step"],
+                    "epoch": state["epoch"] + state["epoch_step"] / batches_per_epoch,
+                    "nats_per_line": per_line,
+                    "nats_per_point": per_point,
+                    "best": improved,
+                }
+                record(entry)
+                if is_main:
+                    if improved:
+                        save_checkpoint(best_path, payload())
+                    save_checkpoint(last_path, payload())
+                last_valid_step = state["step"]
+            if is_main and time.monotonic() - plotted[0] >= PLOT_EVERY:
+                _plot(state["metrics"], run_dir, note)
+                plotted[0] = time.monotonic()
             emit({"event": "valid", **entry})
-            last_valid_step = state["step"]
             return config.patience is not None and state["stale_epochs"] >= config.patience
 
-        while state["epoch"] < config.epochs and stopped == "epochs":
-            sampler.set_epoch(state["epoch"])
-            train_set.set_epoch(state["epoch"])
-            batches = list(sampler)[state["epoch_step"] :]  # a resumed epoch skips what it did
-            data = torch.utils.data.DataLoader(
-                train_set,
-                batch_sampler=batches,
-                collate_fn=collate,
-                num_workers=config.workers,
-                pin_memory=device.type == "cuda",
-            )
-            net.train()
-            for batch in data:
-                if config.max_steps is not None and state["step"] >= config.max_steps:
-                    stopped = "max_steps"
-                if out_of_time:
-                    stopped = "time_limit"
-                if stopped != "epochs":
-                    break
-                t0 = time.monotonic()
-                batch = batch.to(device)
-                optimizer.zero_grad(set_to_none=True)
-                nll, grad_norm = _backward(net, model, batch, config, use_bf16)
-                nats, lines, points = float(nll.sum()), len(nll), int(batch.point_mask[:, 1:].sum())
-                bad = not (math.isfinite(nats) and math.isfinite(grad_norm))
-                out_of_time = bool(config.time_limit) and time.monotonic() - started >= config.time_limit
-                if world > 1:  # every rank must take the same decisions
-                    bad, out_of_time = _agree(device, bad, out_of_time)
-                state["epoch_step"] += 1
-                if bad:
-                    bad_in_row += 1
-                    bad_total += 1
-                    record({"kind": "bad_step", "step": state["step"], "epoch": state["epoch"], "loss": nats / lines})
-                    if bad_in_row >= config.max_bad_steps:
-                        kept = f"; {best_path} is the last good checkpoint" if best_path.exists() else ""
-                        raise TrainingError(
-                            f"loss or gradient was not finite for {bad_in_row} steps in a row "
-                            f"(at step {state['step']}); stopped{kept}. Try a lower --lr or --clip graves"
-                        )
-                    continue
-                optimizer.step()
-                bad_in_row = 0
-                state["step"] += 1
-                seconds = time.monotonic() - t0
-                train_points += points
-                train_seconds += seconds
-                window_points += points
-                window_nats += nats
-                emit({
-                    "event": "step",
-                    "step": state["step"],
-                    "epoch": state["epoch"],
-                    "loss": nats / max(points, 1),
-                    "points_per_s": points * world / max(seconds, 1e-9),
-                })  # fmt: skip
-                if state["step"] % config.log_every == 0:
-                    now = time.monotonic()
-                    record({
-                        "kind": "train",
+        try:
+            while state["epoch"] < config.epochs and stopped == "epochs":
+                sampler.set_epoch(state["epoch"])
+                train_set.set_epoch(state["epoch"])
+                batches = list(sampler)[state["epoch_step"] :]  # a resumed epoch skips what it did
+                data = torch.utils.data.DataLoader(
+                    train_set,
+                    batch_sampler=batches,
+                    collate_fn=collate,
+                    num_workers=config.workers,
+                    pin_memory=device.type == "cuda",
+                )
+                net.train()
+                for batch in data:
+                    if config.max_steps is not None and state["step"] >= config.max_steps:
+                        stopped = "max_steps"
+                    if out_of_time:
+                        stopped = "time_limit"
+                    if stopped != "epochs":
+                        break
+                    t0 = time.monotonic()
+                    batch = batch.to(device)
+                    optimizer.zero_grad(set_to_none=True)
+                    nll, grad_norm = _backward(net, model, batch, config, use_bf16)
+                    nats, lines, points = float(nll.sum()), len(nll), int(batch.point_mask[:, 1:].sum())
+                    bad = not (math.isfinite(nats) and math.isfinite(grad_norm))
+                    out_of_time = bool(config.time_limit) and time.monotonic() - started >= config.time_limit
+                    if world > 1:  # every rank must take the same decisions
+                        bad, out_of_time = _agree(device, bad, out_of_time)
+                    with _sigint_deferred():  # a step and its counters are one unit for Ctrl-C
+                        state["epoch_step"] += 1
+                        if bad:
+                            bad_in_row += 1
+                            bad_total += 1
+                            record({
+                                "kind": "bad_step", "step": state["step"], "epoch": state["epoch"], "loss": nats / lines
+                            })  # fmt: skip
+                            if bad_in_row >= config.max_bad_steps:
+                                kept = f"; {best_path} is the last good checkpoint" if best_path.exists() else ""
+                                raise TrainingError(
+                                    f"loss or gradient was not finite for {bad_in_row} steps in a row "
+                                    f"(at step {state['step']}); stopped{kept}. Try a lower --lr or --clip graves"
+                                )
+                            continue
+                        optimizer.step()
+                        bad_in_row = 0
+                        state["step"] += 1
+                    seconds = time.monotonic() - t0
+                    train_points += points
+                    train_seconds += seconds
+                    window_points += points
+                    window_nats += nats
+                    emit({
+                        "event": "step",
                         "step": state["step"],
-                        "epoch": state["epoch"] + state["epoch_step"] / batches_per_epoch,
-                        "nats_per_point": window_nats / max(window_points, 1),
-                        "grad_norm": grad_norm,
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "points_per_s": window_points * world / max(now - window_start, 1e-9),
-                        "bad_steps": bad_total,
+                        "epoch": state["epoch"],
+                        "loss": nats / max(points, 1),
+                        "points_per_s": points * world / max(seconds, 1e-9),
                     })  # fmt: skip
-                    window_points, window_nats, window_start = 0, 0.0, now
-            else:
-                state["epoch"] += 1
-                state["epoch_step"] = 0
-                if validate_and_save():
-                    stopped = "patience"
-        if stopped in ("max_steps", "time_limit") and last_valid_step != state["step"]:
-            validate_and_save()
+                    if state["step"] % config.log_every == 0:
+                        now = time.monotonic()
+                        record({
+                            "kind": "train",
+                            "step": state["step"],
+                            "epoch": state["epoch"] + state["epoch_step"] / batches_per_epoch,
+                            "nats_per_point": window_nats / max(window_points, 1),
+                            "grad_norm": grad_norm,
+                            "lr": optimizer.param_groups[0]["lr"],
+                            "points_per_s": window_points * world / max(now - window_start, 1e-9),
+                            "bad_steps": bad_total,
+                        })  # fmt: skip
+                        window_points, window_nats, window_start = 0, 0.0, now
+                else:
+                    with _sigint_deferred():
+                        state["epoch"] += 1
+                        state["epoch_step"] = 0
+                    if validate_and_save():
+                        stopped = "patience"
+            if stopped in ("max_steps", "time_limit") and last_valid_step != state["step"]:
+                validate_and_save()
+        except KeyboardInterrupt:  # Ctrl-C: keep the position, skip validation (no collectives: ranks differ)
+            if is_main:
+                with _sigint_deferred(reraise=False):  # a second Ctrl-C must not cut the save short
+                    save_checkpoint(last_path, payload())
+                    _rewrite_metrics(metrics_path, state["metrics"])  # drops a record cut mid-write
+                try:
+                    _plot(state["metrics"], run_dir, note)
+                except KeyboardInterrupt:  # impatient: the plot is drawn again on resume
+                    pass
+            raise TrainingInterrupted(state["step"], run_dir, last_path if is_main else None) from None
 
         if is_main:
             _plot(state["metrics"], run_dir, note)
@@ -426,6 +462,10 @@ def train(
             plot_paths=[run_dir / "loss.png", run_dir / "loss.svg"],
             notes=notes,
         )
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:  # before the first step: nothing new to save
+        raise TrainingInterrupted(None, run_dir, None) from None
     finally:
         if own_group:
             dist.destroy_process_group()
@@ -583,6 +623,29 @@ def _loss_per_point(net: torch.nn.Module, batch: Batch, *, bf16: bool) -> float:
     with torch.autocast(batch.offsets.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = forward(net, batch)
     return float(batch_nll(out, batch).sum() / batch.point_mask[:, 1:].sum())
+
+
+@contextmanager
+def _sigint_deferred(reraise: bool = True) -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block until the block is done, then raise it (or drop it).
+
+    Only where Python's default handler is in place and only on the main thread
+    (elsewhere signals cannot be caught, and a custom handler is left alone).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught and reraise:
+        raise KeyboardInterrupt
 
 
 # -- devices, processes, random state -----------------------------------------------------

@@ -90,35 +90,43 @@ class Foreign:
 
 
 @pytest.mark.parametrize(
-    "write",
+    "write, reason",
     [
-        lambda p: p.write_text("not a checkpoint"),
-        lambda p: p.write_bytes(b""),
-        lambda p: torch.save({"weights": torch.zeros(2)}, p),
-        lambda p: torch.save([1, 2, 3], p),
-        lambda p: torch.save({"x": Foreign()}, p),
-        lambda p: p.write_bytes(pickle.dumps({"format": FORMAT}, protocol=2)),
+        (lambda p: p.write_text("not a checkpoint"), "not a checkpoint file (it holds text)"),
+        (lambda p: p.write_text('{"kind": "train", "step": 1}\n'), "not a checkpoint file (it holds text)"),
+        (lambda p: p.write_text("idle thoughts\n"), "not a checkpoint file (it holds text)"),
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256))), "not a torch checkpoint file"),
+        (lambda p: torch.save({"weights": torch.zeros(2)}, p), "a torch file, but not an hwkit checkpoint"),
+        (lambda p: torch.save([1, 2, 3], p), "a torch file, but not an hwkit checkpoint"),
+        (lambda p: torch.save({"x": Foreign()}, p), "holds objects a safe load refuses"),
+        (lambda p: p.write_bytes(pickle.dumps({"format": FORMAT}, protocol=2)), "not a torch checkpoint file"),
     ],
-    ids=["text", "empty", "foreign-dict", "list", "pickled-object", "plain-pickle"],
+    ids=["text", "jsonl", "text-i", "empty", "binary", "foreign-dict", "list", "pickled-object", "plain-pickle"],
 )
-def test_foreign_files_raise_one_line_checkpoint_error(tmp_path, write):
+def test_foreign_files_raise_one_line_checkpoint_error(tmp_path, write, reason):
     path = tmp_path / "foreign.pt"
     write(path)
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
     message = str(info.value)
-    assert str(path) in message and "\n" not in message
+    assert message.startswith(f"{path}: ") and reason in message and "\n" not in message
+    assert "weights_only" not in message and "miniz" not in message  # torch's words are not the reason
 
 
 def test_unknown_version_and_truncated_file_are_refused(tmp_path):
     path = save_checkpoint(tmp_path / "v.pt", _payload())
     data = path.read_bytes()
     torch.save({**torch.load(path, weights_only=True), "format_version": 99}, tmp_path / "v99.pt")
-    with pytest.raises(CheckpointError, match="version 99"):
+    with pytest.raises(CheckpointError, match=r"v99.pt: made by a newer hwkit \(format_version 99"):
         load_checkpoint(tmp_path / "v99.pt")
-    (tmp_path / "half.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="half.pt"):
-        load_checkpoint(tmp_path / "half.pt")
+    torch.save({**torch.load(path, weights_only=True), "format_version": "1"}, tmp_path / "vs.pt")
+    with pytest.raises(CheckpointError, match="unsupported checkpoint format_version '1'"):
+        load_checkpoint(tmp_path / "vs.pt")
+    for cut in (len(data) // 2, len(data) - 20, 10):
+        (tmp_path / "half.pt").write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match=r"half.pt: truncated"):
+            load_checkpoint(tmp_path / "half.pt")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
 

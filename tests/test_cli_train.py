@@ -68,6 +68,79 @@ def test_bad_flags_exit_2(in_tmp):
     assert _invoke("--time-limit", "soon").exit_code == 2
 
 
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--model", "synthesis", "--crop", "100"], "--crop: prediction only"),
+        (["--preset", "graves", "--max-norm", "5"], "--max-norm: applies to --clip norm only"),
+        (["--clip", "graves", "--max-norm", "5"], "--max-norm: applies to --clip norm only"),
+        (["--device", "cpu", "--bf16"], "--bf16: CUDA only"),
+        (["--resume", "models", "--hidden", "64"], "--hidden: fixed by the checkpoint"),
+        (["--resume", "models", "--model", "prediction"], "--model: fixed by the checkpoint"),
+        (["--resume", "models", "--name", "other"], "--name: a resumed run stays in its folder"),
+    ],
+)
+def test_bad_flag_combinations_are_usage_errors_before_any_work(in_tmp, args, says):
+    (in_tmp / "models").mkdir()  # an empty run folder: a check that came after loading would fail differently
+    result = _invoke(*args)  # and there is no store in cache/ either
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr
+
+
+def test_help_shows_presets_defaults_and_the_default_store():
+    from hwkit.cli.train import PRESET_TABLE
+
+    text = CliRunner().invoke(cli, ["train", "-h"]).output
+    assert "\n".join("  " + row for row in PRESET_TABLE.splitlines()) in text
+    flat = " ".join(text.split())
+    assert "Non-finite steps in a row before giving up. [default: 5; x>=1]" in flat
+    inspect_help = " ".join(CliRunner().invoke(cli, ["inspect", "-h"]).output.split())
+    rule = "STORE defaults to cache/iamondb.h5 when it exists, else cache/demo.h5, else the newest cache/*.h5"
+    assert rule in flat and rule in inspect_help
+
+
+def test_ctrl_c_saves_last_pt_and_exits_130(make_store, in_tmp, monkeypatch):
+    from hwkit import train as lib
+
+    store = make_store(n_lines=24, max_points=60)  # tiny: 16 train lines, 2 batches of 8 per epoch, 2 epochs
+    real, calls = lib.clip_gradients, [0]
+
+    def clip_gradients(model, config):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        return real(model, config)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lib, "clip_gradients", clip_gradients)
+        result = _invoke(store, "--preset", "tiny", "--name", "t", "--log-every", "1")
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip().splitlines()[-1] == "interrupted at step 1; resume with: hwkit train --resume models/t"
+    assert "Aborted" not in result.output and result.stdout == ""
+    run = in_tmp / "models" / "t"
+    ckpt = load_checkpoint(run / "last.pt")
+    assert (ckpt["step"], ckpt["epoch"], ckpt["epoch_step"]) == (1, 0, 1) and not (run / "best.pt").exists()
+
+    resumed = _invoke("--resume", "models/t")
+    assert resumed.exit_code == 0, resumed.output
+    assert "at step 1 (epoch 0.50)" in resumed.stderr
+    assert load_checkpoint(run / "last.pt")["step"] == 4
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
+
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.iterdir()}
+    done = _invoke("--resume", "models/t", "--max-steps", "3")
+    assert done.exit_code == 0, done.output
+    assert done.stderr.strip() == (
+        "note: models/t is already at step 4 (>= --max-steps); pass a larger --max-steps to go on"
+    )
+    assert done.stdout == ""
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.iterdir()} == before  # nothing changed
+    done = _invoke("--resume", "models/t")  # its 2 epochs are done
+    assert done.exit_code == 0 and "has done its 2 epochs already" in done.stderr
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.iterdir()} == before
+
+
 def test_duration():
     assert _duration("900") == 900 and _duration("15m") == 900 and _duration("1h30m") == 5400
     assert _duration("2.5s") == 2.5 and _duration(None) is None

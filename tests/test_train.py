@@ -16,7 +16,8 @@ from hwkit.checkpoint import load_checkpoint, model_from_checkpoint
 from hwkit.dataset import StrokeDataset, collate
 from hwkit.errors import TrainingError
 from hwkit.store import Store
-from hwkit.train import PRESETS, TrainConfig, check_fast_paths, make_configs, train
+from hwkit import train as train_module
+from hwkit.train import PRESETS, TrainConfig, TrainingInterrupted, check_fast_paths, make_configs, train
 
 
 def _configs(store_path, kind="prediction", **overrides):
@@ -51,9 +52,10 @@ def test_presets_and_overrides():
 
 
 def test_cli_preset_names_match_the_library():
-    from hwkit.cli.train import PRESET_NAMES
+    from hwkit.cli.train import PRESET_NAMES, PRESET_TABLE, preset_table
 
     assert tuple(PRESETS) == PRESET_NAMES
+    assert PRESET_TABLE == preset_table(PRESETS, TrainConfig().to_dict())  # the table in `train -h`
 
 
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
@@ -170,3 +172,93 @@ def test_two_process_gloo_ddp_run(make_store, tmp_path):
     assert ckpt["step"] == 4  # 16 lines, 4 per batch, 2 ranks: 2 steps per epoch, 2 epochs
     assert [r["step"] for r in _records(run / "metrics.jsonl", "valid")] == [2, 4]  # written once, by rank 0
     assert done.stdout.count("best valid") == 1
+
+
+def _interrupt_at(monkeypatch, call):
+    """Make the ``call``-th gradient clipping (after a backward, before its optimiser step) raise Ctrl-C."""
+    real = train_module.clip_gradients
+    calls = [0]
+
+    def clip_gradients(model, config):
+        calls[0] += 1
+        if calls[0] == call:
+            raise KeyboardInterrupt
+        return real(model, config)
+
+    monkeypatch.setattr(train_module, "clip_gradients", clip_gradients)
+
+
+def test_ctrl_c_saves_last_pt_and_resume_ends_where_an_uninterrupted_run_does(make_store, tmp_path, monkeypatch):
+    store = make_store(n_lines=24, max_points=60)  # 16 train lines: 4 batches of 4 per epoch
+    model_config, config = _configs(store, epochs=3, batch_size=4, crop=32, lr=1e-2, log_every=1)
+    whole, whole_losses, _ = _run(store, tmp_path / "whole", model_config, config)
+
+    _interrupt_at(monkeypatch, 7)  # in the 3rd batch of epoch 2: 6 steps done
+    events = []
+    with pytest.raises(TrainingInterrupted) as info:
+        train(store, model_config, config, run_dir=tmp_path / "split", progress=events.append)
+    monkeypatch.undo()
+    run = tmp_path / "split"
+    assert info.value.step == 6 and info.value.last_path == run / "last.pt" and info.value.run_dir == run
+    ckpt = load_checkpoint(run / "last.pt")
+    assert (ckpt["step"], ckpt["epoch"], ckpt["epoch_step"]) == (6, 1, 2)
+    assert [r["step"] for r in _records(run / "metrics.jsonl", "valid")] == [4]  # no validation on Ctrl-C
+    assert (run / "loss.png").is_file()
+    first_losses = [e["loss"] for e in events if e["event"] == "step"]
+
+    second, second_losses, events = _run(store, run, model_config, config, resume=run / "last.pt")
+    assert any(e["event"] == "note" and "at step 6 (epoch 1.50)" in e["text"] for e in events)
+    assert second.steps == 12
+    assert first_losses + second_losses == pytest.approx(whole_losses, rel=1e-5)
+    a, b = load_checkpoint(whole.last_path), load_checkpoint(second.last_path)
+    for name in a["model"]:
+        torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-5, atol=1e-6)
+    assert [r["step"] for r in _records(second.metrics_path, "train")] == list(range(1, 13))
+    assert [r["step"] for r in _records(second.metrics_path, "valid")] == [4, 8, 12]
+
+
+def test_ctrl_c_before_the_first_step_saves_nothing(make_store, tmp_path, monkeypatch):
+    store = make_store(n_lines=24, max_points=60)
+    model_config, config = _configs(store, epochs=1, batch_size=4)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "build_model", interrupted)
+    with pytest.raises(TrainingInterrupted) as info:
+        train(store, model_config, config, run_dir=tmp_path / "run")
+    assert info.value.step is None and info.value.last_path is None and not (tmp_path / "run").exists()
+
+
+def test_sigint_inside_a_step_is_held_until_the_step_is_done():
+    import signal
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with train_module._sigint_deferred():
+            signal.raise_signal(signal.SIGINT)
+            done.append(1)  # still runs: the Ctrl-C waits for the end of the block
+    assert done == [1] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with train_module._sigint_deferred(reraise=False):
+        signal.raise_signal(signal.SIGINT)
+
+
+def test_resume_at_max_steps_does_not_validate_again(make_store, tmp_path):
+    store = make_store(n_lines=24, max_points=60)
+    model_config, config = _configs(store, epochs=3, batch_size=4, crop=32, max_steps=4)
+    first, _, _ = _run(store, tmp_path / "run", model_config, config)
+    assert first.steps == 4 and len(_records(first.metrics_path, "valid")) == 1
+    again, losses, events = _run(store, tmp_path / "run", model_config, config, resume=first.last_path)
+    assert again.steps == 4 and losses == [] and not [e for e in events if e["event"] == "valid"]
+    assert len(_records(again.metrics_path, "valid")) == 1
+
+
+def test_loss_plot_marks_few_points():
+    from hwkit.plots import loss_figure
+
+    one = [{"kind": "train", "step": 5, "nats_per_point": 2.0}]
+    (line,) = loss_figure(one).axes[0].lines
+    assert line.get_marker() == "o"
+    many = [{"kind": "train", "step": i, "nats_per_point": 2.0} for i in range(1, 41)]
+    (line,) = loss_figure(many).axes[0].lines
+    assert line.get_marker() in (None, "None", "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import shlex
 from pathlib import Path
 
 import click
@@ -20,6 +21,59 @@ RUN_FLAGS = ("epochs", "max_steps", "time_limit", "patience", "workers", "device
              "log_every", "max_bad_steps")  # fmt: skip
 
 
+def preset_table(presets: dict, defaults: dict) -> str:
+    """What each preset sets, as the plain-text table of ``train -h``.
+
+    ``presets`` is ``hwkit.train.PRESETS`` and ``defaults`` ``TrainConfig().to_dict()``;
+    the help shows ``PRESET_TABLE``, a copy made without importing torch (a test
+    keeps the two equal).
+    """
+    rows = [("preset", "LSTM", "M/K", "batch", "lr", "optimiser (clip)", "crop", "stops after")]
+    for name, preset in presets.items():
+        model, recipe = preset["model"], {**defaults, **preset["train"]}
+        stops = [f"{recipe['epochs']} epochs"]
+        if recipe.get("time_limit"):
+            stops.append(_human_duration(recipe["time_limit"]))
+        if recipe.get("patience"):
+            stops.append(f"patience {recipe['patience']}")
+        rows.append((
+            name,
+            f"{model['hidden']} x {model['layers']}",
+            f"{model['mixtures']}/{model['window_mixtures']}",
+            str(recipe["batch_size"]),
+            f"{recipe['lr']:g}",
+            f"{recipe['optimizer']} ({recipe['clip']})",
+            str(recipe["crop"]) if recipe.get("crop") else "-",
+            ", ".join(stops),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _human_duration(seconds: float) -> str:
+    """900 -> '15m', 5400 -> '1h30m'."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+
+
+# = preset_table(hwkit.train.PRESETS, TrainConfig().to_dict()), written out so that --help needs no torch
+PRESET_TABLE = """\
+preset  LSTM     M/K    batch  lr      optimiser (clip)  crop  stops after
+tiny    32 x 1   3/2    8      0.003   adam (norm)       64    2 epochs
+demo    256 x 2  20/10  32     0.002   adam (norm)       300   30 epochs, 15m, patience 3
+graves  400 x 3  20/10  32     0.0001  rmsprop (graves)  -     100 epochs, patience 10"""
+
+EPILOG = f"""\
+Presets (each value can be overridden by its flag; LSTM: cells x layers; M/K:
+output mixtures / window Gaussians; crop: prediction only; patience: epochs
+without a better valid loss):
+
+\b
+{PRESET_TABLE}
+"""
+
+
 def _duration(value: str | None) -> float | None:
     """'900', '900s', '15m', '2h' or '1h30m' -> seconds."""
     if value is None:
@@ -33,12 +87,13 @@ def _duration(value: str | None) -> float | None:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
-@click.command()
+@click.command(epilog=EPILOG)
 @click.argument("store", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", "kind", type=click.Choice(["prediction", "synthesis"]), default="prediction",
               show_default=True, help="Unconditional handwriting (sec. 4) or handwriting from text (sec. 5).")
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default="demo", show_default=True,
-              help="tiny: seconds, for tests; demo: ~15 min on a CPU; graves: the paper's sizes (GPU).")
+              help="tiny: seconds, for tests; demo: ~15 min on a CPU; graves: the paper's sizes (GPU). "
+                   "What each sets: the table below.")
 @click.option("--hidden", type=click.IntRange(min=1), help="LSTM cells per layer.")
 @click.option("--layers", type=click.IntRange(min=1), help="LSTM layers.")
 @click.option("--mixtures", type=click.IntRange(min=1), help="Gaussian mixture components of the output (M).")
@@ -62,8 +117,8 @@ def _duration(value: str | None) -> float | None:
 @click.option("--compile/--no-compile", default=None,
               help="CUDA: torch.compile, kept only if it matches eager on a batch.")
 @click.option("--log-every", type=click.IntRange(min=1), help="Steps between train records in metrics.jsonl.")
-@click.option("--max-bad-steps", type=click.IntRange(min=1),
-              help="Non-finite steps in a row before giving up [default: 5].")
+@click.option("--max-bad-steps", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Non-finite steps in a row before giving up.")
 @click.option("--name", "run_name",
               help="Run folder under models/ [default: <model>-<date>-<time>]. (Not --run: torchrun would take that.)")
 @click.option("--resume", type=click.Path(exists=True, path_type=Path),
@@ -74,11 +129,13 @@ def train(
 ) -> None:
     """Train a handwriting prediction or synthesis network on a stroke store.
 
-    STORE defaults to cache/iamondb.h5 when it exists, else cache/demo.h5. Each
-    epoch ends with the validation loss on whole lines (nats per line: lower is
-    better) and writes models/RUN/last.pt, and best.pt when the loss improved,
-    plus metrics.jsonl and loss.png/loss.svg. Progress goes to stderr, the
-    final summary to stdout. Any preset value can be overridden by its flag.
+    STORE defaults to cache/iamondb.h5 when it exists, else cache/demo.h5, else
+    the newest cache/*.h5 (on --resume: the store the checkpoint was trained on).
+    Each epoch ends with the validation loss on whole lines (nats per line: lower
+    is better) and writes models/RUN/last.pt, and best.pt when the loss improved,
+    plus metrics.jsonl and loss.png/loss.svg. Progress goes to stderr, the final
+    summary to stdout. Ctrl-C saves last.pt where training stopped (exit 130);
+    --resume goes on from there.
 
     Uses CUDA when present. Under torchrun the run is data-parallel across
     processes (DDP; NCCL on GPUs, gloo on CPUs); rank 0 writes the files.
@@ -90,27 +147,70 @@ def train(
       hwkit train --resume models/prediction-20240101-120000 --epochs 20
       torchrun --nproc_per_node=4 -m hwkit train --model synthesis --preset graves
     """
-    from hwkit.errors import CheckpointError
-
     flags["time_limit"] = _duration(flags["time_limit"])
     explicit = {
-        name for name in (*SHAPE_FLAGS, *RUN_FLAGS)
+        name for name in (*SHAPE_FLAGS, *RUN_FLAGS, "kind", "run_name")
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
     }  # fmt: skip
+    _check_flags(explicit, resume, kind, flags)
     rank = int(os.environ.get("RANK", "0"))
+    err = stderr_console()
+    try:
+        _train(store, kind, run_name, resume, flags, explicit, rank, err)
+    except KeyboardInterrupt as exc:  # Ctrl-C: the library saved last.pt (rank 0) unless it had not begun
+        from hwkit.train import TrainingInterrupted
 
+        if rank == 0:
+            if isinstance(exc, TrainingInterrupted) and exc.last_path is not None:
+                again = shlex.join(["hwkit", "train", "--resume", str(exc.run_dir)])
+                err.print(f"interrupted at step {exc.step}; resume with: {escape(again)}")
+            else:
+                err.print("interrupted before the first step; nothing saved")
+        ctx.exit(130)
+
+
+def _check_flags(explicit: set[str], resume: Path | None, kind: str, flags: dict) -> None:
+    """Refuse flag combinations that cannot work, as usage errors (exit 2), before any work is done."""
+
+    def names(*flag_names: str) -> str:
+        return ", ".join("--" + n.replace("_", "-") for n in flag_names)
+
+    if "device" in explicit and flags["device"] == "cpu":
+        fast = [n for n in ("bf16", "compile") if n in explicit and flags[n]]
+        if fast:
+            raise click.UsageError(f"{names(*fast)}: CUDA only, cannot go with --device cpu")
+    if resume is not None:
+        refused = sorted(explicit & set(SHAPE_FLAGS))
+        if refused:
+            raise click.UsageError(f"{names(*refused)}: fixed by the checkpoint, cannot change on --resume")
+        if "kind" in explicit:
+            raise click.UsageError("--model: fixed by the checkpoint, cannot change on --resume")
+        if "run_name" in explicit:
+            raise click.UsageError("--name: a resumed run stays in its folder, cannot go with --resume")
+        return
+    if kind == "synthesis" and "crop" in explicit:
+        raise click.UsageError("--crop: prediction only, cannot go with --model synthesis (it reads whole lines)")
+    if "max_norm" in explicit:
+        from hwkit.train import PRESETS, TrainConfig
+
+        clip = flags["clip"] or PRESETS[flags["preset"]]["train"].get("clip", TrainConfig.clip)
+        if clip != "norm":
+            raise click.UsageError(
+                f"--max-norm: applies to --clip norm only (this run clips the {clip} way); add --clip norm"
+            )
+
+
+def _train(
+    store: Path | None, kind: str, run_name: str | None, resume: Path | None, flags: dict, explicit: set[str],
+    rank: int, err
+) -> None:  # fmt: skip
     from hwkit import train as lib
     from hwkit.checkpoint import load_checkpoint
+    from hwkit.errors import CheckpointError
     from hwkit.models import ModelConfig
     from hwkit.store import Store
 
     if resume is not None:
-        refused = sorted(explicit & set(SHAPE_FLAGS))
-        if refused:
-            names = ", ".join("--" + n.replace("_", "-") for n in refused)
-            raise click.UsageError(f"{names}: fixed by the checkpoint, cannot change on --resume")
-        if ctx.get_parameter_source("kind") == click.core.ParameterSource.COMMANDLINE:
-            raise click.UsageError("--model: fixed by the checkpoint, cannot change on --resume")
         checkpoint = resume / "last.pt" if resume.is_dir() else resume
         if resume.is_dir() and not checkpoint.is_file():
             raise CheckpointError(f"{resume}: run folder holds no last.pt to resume from")
@@ -121,6 +221,11 @@ def train(
         })  # fmt: skip
         store_path = store if store is not None else Path(ckpt["store"]["path"])
         run_dir = checkpoint.parent
+        done = _already_done(ckpt, config, run_dir)
+        if done is not None:  # nothing to train: say so and touch nothing
+            if rank == 0:
+                err.print(f"note: {escape(done)}")
+            return
     else:
         from hwkit.cli.inspect import default_store
 
@@ -137,7 +242,6 @@ def train(
             )
         checkpoint = None
 
-    err = stderr_console()
     smooth: list[float | None] = [None]
     with progress_bar("train", total=None, unit="steps") as advance:
 
@@ -167,6 +271,19 @@ def train(
         result = lib.train(store_path, model_config, config, run_dir=run_dir, resume=checkpoint, progress=on_event)
     if rank == 0:
         _summary(result)
+
+
+def _already_done(ckpt: dict, config, run_dir: Path) -> str | None:
+    """Why a resumed run has nothing left to train (its step or epoch limit is reached), or None."""
+    step = ckpt.get("step", 0)
+    if config.max_steps is not None and step >= config.max_steps:
+        return f"{run_dir} is already at step {step} (>= --max-steps); pass a larger --max-steps to go on"
+    if ckpt.get("epoch", 0) >= config.epochs:
+        return (
+            f"{run_dir} has done its {config.epochs} epochs already (step {step}); "
+            "pass a larger --epochs to go on"
+        )
+    return None
 
 
 def _summary(result) -> None:
