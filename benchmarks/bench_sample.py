@@ -8,7 +8,8 @@
 2. 16 lines in one batch against a single line, both incremental.
 
 Same network for both: Graves' 3 x 400 prediction net with 20 mixtures (random
-weights: speed does not depend on them), same sampler (``mdn.sample``). The
+weights: speed does not depend on them), same distribution (the baseline
+samples with ``mdn.sample``, ``hwkit.sample`` with ``mdn.sample_outputs``). The
 baseline keeps torch's defaults (oneDNN's fused LSTM, its fastest path over a
 whole sequence).
 

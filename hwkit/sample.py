@@ -32,7 +32,7 @@ import torch
 from hwkit import mdn
 from hwkit.alphabet import Alphabet
 from hwkit.errors import TextError
-from hwkit.models import Stepper, SynthesisNet, finished
+from hwkit.models import Attention, Stepper, SynthesisNet, finished
 from hwkit.strokes import PEN_UP, denormalise, normalise
 
 # Safety net for synthesis when Graves' stop rule never fires: about 25 points
@@ -277,9 +277,22 @@ class _Trace:
     std: np.ndarray
 
 
+# Steps between checks whether every line has stopped: the stops are worked out
+# exactly afterwards (``_stops``), so checking is only about not stepping on for
+# long after the last line has ended; a few spare steps cost less than a check per step.
+_CHECK_EVERY = 16
+
+
 @torch.inference_mode()
 def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
-    """Step the batch until every line has stopped; ``text`` is the character codes per line, or None."""
+    """Step the batch until every line has stopped; ``text`` is the character codes per line, or None.
+
+    The loop only steps and samples: the network's raw outputs are kept and
+    split into mixtures once at the end, and where each line stops (Graves'
+    rule, the cap or length, the pen lifts) is read off the stored rows and
+    window weights by ``_stops``, exactly as if it had been checked after every
+    point. The randomness is drawn before the loop (``mdn.draw_noise``).
+    """
     device = next(model.parameters()).device
     mean = np.asarray(stats["mean"], np.float64)
     std = np.asarray(stats["std"], np.float64)
@@ -292,6 +305,7 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
     for i, t in enumerate(teachers):
         rows[i, : len(t)] = torch.from_numpy(t)
     rows = rows.to(device)
+    char_lengths = None
     if text is not None:
         chars = torch.zeros(b, max(map(len, text)), dtype=torch.long)
         for i, c in enumerate(text):
@@ -300,56 +314,47 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
         char_mask = chars != 0
         char_lengths = char_mask.sum(1)
     step = Stepper(model) if text is None else Stepper(model, chars, char_mask)
+    mixtures = model.config.mixtures
 
     generator = torch.Generator(device=device).manual_seed(seed)
-    active = torch.ones(b, dtype=torch.bool, device=device)
-    reason = torch.zeros(b, dtype=torch.long, device=device)
-    n_rows = n_prime.clone()
-    lifts = torch.zeros(b, dtype=torch.long, device=device)
+    noise = mdn.draw_noise((total - 1, b), mixtures, bias, generator, dtype=rows.dtype, device=device)
     max_lifts = strokes if strokes else total + 1
     limit_reason = _LENGTH if text is None else _CAP
-    eos, log_w, mu, log_s, rho, phis = [], [], [], [], [], []
+    primed = int(n_prime.max())  # rows before this may be a prime's, not to be overwritten
+    # Without a text or a stroke count every line ends at its length: nothing to check.
+    check = text is not None or bool(strokes)
+    outs, phis = [], []
     state = None
     for t in range(total - 1):
         out, state, att = step(rows[:, t], state)
+        outs.append(out)
         if text is not None:
             phis.append(att.phi[:, 0])
-        mix = mdn.split_params(out, bias)
-        point = mdn.sample(mix, generator)
-        eos.append(torch.sigmoid(mix.eos_logit))
-        log_w.append(mix.log_weights)
-        mu.append(mix.mu)
-        log_s.append(mix.log_sigma)
-        rho.append(mix.rho)
+        if t + 1 < primed or out.dtype != rows.dtype:  # row t + 1 is a new point only for lines past their prime
+            point = mdn.sample_outputs(out, noise[t], bias)
+            rows[:, t + 1] = torch.where((t + 1 >= n_prime)[:, None], point, rows[:, t + 1])
+        else:
+            mdn.sample_outputs(out, noise[t], bias, into=rows[:, t + 1])
+        if check and (t + 1) % _CHECK_EVERY == 0:
+            stopped, *_ = _stops(rows, phis, t + 2, n_prime, budget, char_lengths, max_lifts, limit_reason)
+            if bool(stopped.all()):
+                break
+    stopped, n_rows, reason = _stops(rows, phis, len(outs) + 1, n_prime, budget, char_lengths, max_lifts, limit_reason)
+    assert bool(stopped.all()), "the step loop ended before every line stopped"
 
-        sampling = active & (t + 1 >= n_prime)  # row t + 1 is a new point for these lines
-        if text is not None:  # Graves' rule: the window has moved past the text, so this point is not written
-            done = sampling & finished(att, char_lengths)[:, 0]
-            reason = torch.where(done, _RULE, reason)
-            active = active & ~done
-            sampling = sampling & ~done
-        rows[:, t + 1] = torch.where(sampling[:, None], point, rows[:, t + 1])
-        n_rows = torch.where(sampling, t + 2, n_rows)
-        lifts = lifts + (sampling & (point[:, PEN_UP] > 0.5))
-        lifted = lifts >= max_lifts
-        done = sampling & (lifted | (n_rows - n_prime >= budget))  # sampling lines are active: no reason yet
-        reason = torch.where(done, torch.where(lifted, _STROKES, limit_reason), reason)
-        active = active & ~done
-        if not bool(active.any()):
-            break
-
-    f32 = dict(dtype=torch.float32)
+    f32 = {"dtype": torch.float32}
+    mix = mdn.split_params(torch.stack(outs, dim=1), bias)  # (B, T, ...): step t predicts row t + 1
     return _Trace(
         rows=rows.cpu().numpy(),
         n_rows=n_rows.tolist(),
         n_prime=n_prime.tolist(),
         reason=reason.tolist(),
-        eos=_rows_of(eos).numpy(),
+        eos=_pad_rows(torch.sigmoid(mix.eos_logit)).numpy(),
         density=Density(
-            weights=_rows_of(log_w).exp().numpy(),
-            mu=(_rows_of(mu) * torch.tensor(std, **f32) + torch.tensor(mean, **f32)).numpy(),
-            sigma=(_rows_of(log_s).exp() * torch.tensor(std, **f32)).numpy(),
-            rho=_rows_of(rho).numpy(),
+            weights=_pad_rows(mix.log_weights).exp().numpy(),
+            mu=(_pad_rows(mix.mu) * torch.tensor(std, **f32) + torch.tensor(mean, **f32)).numpy(),
+            sigma=(_pad_rows(mix.log_sigma).exp() * torch.tensor(std, **f32)).numpy(),
+            rho=_pad_rows(mix.rho).numpy(),
         ),
         phi=_rows_of(phis).numpy() if text is not None else None,
         mean=mean,
@@ -357,12 +362,49 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
     )
 
 
+def _stops(rows, phis, n, n_prime, budget, char_lengths, max_lifts, limit_reason):
+    """Where each line stops among rows ``1 .. n - 1``: ``(stopped, n_rows, reason)``, each ``(B,)``.
+
+    Replays the per-point stop checks over the stored run: row ``r`` (drawn at
+    step ``r - 1``) is a new point of a line once ``r >= n_prime``. The line
+    stops at the first new row where Graves' rule fires (the window weights of
+    that step; the row is not written), or that brings its pen lifts to
+    ``max_lifts`` (reason ``strokes``) or its new points to its budget (reason
+    ``limit_reason``); the row is written then. Lines with no stop yet keep
+    ``n_rows`` at ``n_prime`` and reason 0.
+    """
+    r = torch.arange(1, n, device=rows.device)  # (n - 1,)
+    sampling = r >= n_prime[:, None]  # (B, n - 1)
+    lifts = (rows[:, 1:n, PEN_UP] * sampling).cumsum(1)
+    lifted = sampling & (lifts >= max_lifts)
+    full = sampling & (r + 1 - n_prime[:, None] >= budget[:, None])
+    ends = lifted | full
+    rule = torch.zeros_like(ends)
+    if char_lengths is not None:
+        rule = sampling & finished(Attention(phi=torch.stack(phis[: n - 1], 1), kappa=None), char_lengths)
+        ends = ends | rule
+    stopped = ends.any(1)
+    first = ends.float().argmax(1)  # the first stopping row - 1
+    at = first[:, None]
+    by_rule = rule.gather(1, at)[:, 0]
+    n_rows = torch.where(by_rule, first + 1, first + 2)
+    reason = torch.where(by_rule, _RULE, torch.where(lifted.gather(1, at)[:, 0], _STROKES, limit_reason))
+    n_rows = torch.where(stopped, n_rows, n_prime)
+    reason = torch.where(stopped, reason, 0)
+    return stopped, n_rows, reason
+
+
 def _rows_of(steps: list[torch.Tensor]) -> torch.Tensor:
     """Per-step predictions ``[(B, ...)] * T`` -> row-aligned ``(B, T + 1, ...)`` on the CPU.
 
     Step ``t`` predicts row ``t + 1``; row 0 gets zeros.
     """
-    stacked = torch.stack(steps, dim=1).float().cpu()
+    return _pad_rows(torch.stack(steps, dim=1))
+
+
+def _pad_rows(stacked: torch.Tensor) -> torch.Tensor:
+    """Stacked per-step predictions ``(B, T, ...)`` -> row-aligned ``(B, T + 1, ...)`` on the CPU."""
+    stacked = stacked.float().cpu()
     return torch.cat([torch.zeros_like(stacked[:, :1]), stacked], dim=1)
 
 

@@ -196,3 +196,32 @@ def test_sample_picks_components_by_weight_and_is_reproducible():
     assert s.shape == (2, n, 3)
     assert (s[..., 0] > 0).float().mean().item() == pytest.approx(0.75, abs=0.01)
     assert torch.equal(s, mdn.sample(mix, torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.parametrize("bias", [0.0, 0.7])
+def test_sample_outputs_draws_from_the_same_mixture_as_sample(bias):
+    """The fast path (raw outputs, noise made ahead) has ``split_params``' distribution, bias included."""
+    mu, sigma, rho, p_up = (1.0, -2.0), (0.5, 2.0), 0.6, 0.3
+    n = 200_000
+    out = raw_output([0.0], [mu], [np.log(sigma)], [math.atanh(rho)], math.log(p_up / (1 - p_up)), torch.float32)
+    noise = mdn.draw_noise((n,), 1, bias, torch.Generator().manual_seed(1))
+    s = mdn.sample_outputs(out.expand(n, -1), noise, bias).double().numpy()
+    assert s.shape == (n, 3)
+    assert set(np.unique(s[:, 2])) == {0.0, 1.0}
+    assert s[:, :2].mean(0) == pytest.approx(mu, abs=0.02)
+    scale = math.exp(-bias)
+    want = np.array([[0.25, rho * 1.0], [rho * 1.0, 4.0]]) * scale**2
+    assert np.cov(s[:, :2].T) == pytest.approx(want, rel=0.03)
+    assert s[:, 2].mean() == pytest.approx(p_up, abs=0.005)
+
+    # component weights softmax(w * (1 + bias)); -10 and 10 apart, so the sign tells which
+    weights = [math.log(0.25), math.log(0.75)]
+    out = raw_output(weights, [[-10, 0], [10, 0]], [[-3, -3]] * 2, [0.0, 0.0], 0.0, torch.float32).expand(n, -1)
+    noise = mdn.draw_noise((n,), 2, bias, torch.Generator().manual_seed(3))
+    s = mdn.sample_outputs(out, noise, bias)
+    p = torch.softmax(torch.tensor(weights) * (1 + bias), 0)[1].item()
+    assert (s[:, 0] > 0).float().mean().item() == pytest.approx(p, abs=0.01)
+    assert torch.equal(s, mdn.sample_outputs(out, noise, bias))
+    into = torch.zeros(n, 4)
+    assert mdn.sample_outputs(out, noise, bias, into=into[:, 1:]) is not None
+    assert torch.equal(into[:, 1:], s)

@@ -16,7 +16,7 @@ from hwkit.animate import animated_svg
 from hwkit.errors import StyleError, TextError
 from hwkit.heatmaps import attention_figure, density_figure, density_grid
 from hwkit.mdn import split_params
-from hwkit.models import Attention, ModelConfig, build_model, finished
+from hwkit.models import Attention, ModelConfig, Stepper, build_model, finished
 from hwkit.sample import Density, Prime, replace_unknown, sample_text, sample_unconditional, wrap
 from hwkit.strokes import PEN_UP, normalise, offsets_to_points, points_to_strokes
 from hwkit.style import load_style, save_style, style_from_store
@@ -271,3 +271,36 @@ def test_attention_and_density_figures_are_written(tmp_path):
             assert image.width > 300 and image.height > 200
     with pytest.raises(ValueError, match="synthesis"):
         attention_figure(sample_unconditional(tiny("prediction"), 1, stats=STATS, length=5).lines, tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_a_big_batch_steps_as_its_lines_would_in_a_small_one(kind):
+    """From 8 lines the stepper may run its matmuls on oneDNN (models._PACKED_MIN_BATCH): same numbers."""
+    model = tiny(kind)
+    b = 9
+    chars = torch.tensor([[1, 2, 3, 1]] * b)
+    big = Stepper(model, chars, chars != 0) if kind == "synthesis" else Stepper(model)
+    small = Stepper(model, chars[:2], chars[:2] != 0) if kind == "synthesis" else Stepper(model)
+    x = torch.randn(b, 20, 3, generator=torch.Generator().manual_seed(0))
+    state = small_state = None
+    with torch.no_grad():
+        for t in range(20):
+            out, state, _ = big(x[:, t], state)
+            small_out, small_state, _ = small(x[:2, t], small_state)
+            torch.testing.assert_close(out[:2], small_out, atol=1e-5, rtol=1e-4)
+            for a, s in zip(state, small_state):
+                torch.testing.assert_close(a[:2], s, atol=1e-5, rtol=1e-4)
+
+
+def test_stops_read_off_after_the_loop_are_those_of_a_check_per_point():
+    """Each line of a batch ends at its own third pen lift or its length, whenever the others end."""
+    model = tiny("prediction")
+    for n_lines in (1, 2, 9):
+        lines = sample_unconditional(model, n_lines, stats=STATS, length=50, strokes=3, seed=5).lines
+        for line in lines:
+            lifts = line.offsets[:-1, PEN_UP].sum()  # the last row is a lift either way
+            if line.stop == "strokes":
+                assert lifts == 2 and len(line.offsets) <= 50
+            else:
+                assert line.stop == "length" and len(line.offsets) == 50 and lifts <= 2
+        assert any(line.stop == "strokes" for line in lines) or n_lines == 1
