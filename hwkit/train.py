@@ -217,6 +217,7 @@ def train(
         notes.append(text)
         emit({"event": "note", "text": text})
 
+    finished = False
     try:
         if config.clip not in ("graves", "norm"):
             raise TrainingError(f"unknown clip {config.clip!r} (choose graves or norm)")
@@ -446,6 +447,7 @@ def train(
             train_points = int(summed.item())
         elapsed = time.monotonic() - started
         emit({"event": "end", "stopped": stopped})
+        finished = True
         return TrainResult(
             run_dir=run_dir,
             best_path=best_path if best_path.exists() else None,
@@ -468,6 +470,8 @@ def train(
         raise TrainingInterrupted(None, run_dir, None) from None
     finally:
         if own_group:
+            if finished:  # leave together: gloo aborts a rank whose peer hangs up mid-teardown
+                dist.barrier()
             dist.destroy_process_group()
 
 
