@@ -283,6 +283,12 @@ class _Trace:
 _CHECK_EVERY = 16
 
 
+def _line_generator(seed: int, line: int, device: torch.device) -> torch.Generator:
+    """A generator for one line of a batch, independent of the others (SeedSequence mixes the pair)."""
+    state = np.random.SeedSequence([seed % 2**64, line]).generate_state(2, np.uint32)
+    return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
 @torch.inference_mode()
 def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
     """Step the batch until every line has stopped; ``text`` is the character codes per line, or None.
@@ -316,8 +322,9 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
     step = Stepper(model) if text is None else Stepper(model, chars, char_mask)
     mixtures = model.config.mixtures
 
-    generator = torch.Generator(device=device).manual_seed(seed)
-    noise = mdn.draw_noise((total - 1, b), mixtures, bias, generator, dtype=rows.dtype, device=device)
+    # one random stream per line, keyed by (seed, line position): adding lines after a line leaves it as it was
+    streams = [_line_generator(seed, i, device) for i in range(b)]
+    noise = torch.stack([mdn.draw_noise((total - 1,), mixtures, bias, g, rows.dtype, device) for g in streams], dim=1)
     max_lifts = strokes if strokes else total + 1
     limit_reason = _LENGTH if text is None else _CAP
     primed = int(n_prime.max())  # rows before this may be a prime's, not to be overwritten

@@ -114,6 +114,15 @@ def test_same_seed_same_lines_other_seed_other_lines():
     assert sample_unconditional(tiny("prediction"), 1, stats=STATS, length=5, seed=None).seed >= 0
 
 
+def test_adding_lines_to_a_batch_leaves_the_earlier_lines_alone():
+    model = tiny("prediction")
+    two = sample_unconditional(model, 2, stats=STATS, length=30, seed=5)
+    three = sample_unconditional(model, 3, stats=STATS, length=30, seed=5)
+    for x, y in zip(two.lines, three.lines):
+        np.testing.assert_allclose(x.offsets, y.offsets, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(three.lines[0].offsets, three.lines[1].offsets)  # streams differ per line
+
+
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
 def test_priming_reproduces_the_prime_then_continues_from_what_the_network_read(kind):
     model = tiny(kind) if kind == "prediction" else fixed_window(tiny(kind), 0.05)
