@@ -6,23 +6,9 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import CACHE_DIR, escape, stderr_console, stdout_console
+from hwkit.cli._common import CACHE_DIR, default_store, escape, stderr_console, stdout_console
 
-PREFERRED = ("iamondb.h5", "demo.h5")
 DEFAULT_N = 20  # lines drawn when --n is not given (all of them when the split has fewer)
-
-
-def default_store() -> Path:
-    """The real corpus when prepared, else the demo, else the newest store in ``cache/``."""
-    from hwkit.errors import StoreError
-
-    for name in PREFERRED:
-        if (CACHE_DIR / name).is_file():
-            return CACHE_DIR / name
-    found = sorted(CACHE_DIR.glob("*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
-    if not found:
-        raise StoreError(f"{CACHE_DIR}/: no store found (run `hwkit prepare` first, or name one)")
-    return found[0]
 
 
 @click.command()

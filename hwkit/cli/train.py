@@ -227,7 +227,7 @@ def _train(
                 err.print(f"note: {escape(done)}")
             return
     else:
-        from hwkit.cli.inspect import default_store
+        from hwkit.cli._common import default_store
 
         store_path = store if store is not None else default_store()
         alphabet_size = len(Store(store_path).alphabet) if kind == "synthesis" else 0
