@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hwkit.render import Style, layout, smooth_path, stroke_colour, strokes_of, svg_canvas, svg_captions
+from hwkit.render import Style, layout, smooth_path, stroke_colour, svg_canvas, svg_captions
+from hwkit.strokes import points_to_strokes
 
 HOLD_SECONDS = 1.5  # the finished page stays up this long before the replay starts again
 
@@ -48,7 +49,7 @@ def animated_svg(
         group = dwg.g(class_="line", id=f"line-{i}")
         ink = dwg.g(fill="none", stroke_width=style.width, stroke_linecap="round", stroke_linejoin="round")
         row = int(starts[i])
-        for k, stroke in enumerate(strokes_of(cell.points)):
+        for k, stroke in enumerate(points_to_strokes(cell.points)):
             begin, end = key(row), key(row + len(stroke))
             row += len(stroke)
             path = dwg.path(

@@ -7,7 +7,7 @@ layout. Both draw every stroke as the same smooth curve, a quadratic Bézier
 through the midpoints of consecutive points (the points are its control
 points), so the two formats agree and pen jitter does not show as corners.
 Renderers that add to a picture (animation, per-point shading) can reuse
-``layout``, ``strokes_of`` and ``smooth_path``/``smooth_polyline``.
+``layout``, ``strokes.points_to_strokes`` and ``smooth_path``/``smooth_polyline``.
 
 Captions are data, never markup: svgwrite escapes them as XML text.
 """
@@ -141,11 +141,6 @@ def _fit_text(draw, text: str, font, width: float) -> str:
     return text[:lo] + "…"
 
 
-def strokes_of(points: np.ndarray) -> list[np.ndarray]:
-    """Pen-down strokes ``(k, 2)`` of a placed line (a stroke ends where ``pen_up`` is set)."""
-    return points_to_strokes(points) if len(points) else []
-
-
 def air_moves(points: np.ndarray) -> np.ndarray:
     """``(m, 2, 2)`` start and end of every pen-up move: from a stroke's end to the next point."""
     lifts = np.flatnonzero(points[:-1, PEN_UP] > 0.5)
@@ -204,7 +199,7 @@ def layout_svg(placed: Layout) -> str:
             d = " ".join(f"M{_fmt(a[None])} L{_fmt(b[None])}" for a, b in air_moves(cell.points))
             if d:
                 ink.add(dwg.path(d=d, stroke=AIR, stroke_width=style.width / 2, stroke_dasharray="3,3"))
-        for k, stroke in enumerate(strokes_of(cell.points)):
+        for k, stroke in enumerate(points_to_strokes(cell.points)):
             ink.add(dwg.path(d=smooth_path(stroke), stroke=stroke_colour(style, k)))
         group.add(ink)
         svg_captions(dwg, group, cell, placed, i)
@@ -248,7 +243,7 @@ def layout_png(placed: Layout, width: int | None = None):
         if style.colour == "pen" and len(cell.points) > 1:
             for a, b in air_moves(cell.points):
                 line(np.stack([a, b]), AIR, style.width / 2)
-        for j, stroke in enumerate(strokes_of(cell.points)):
+        for j, stroke in enumerate(points_to_strokes(cell.points)):
             line(smooth_polyline(stroke), stroke_colour(style, j), style.width)
         for j, text in enumerate(cell.caption):
             size = round((style.font_size if j == 0 else style.font_size * 0.85) * k)
@@ -381,7 +376,7 @@ def _point_pieces(stroke: np.ndarray, steps: int = 6) -> list[np.ndarray]:
 
 def _shaded_cell(cell: Cell, values: np.ndarray) -> list[list[tuple[np.ndarray, str]]]:
     """Per stroke, the (piece, colour) of each of its points."""
-    strokes = strokes_of(cell.points)
+    strokes = points_to_strokes(cell.points)
     per_stroke = np.split(np.asarray(values, dtype=np.float64), np.cumsum([len(s) for s in strokes])[:-1])
     return [
         [(piece, shade_colour(v)) for piece, v in zip(_point_pieces(s), vals)] for s, vals in zip(strokes, per_stroke)
