@@ -45,6 +45,20 @@ def test_tiny_preset_end_to_end(make_store, in_tmp):
     assert refused.exit_code == 2 and "--lr" in refused.output
 
 
+def test_progress_goes_to_a_log_as_plain_lines(make_store, in_tmp, monkeypatch):
+    """Not a terminal (click's runner, a batch job's log): a status line every LOG_EVERY_S seconds."""
+    from hwkit.cli import _common
+
+    store = make_store(n_lines=24, max_points=60)
+    monkeypatch.setattr(_common, "LOG_EVERY_S", 0.0)
+    result = _invoke(store, "--preset", "tiny", "--name", "t")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("train: ")]
+    steps = load_checkpoint(in_tmp / "models" / "t" / "last.pt")["step"]
+    assert [line.split()[1] for line in lines] == [f"{n}/{steps}" for n in range(1, steps + 1)]
+    assert "nats/pt" in lines[-1] and "pts/s" in lines[-1]
+
+
 def test_default_run_name_and_synthesis(make_store, in_tmp):
     store = make_store(n_lines=24, max_points=40)
     result = _invoke(store, "--model", "synthesis", "--preset", "tiny", "--epochs", "1", "--batch-size", "8")

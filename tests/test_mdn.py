@@ -48,7 +48,8 @@ def direct_log_likelihood(p, target):
         zz = z1**2 + z2**2 - 2 * rho * z1 * z2
         density += w[k] / (2 * np.pi * s1 * s2 * np.sqrt(1 - rho**2)) * np.exp(-zz / (2 * (1 - rho**2)))
     e = 1 / (1 + np.exp(-p["eos_logit"]))
-    return np.log(density) + np.log(e if pen else 1 - e)
+    with np.errstate(divide="ignore"):  # log(0) = -inf where the density underflows: callers skip those
+        return np.log(density) + np.log(e if pen else 1 - e)
 
 
 def scipy_log_likelihood(p, target):

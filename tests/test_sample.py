@@ -284,7 +284,7 @@ def test_attention_and_density_figures_are_written(tmp_path):
 
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
 def test_a_big_batch_steps_as_its_lines_would_in_a_small_one(kind):
-    """From 8 lines the stepper may run its matmuls on oneDNN (models._PACKED_MIN_BATCH): same numbers."""
+    """From 8 lines (on one thread) the stepper may run its matmuls on oneDNN (models._PACKED_MIN_BATCH): same numbers."""
     model = tiny(kind)
     b = 9
     chars = torch.tensor([[1, 2, 3, 1]] * b)
@@ -299,6 +299,30 @@ def test_a_big_batch_steps_as_its_lines_would_in_a_small_one(kind):
             torch.testing.assert_close(out[:2], small_out, atol=1e-5, rtol=1e-4)
             for a, s in zip(state, small_state):
                 torch.testing.assert_close(a[:2], s, atol=1e-5, rtol=1e-4)
+
+
+def test_one_line_steps_alike_on_one_thread_and_on_two():
+    """On two threads even one line runs on oneDNN (see ``Stepper._pack``): same numbers as MKL's on one."""
+    model = tiny("prediction")
+    x = torch.randn(1, 20, 3, generator=torch.Generator().manual_seed(1))
+
+    def run(threads: int) -> list[torch.Tensor]:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            stepper, state, outs = Stepper(model), None, []
+            for t in range(20):
+                out, state, _ = stepper(x[:, t], state)
+                outs.append(out)
+            tried_onednn[threads] = stepper._packed is not None
+            return outs
+        finally:
+            torch.set_num_threads(before)
+
+    tried_onednn: dict[int, bool] = {}
+    for a, b in zip(run(1), run(2)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert tried_onednn == {1: False, 2: True}
 
 
 def test_stops_read_off_after_the_loop_are_those_of_a_check_per_point():

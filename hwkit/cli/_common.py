@@ -1,7 +1,9 @@
 """Console, progress and path conventions shared by the commands.
 
 Data output (tables, JSON, paths written) goes to stdout; progress and notes go
-to stderr, and progress bars hide themselves when stderr is not a terminal.
+to stderr. When stderr is not a terminal (a log file, a batch job) the bar
+turns into a plain status line every ``LOG_EVERY_S`` seconds, so a long job
+logged to a file still shows it is alive and how far it is.
 
 Both consoles soft-wrap: a message is printed as one line, however long, and the
 terminal (if any) wraps it, so a path or a message piped to a log is never cut
@@ -18,6 +20,7 @@ CACHE_DIR = Path("cache")
 DATA_DIR = Path("data")
 MODELS_DIR = Path("models")
 PREFERRED_STORES = ("iamondb.h5", "demo.h5")
+LOG_EVERY_S = 30.0
 
 
 def stdout_console():
@@ -34,7 +37,9 @@ def stderr_console():
 
 @contextmanager
 def progress_bar(description: str, total: int | None = None, unit: str = "") -> Iterator:
-    """Yield ``advance(n=1, **fields)``; a rich bar on a terminal, silent otherwise."""
+    """Yield ``advance(n=1, status=None, total=None)``; a rich bar on a terminal, log lines otherwise."""
+    import time
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     console = stderr_console()
@@ -54,8 +59,21 @@ def progress_bar(description: str, total: int | None = None, unit: str = "") -> 
             if total is not None:
                 kwargs["total"] = total
             bar.update(task, advance=n, **kwargs)
+            if n and not console.is_terminal and time.monotonic() >= next_log[0]:
+                next_log[0] = time.monotonic() + LOG_EVERY_S
+                console.print(_log_line(description, bar.tasks[0], unit))
 
+        next_log = [time.monotonic() + LOG_EVERY_S]
         yield advance
+
+
+def _log_line(description: str, task, unit: str) -> str:
+    """What a progress bar shows, as one plain line for a log."""
+    done = f"{task.completed:,.0f}" + (f"/{task.total:,.0f}" if task.total else "") + (f" {unit}" if unit else "")
+    eta = task.time_remaining
+    left = f"  ~{int(eta) // 60}m {int(eta) % 60:02d}s left" if eta is not None and task.total else ""
+    status = f"  {task.fields['status']}" if task.fields.get("status") else ""
+    return escape(f"{description}: {done}{left}{status}")
 
 
 def escape(text: str) -> str:
