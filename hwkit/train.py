@@ -4,7 +4,9 @@ One loop, readable top to bottom (``train``): pick the device, build the data,
 the model and the optimiser (or restore them from a checkpoint), then step
 through epochs; after each epoch measure the validation loss on whole lines,
 keep ``best.pt`` and ``last.pt`` in the run folder, and stop early when the
-validation loss stops improving.
+validation loss stops improving. The loop's bookkeeping (position, metrics,
+checkpoints, throughput) lives in ``_Run``; processes and devices in
+``hwkit.distributed``; random state and Ctrl-C deferral in ``hwkit.runstate``.
 
 Decisions worth knowing:
 
@@ -38,24 +40,20 @@ import dataclasses
 import json
 import math
 import os
-import random
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
-from hwkit import mdn
+from hwkit import distributed, mdn
 from hwkit.checkpoint import load_checkpoint, save_checkpoint
 from hwkit.dataset import Batch, BucketBatchSampler, StrokeDataset, collate
 from hwkit.errors import CheckpointError, TrainingError
 from hwkit.models import ModelConfig, build_model
+from hwkit.runstate import rng_state, seed_everything, set_rng_state, sigint_deferred
 from hwkit.store import Store
 
 Progress = Callable[[dict], None]
@@ -207,21 +205,13 @@ def train(
     ``model_config`` must then match the checkpoint's.
     """
     started = time.monotonic()
-    run_dir = Path(run_dir)
-    rank, world, local_rank, own_group = _init_distributed(config.device)
-    is_main = rank == 0
-    emit = progress if (progress is not None and is_main) else (lambda event: None)
-    notes: list[str] = []
-
-    def note(text: str) -> None:
-        notes.append(text)
-        emit({"event": "note", "text": text})
-
+    rank, world, local_rank, own_group = distributed.init(config.device)
+    emit = progress if (progress is not None and rank == 0) else (lambda event: None)
     finished = False
     try:
         if config.clip not in ("graves", "norm"):
             raise TrainingError(f"unknown clip {config.clip!r} (choose graves or norm)")
-        device = _pick_device(config.device, local_rank if world > 1 else None)
+        device = distributed.pick_device(config.device, local_rank if world > 1 else None)
         store = Store(store_path)
         if model_config.kind == "synthesis" and model_config.alphabet_size != len(store.alphabet):
             raise TrainingError(
@@ -237,237 +227,53 @@ def train(
         if len(train_set) < world or len(valid_set) < world:
             raise TrainingError(f"{store.path}: too few train or valid lines for {world} processes")
 
-        _seed_everything(config.seed)
+        seed_everything(config.seed)
         model = build_model(model_config).to(device)
-        optimizer = make_optimizer(model, config)
-        state = {"step": 0, "epoch": 0, "epoch_step": 0, "stale_epochs": 0, "best_valid": math.inf, "metrics": []}
+        run = _Run(Path(run_dir), store, model, make_optimizer(model, config), config, device, rank, world, emit)
         if resume is not None:
-            ckpt = load_checkpoint(resume, map_location=device)
-            _check_resumable(ckpt, model_config, store)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            state.update({k: ckpt[k] for k in state})
-            _set_rng_state(ckpt["rng"])
-            done = state["epoch"] + state["epoch_step"] / len(sampler)  # epochs done, as the valid lines count
-            note(f"resumed from {resume} at step {state['step']} (epoch {done:.2f})")
-            if state["epoch"] >= config.epochs:
-                note(f"the run has done its {config.epochs} epochs already; pass a larger --epochs to go on")
-
-        metrics_path = run_dir / "metrics.jsonl"
-        if is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            _rewrite_metrics(metrics_path, state["metrics"])
+            run.restore(load_checkpoint(resume, map_location=device), resume, len(sampler))
+        run.open_metrics()
 
         net, use_bf16 = model, False
         if config.bf16 or config.compile:
             first = collate([train_set[i] for i in next(iter(sampler))]).to(device)
-            net, use_bf16, fast_notes = check_fast_paths(
-                model, first, bf16=config.bf16, compile=config.compile, world=world
-            )
+            net, use_bf16, fast_notes = check_fast_paths(model, first, bf16=config.bf16, compile=config.compile)
             for text in fast_notes:
-                note(text)
+                run.note(text)
         if world > 1:
             net = torch.nn.parallel.DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None
             )
+        run.start(len(sampler), len(train_set), len(valid_set))
 
-        def payload() -> dict:
-            return {
-                "model_config": model_config.to_dict(),
-                "train_config": config.to_dict(),
-                "alphabet": store.alphabet.chars,
-                "stats": {"mean": store.mean.tolist(), "std": store.std.tolist()},
-                "store": {"path": str(store.path), "fingerprint": store.fingerprint, "source": store.source},
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": None,
-                **{k: state[k] for k in ("step", "epoch", "epoch_step", "stale_epochs", "best_valid")},
-                "rng": _rng_state(),
-                "metrics": state["metrics"],
-            }
-
-        def record(entry: dict) -> None:
-            state["metrics"].append(entry)
-            if is_main:
-                with open(metrics_path, "a") as f:
-                    f.write(json.dumps(entry) + "\n")
-
-        batches_per_epoch = len(sampler)
-        total = (config.epochs - state["epoch"]) * batches_per_epoch - state["epoch_step"]
-        if config.max_steps is not None:
-            total = min(total, max(config.max_steps - state["step"], 0))
-        emit({
-            "event": "start",
-            "run_dir": str(run_dir),
-            "total_steps": max(total, 0),
-            "params": sum(p.numel() for p in model.parameters()),
-            "device": str(device),
-            "world": world,
-            "train_lines": len(train_set),
-            "valid_lines": len(valid_set),
-        })
-
-        best_path, last_path = run_dir / "best.pt", run_dir / "last.pt"
-        bad_in_row = 0
-        bad_total = sum(1 for m in state["metrics"] if m.get("kind") == "bad_step")
-        train_points, train_seconds = 0, 0.0
-        window_points, window_nats, window_start = 0, 0.0, time.monotonic()
         stopped = "epochs"
-        out_of_time = False
-        # a run resumed at a step it validated at (it stopped by max_steps or time) does not validate again
-        last_valid_step = max((m["step"] for m in state["metrics"] if m.get("kind") == "valid"), default=-1)
-        plotted = [time.monotonic()]  # when the loss plot was last drawn (it is always drawn at the end)
-
-        def validate_and_save() -> bool:
-            """Validate, write best/last; True when patience ran out."""
-            nonlocal last_valid_step
-            per_line, per_point = evaluate(model, valid_set, config.batch_size, device, world, rank)
-            with _sigint_deferred():  # the record, best.pt and last.pt agree
-                improved = per_line < state["best_valid"]
-                if improved:
-                    state["best_valid"], state["stale_epochs"] = per_line, 0
-                else:
-                    state["stale_epochs"] += 1
-                entry = {
-                    "kind": "valid",
-                    "step": state["step"],
-                    "epoch": state["epoch"] + state["epoch_step"] / batches_per_epoch,
-                    "nats_per_line": per_line,
-                    "nats_per_point": per_point,
-                    "best": improved,
-                }
-                record(entry)
-                if is_main:
-                    if improved:
-                        save_checkpoint(best_path, payload())
-                    save_checkpoint(last_path, payload())
-                last_valid_step = state["step"]
-            if is_main and time.monotonic() - plotted[0] >= PLOT_EVERY:
-                _plot(state["metrics"], run_dir, note)
-                plotted[0] = time.monotonic()
-            emit({"event": "valid", **entry})
-            return config.patience is not None and state["stale_epochs"] >= config.patience
-
         try:
-            while state["epoch"] < config.epochs and stopped == "epochs":
-                sampler.set_epoch(state["epoch"])
-                train_set.set_epoch(state["epoch"])
-                batches = list(sampler)[state["epoch_step"] :]  # a resumed epoch skips what it did
-                data = torch.utils.data.DataLoader(
-                    train_set,
-                    batch_sampler=batches,
-                    collate_fn=collate,
-                    num_workers=config.workers,
-                    pin_memory=device.type == "cuda",
-                )
-                net.train()
-                for batch in data:
-                    if config.max_steps is not None and state["step"] >= config.max_steps:
+            while run.state["epoch"] < config.epochs and stopped == "epochs":
+                for batch in run.rest_of_epoch(train_set, sampler):
+                    if config.max_steps is not None and run.state["step"] >= config.max_steps:
                         stopped = "max_steps"
-                    if out_of_time:
+                    if run.out_of_time:
                         stopped = "time_limit"
                     if stopped != "epochs":
                         break
-                    t0 = time.monotonic()
-                    batch = batch.to(device)
-                    optimizer.zero_grad(set_to_none=True)
-                    nll, grad_norm = _backward(net, model, batch, config, use_bf16)
-                    nats, lines, points = float(nll.sum()), len(nll), int(batch.point_mask[:, 1:].sum())
-                    bad = not (math.isfinite(nats) and math.isfinite(grad_norm))
-                    out_of_time = bool(config.time_limit) and time.monotonic() - started >= config.time_limit
-                    if world > 1:  # every rank must take the same decisions
-                        bad, out_of_time = _agree(device, bad, out_of_time)
-                    with _sigint_deferred():  # a step and its counters are one unit for Ctrl-C
-                        state["epoch_step"] += 1
-                        if bad:
-                            bad_in_row += 1
-                            bad_total += 1
-                            record({
-                                "kind": "bad_step", "step": state["step"], "epoch": state["epoch"], "loss": nats / lines
-                            })  # fmt: skip
-                            if bad_in_row >= config.max_bad_steps:
-                                kept = f"; {best_path} is the last good checkpoint" if best_path.exists() else ""
-                                raise TrainingError(
-                                    f"loss or gradient was not finite for {bad_in_row} steps in a row "
-                                    f"(at step {state['step']}); stopped{kept}. Try a lower --lr or --clip graves"
-                                )
-                            continue
-                        optimizer.step()
-                        bad_in_row = 0
-                        state["step"] += 1
-                    seconds = time.monotonic() - t0
-                    train_points += points
-                    train_seconds += seconds
-                    window_points += points
-                    window_nats += nats
-                    emit({
-                        "event": "step",
-                        "step": state["step"],
-                        "epoch": state["epoch"],
-                        "loss": nats / max(points, 1),
-                        "points_per_s": points * world / max(seconds, 1e-9),
-                    })  # fmt: skip
-                    if state["step"] % config.log_every == 0:
-                        now = time.monotonic()
-                        record({
-                            "kind": "train",
-                            "step": state["step"],
-                            "epoch": state["epoch"] + state["epoch_step"] / batches_per_epoch,
-                            "nats_per_point": window_nats / max(window_points, 1),
-                            "grad_norm": grad_norm,
-                            "lr": optimizer.param_groups[0]["lr"],
-                            "points_per_s": window_points * world / max(now - window_start, 1e-9),
-                            "bad_steps": bad_total,
-                        })  # fmt: skip
-                        window_points, window_nats, window_start = 0, 0.0, now
+                    run.step(net, batch.to(device), use_bf16, started)
                 else:
-                    with _sigint_deferred():
-                        state["epoch"] += 1
-                        state["epoch_step"] = 0
-                    if validate_and_save():
+                    run.end_epoch()
+                    if run.validate_and_save(valid_set):
                         stopped = "patience"
-            if stopped in ("max_steps", "time_limit") and last_valid_step != state["step"]:
-                validate_and_save()
+            if stopped in ("max_steps", "time_limit") and run.last_valid_step != run.state["step"]:
+                run.validate_and_save(valid_set)
         except KeyboardInterrupt:  # Ctrl-C: keep the position, skip validation (no collectives: ranks differ)
-            if is_main:
-                with _sigint_deferred(reraise=False):  # a second Ctrl-C must not cut the save short
-                    save_checkpoint(last_path, payload())
-                    _rewrite_metrics(metrics_path, state["metrics"])  # drops a record cut mid-write
-                try:
-                    _plot(state["metrics"], run_dir, note)
-                except KeyboardInterrupt:  # impatient: the plot is drawn again on resume
-                    pass
-            raise TrainingInterrupted(state["step"], run_dir, last_path if is_main else None) from None
+            raise TrainingInterrupted(run.state["step"], run.run_dir, run.save_interrupted()) from None
 
-        if is_main:
-            _plot(state["metrics"], run_dir, note)
-        if world > 1:  # throughput of all ranks together
-            summed = torch.tensor([float(train_points)], dtype=torch.float64, device=device)
-            dist.all_reduce(summed)
-            train_points = int(summed.item())
-        elapsed = time.monotonic() - started
+        result = run.finish(stopped, time.monotonic() - started)
         emit({"event": "end", "stopped": stopped})
         finished = True
-        return TrainResult(
-            run_dir=run_dir,
-            best_path=best_path if best_path.exists() else None,
-            last_path=last_path,
-            best_valid=state["best_valid"],
-            best_valid_per_point=_best_per_point(state["metrics"]),
-            steps=state["step"],
-            epochs=state["epoch"] + state["epoch_step"] / batches_per_epoch,
-            seconds=elapsed,
-            points_per_s=train_points / max(train_seconds, 1e-9),
-            stopped=stopped,
-            bad_steps=bad_total,
-            metrics_path=metrics_path,
-            plot_paths=[run_dir / "loss.png", run_dir / "loss.svg"],
-            notes=notes,
-        )
+        return result
     except TrainingInterrupted:
         raise
     except KeyboardInterrupt:  # before the first step: nothing new to save
-        raise TrainingInterrupted(None, run_dir, None) from None
+        raise TrainingInterrupted(None, Path(run_dir), None) from None
     finally:
         if own_group:
             if finished:  # leave together: gloo aborts a rank whose peer hangs up mid-teardown
@@ -475,10 +281,242 @@ def train(
             dist.destroy_process_group()
 
 
+class _Run:
+    """One run's position, metrics and files around the loop in ``train``; rank 0 alone writes files.
+
+    ``state`` is what a checkpoint restores: step, epoch, batches done of the
+    epoch, epochs without a better valid loss, the best valid loss, the metrics.
+    """
+
+    def __init__(self, run_dir: Path, store: Store, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 config: TrainConfig, device: torch.device, rank: int, world: int, emit: Progress) -> None:  # fmt: skip
+        self.run_dir, self.store, self.model, self.optimizer, self.config = run_dir, store, model, optimizer, config
+        self.device, self.rank, self.world, self.emit = device, rank, world, emit
+        self.is_main = rank == 0
+        self.state = {"step": 0, "epoch": 0, "epoch_step": 0, "stale_epochs": 0, "best_valid": math.inf, "metrics": []}
+        self.notes: list[str] = []
+        self.metrics_path, self.best_path, self.last_path = run_dir / "metrics.jsonl", run_dir / "best.pt", run_dir / "last.pt"
+        self.batches_per_epoch = 0
+        self.out_of_time = False
+        self.bad_in_row = 0
+        self.train_points, self.train_seconds = 0, 0.0  # throughput over the run
+        self.window_points, self.window_nats, self.window_start = 0, 0.0, time.monotonic()  # since the last record
+        self.plotted = time.monotonic()  # when the loss plot was last drawn (it is always drawn at the end)
+        self.last_valid_step = -1
+
+    # -- position and files
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self.emit({"event": "note", "text": text})
+
+    def restore(self, ckpt: dict, source: str | os.PathLike, batches_per_epoch: int) -> None:
+        _check_resumable(ckpt, self.model.config, self.store)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.state.update({k: ckpt[k] for k in self.state})
+        set_rng_state(ckpt["rng"])
+        done = self.state["epoch"] + self.state["epoch_step"] / batches_per_epoch  # as the valid records count
+        self.note(f"resumed from {source} at step {self.state['step']} (epoch {done:.2f})")
+        if self.state["epoch"] >= self.config.epochs:
+            self.note(f"the run has done its {self.config.epochs} epochs already; pass a larger --epochs to go on")
+        # a run resumed at a step it validated at (it stopped by max_steps or time) does not validate again
+        self.last_valid_step = max((m["step"] for m in self.state["metrics"] if m.get("kind") == "valid"), default=-1)
+
+    def open_metrics(self) -> None:
+        """Start metrics.jsonl from what the checkpoint knows (drops records past a resume point)."""
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            _rewrite_metrics(self.metrics_path, self.state["metrics"])
+
+    def record(self, entry: dict) -> None:
+        self.state["metrics"].append(entry)
+        if self.is_main:
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+    def payload(self) -> dict:
+        """A checkpoint: enough to sample (configs, alphabet, stats, weights) and to resume exactly."""
+        store = self.store
+        return {
+            "model_config": self.model.config.to_dict(),
+            "train_config": self.config.to_dict(),
+            "alphabet": store.alphabet.chars,
+            "stats": {"mean": store.mean.tolist(), "std": store.std.tolist()},
+            "store": {"path": str(store.path), "fingerprint": store.fingerprint, "source": store.source},
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None,
+            **{k: self.state[k] for k in ("step", "epoch", "epoch_step", "stale_epochs", "best_valid")},
+            "rng": rng_state(),
+            "metrics": self.state["metrics"],
+        }
+
+    def start(self, batches_per_epoch: int, train_lines: int, valid_lines: int) -> None:
+        self.batches_per_epoch = batches_per_epoch
+        total = (self.config.epochs - self.state["epoch"]) * batches_per_epoch - self.state["epoch_step"]
+        if self.config.max_steps is not None:
+            total = min(total, max(self.config.max_steps - self.state["step"], 0))
+        self.emit({
+            "event": "start",
+            "run_dir": str(self.run_dir),
+            "total_steps": max(total, 0),
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "device": str(self.device),
+            "world": self.world,
+            "train_lines": train_lines,
+            "valid_lines": valid_lines,
+        })  # fmt: skip
+
+    def epoch_fraction(self) -> float:
+        return self.state["epoch"] + self.state["epoch_step"] / self.batches_per_epoch
+
+    # -- the loop's three moves: a step, an epoch's end, a validation
+
+    def rest_of_epoch(self, train_set: StrokeDataset, sampler: BucketBatchSampler) -> torch.utils.data.DataLoader:
+        """The batches of the current epoch not yet done (all of them, unless resumed mid-epoch)."""
+        sampler.set_epoch(self.state["epoch"])
+        train_set.set_epoch(self.state["epoch"])
+        self.model.train()
+        return torch.utils.data.DataLoader(
+            train_set,
+            batch_sampler=list(sampler)[self.state["epoch_step"] :],
+            collate_fn=collate,
+            num_workers=self.config.workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def step(self, net: torch.nn.Module, batch: Batch, bf16: bool, started: float) -> None:
+        """One optimiser step, or a skipped one when the loss or gradient is not finite."""
+        config, state = self.config, self.state
+        t0 = time.monotonic()
+        self.optimizer.zero_grad(set_to_none=True)
+        nll, grad_norm = _backward(net, self.model, batch, config, bf16)
+        nats, lines, points = float(nll.sum()), len(nll), int(batch.point_mask[:, 1:].sum())
+        bad = not (math.isfinite(nats) and math.isfinite(grad_norm))
+        out_of_time = bool(config.time_limit) and time.monotonic() - started >= config.time_limit
+        bad, self.out_of_time = distributed.any_rank(self.device, bad, out_of_time)  # all ranks decide alike
+        with sigint_deferred():  # a step and its counters are one unit for Ctrl-C
+            state["epoch_step"] += 1
+            if bad:
+                self.bad_in_row += 1
+                self.record({"kind": "bad_step", "step": state["step"], "epoch": state["epoch"], "loss": nats / lines})
+                if self.bad_in_row >= config.max_bad_steps:
+                    kept = f"; {self.best_path} is the last good checkpoint" if self.best_path.exists() else ""
+                    raise TrainingError(
+                        f"loss or gradient was not finite for {self.bad_in_row} steps in a row "
+                        f"(at step {state['step']}); stopped{kept}. Try a lower --lr or --clip graves"
+                    )
+                return
+            self.optimizer.step()
+            self.bad_in_row = 0
+            state["step"] += 1
+        seconds = time.monotonic() - t0
+        self.train_points += points
+        self.train_seconds += seconds
+        self.window_points += points
+        self.window_nats += nats
+        self.emit({
+            "event": "step",
+            "step": state["step"],
+            "epoch": state["epoch"],
+            "loss": nats / max(points, 1),
+            "points_per_s": points * self.world / max(seconds, 1e-9),
+        })  # fmt: skip
+        if state["step"] % config.log_every == 0:
+            now = time.monotonic()
+            self.record({
+                "kind": "train",
+                "step": state["step"],
+                "epoch": self.epoch_fraction(),
+                "nats_per_point": self.window_nats / max(self.window_points, 1),
+                "grad_norm": grad_norm,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "points_per_s": self.window_points * self.world / max(now - self.window_start, 1e-9),
+                "bad_steps": self.bad_steps(),
+            })  # fmt: skip
+            self.window_points, self.window_nats, self.window_start = 0, 0.0, now
+
+    def end_epoch(self) -> None:
+        with sigint_deferred():
+            self.state["epoch"] += 1
+            self.state["epoch_step"] = 0
+
+    def validate_and_save(self, valid_set: StrokeDataset) -> bool:
+        """Validate on whole lines, write best.pt (when better) and last.pt; True when patience ran out."""
+        state = self.state
+        per_line, per_point = evaluate(self.model, valid_set, self.config.batch_size, self.device, self.world, self.rank)
+        with sigint_deferred():  # the record, best.pt and last.pt agree
+            improved = per_line < state["best_valid"]
+            if improved:
+                state["best_valid"], state["stale_epochs"] = per_line, 0
+            else:
+                state["stale_epochs"] += 1
+            entry = {
+                "kind": "valid",
+                "step": state["step"],
+                "epoch": self.epoch_fraction(),
+                "nats_per_line": per_line,
+                "nats_per_point": per_point,
+                "best": improved,
+            }
+            self.record(entry)
+            if self.is_main:
+                if improved:
+                    save_checkpoint(self.best_path, self.payload())
+                save_checkpoint(self.last_path, self.payload())
+            self.last_valid_step = state["step"]
+        if self.is_main and time.monotonic() - self.plotted >= PLOT_EVERY:
+            _plot(state["metrics"], self.run_dir, self.note)
+            self.plotted = time.monotonic()
+        self.emit({"event": "valid", **entry})
+        return self.config.patience is not None and state["stale_epochs"] >= self.config.patience
+
+    # -- leaving
+
+    def bad_steps(self) -> int:
+        return sum(1 for m in self.state["metrics"] if m.get("kind") == "bad_step")
+
+    def save_interrupted(self) -> Path | None:
+        """After Ctrl-C: last.pt at the current position (rank 0); its path, or None on other ranks."""
+        if not self.is_main:
+            return None
+        with sigint_deferred(reraise=False):  # a second Ctrl-C must not cut the save short
+            save_checkpoint(self.last_path, self.payload())
+            _rewrite_metrics(self.metrics_path, self.state["metrics"])  # drops a record cut mid-write
+        try:
+            _plot(self.state["metrics"], self.run_dir, self.note)
+        except KeyboardInterrupt:  # impatient: the plot is drawn again on resume
+            pass
+        return self.last_path
+
+    def finish(self, stopped: str, elapsed: float) -> TrainResult:
+        if self.is_main:
+            _plot(self.state["metrics"], self.run_dir, self.note)
+        (train_points,) = distributed.sum_ranks(self.device, float(self.train_points))  # all ranks' throughput
+        best = [m for m in self.state["metrics"] if m.get("kind") == "valid" and m.get("best")]
+        return TrainResult(
+            run_dir=self.run_dir,
+            best_path=self.best_path if self.best_path.exists() else None,
+            last_path=self.last_path,
+            best_valid=self.state["best_valid"],
+            best_valid_per_point=best[-1]["nats_per_point"] if best else math.nan,
+            steps=self.state["step"],
+            epochs=self.epoch_fraction(),
+            seconds=elapsed,
+            points_per_s=train_points / max(self.train_seconds, 1e-9),
+            stopped=stopped,
+            bad_steps=self.bad_steps(),
+            metrics_path=self.metrics_path,
+            plot_paths=[self.run_dir / "loss.png", self.run_dir / "loss.svg"],
+            notes=self.notes,
+        )
+
+
 def forward(net: torch.nn.Module, batch: Batch) -> torch.Tensor:
     """The network's raw outputs ``(B, T-1, 1 + 6M)`` for a batch: read offsets up to T-1, predict from 1."""
     x = batch.offsets[:, :-1]
-    if _bare(net).config.kind == "synthesis":
+    if distributed.unwrap(net).config.kind == "synthesis":
         out, _, _ = net(x, batch.chars, batch.char_mask)
     else:
         out, _ = net(x)
@@ -505,13 +543,6 @@ def _backward(
     return nll.detach(), clip_gradients(model, config)
 
 
-def _agree(device: torch.device, *flags: bool) -> tuple[bool, ...]:
-    """Each flag set on any rank is set on all of them."""
-    t = torch.tensor([float(f) for f in flags], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return tuple(bool(v) for v in t.tolist())
-
-
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -531,10 +562,7 @@ def evaluate(
         nll = batch_nll(forward(model, batch), batch)
         nats, lines, points = nats + float(nll.sum()), lines + len(nll), points + int(batch.point_mask[:, 1:].sum())
     model.train(was_training)
-    if world > 1:
-        totals = torch.tensor([nats, lines, points], dtype=torch.float64, device=device)
-        dist.all_reduce(totals)
-        nats, lines, points = totals.tolist()
+    nats, lines, points = distributed.sum_ranks(device, nats, lines, points)
     return nats / max(lines, 1), nats / max(points, 1)
 
 
@@ -573,7 +601,7 @@ def clip_gradients(model: torch.nn.Module, config: TrainConfig) -> float:
 
 
 def check_fast_paths(
-    model: torch.nn.Module, batch: Batch, *, bf16: bool, compile: bool, world: int = 1
+    model: torch.nn.Module, batch: Batch, *, bf16: bool, compile: bool
 ) -> tuple[torch.nn.Module, bool, list[str]]:
     """Decide on ``torch.compile`` and bf16 autocast by comparing losses on ``batch``.
 
@@ -613,13 +641,10 @@ def check_fast_paths(
             except RuntimeError as exc:  # an op without a bf16 kernel: stay in fp32
                 ok[1] = False
                 notes.append(f"--bf16 failed ({type(exc).__name__}); using fp32")
-    if world > 1:
-        agreed = torch.tensor([float(ok[0]), float(ok[1])], device=device)
-        dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
-        ok = [bool(agreed[0]), bool(agreed[1])]
-        if not ok[0]:
-            net = model
-    return net, bf16 and ok[1], notes
+    failed = distributed.any_rank(device, not ok[0], not ok[1])
+    if failed[0]:
+        net = model
+    return net, bf16 and not failed[1], notes
 
 
 @torch.no_grad()
@@ -627,95 +652,6 @@ def _loss_per_point(net: torch.nn.Module, batch: Batch, *, bf16: bool) -> float:
     with torch.autocast(batch.offsets.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = forward(net, batch)
     return float(batch_nll(out, batch).sum() / batch.point_mask[:, 1:].sum())
-
-
-@contextmanager
-def _sigint_deferred(reraise: bool = True) -> Iterator[None]:
-    """Hold a Ctrl-C that arrives inside the block until the block is done, then raise it (or drop it).
-
-    Only where Python's default handler is in place and only on the main thread
-    (elsewhere signals cannot be caught, and a custom handler is left alone).
-    """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    caught: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if caught and reraise:
-        raise KeyboardInterrupt
-
-
-# -- devices, processes, random state -----------------------------------------------------
-
-
-def _init_distributed(device: str) -> tuple[int, int, int, bool]:
-    """(rank, world size, local rank, whether we created the process group) from torchrun's env vars."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if world <= 1 or dist.is_initialized():
-        return rank, world, local_rank, False
-    cuda = device != "cpu" and torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(local_rank)
-    dist.init_process_group("nccl" if cuda else "gloo")
-    return rank, world, local_rank, True
-
-
-def _pick_device(name: str, local_rank: int | None) -> torch.device:
-    if name not in ("auto", "cpu", "cuda"):
-        raise TrainingError(f"unknown device {name!r} (choose auto, cpu or cuda)")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("--device cuda: no CUDA device is available (torch sees none)")
-    if name == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank or 0)
-
-
-def _bare(net: torch.nn.Module) -> torch.nn.Module:
-    """The model under DDP and torch.compile wrappers."""
-    while True:
-        if isinstance(net, torch.nn.parallel.DistributedDataParallel):
-            net = net.module
-        elif hasattr(net, "_orig_mod"):  # torch.compile's wrapper
-            net = net._orig_mod
-        else:
-            return net
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict:
-    """Every generator's state as weights_only-safe values (tensors and lists)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
-        "python": [version, list(internal), gauss_next],
-    }
-
-
-def _set_rng_state(rng: dict) -> None:
-    torch.set_rng_state(rng["torch"].cpu())
-    if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-    kind, keys, pos, has_gauss, gauss = rng["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    version, internal, gauss_next = rng["python"]
-    random.setstate((version, tuple(internal), gauss_next))
 
 
 def _check_resumable(ckpt: dict, model_config: ModelConfig, store: Store) -> None:
@@ -746,7 +682,3 @@ def _plot(metrics: list[dict], run_dir: Path, note: Callable[[str], None]) -> No
     except (ImportError, OSError) as exc:  # a missing plot must never stop training
         note(f"could not draw the loss plot ({type(exc).__name__}: {exc})")
 
-
-def _best_per_point(metrics: list[dict]) -> float:
-    best = [m for m in metrics if m.get("kind") == "valid" and m.get("best")]
-    return best[-1]["nats_per_point"] if best else math.nan

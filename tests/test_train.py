@@ -16,6 +16,7 @@ from hwkit import mdn
 from hwkit.checkpoint import load_checkpoint, model_from_checkpoint
 from hwkit.dataset import StrokeDataset, collate
 from hwkit.errors import TrainingError
+from hwkit.runstate import sigint_deferred
 from hwkit.store import Store
 from hwkit import train as train_module
 from hwkit.train import PRESETS, TrainConfig, TrainingInterrupted, check_fast_paths, make_configs, train
@@ -242,11 +243,11 @@ def test_sigint_inside_a_step_is_held_until_the_step_is_done():
 
     done = []
     with pytest.raises(KeyboardInterrupt):
-        with train_module._sigint_deferred():
+        with sigint_deferred():
             signal.raise_signal(signal.SIGINT)
             done.append(1)  # still runs: the Ctrl-C waits for the end of the block
     assert done == [1] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    with train_module._sigint_deferred(reraise=False):
+    with sigint_deferred(reraise=False):
         signal.raise_signal(signal.SIGINT)
 
 
