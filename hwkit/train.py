@@ -318,6 +318,11 @@ class _Run:
         set_rng_state(ckpt["rng"])
         done = self.state["epoch"] + self.state["epoch_step"] / batches_per_epoch  # as the valid records count
         self.note(f"resumed from {source} at step {self.state['step']} (epoch {done:.2f})")
+        saved_lr = self.optimizer.param_groups[0]["lr"]
+        if saved_lr != self.config.lr:  # the one setting of the optimiser a resumed run may change
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr
+            self.note(f"learning rate {saved_lr:g} -> {self.config.lr:g}")
         if self.state["epoch"] >= self.config.epochs:
             self.note(f"the run has done its {self.config.epochs} epochs already; pass a larger --epochs to go on")
         # a run resumed at a step it validated at (it stopped by max_steps or time) does not validate again

@@ -41,8 +41,17 @@ def test_tiny_preset_end_to_end(make_store, in_tmp):
     resumed = _invoke("--resume", run, "--epochs", "3")
     assert resumed.exit_code == 0, resumed.output
     assert load_checkpoint(run / "last.pt")["epoch"] == 3
-    refused = _invoke("--resume", run, "--lr", "0.1")
-    assert refused.exit_code == 2 and "--lr" in refused.output
+    refused = _invoke("--resume", run, "--batch-size", "4")
+    assert refused.exit_code == 2 and "--batch-size" in refused.output
+
+    slower = _invoke("--resume", run, "--epochs", "4", "--lr", "0.0005", "--log-every", "1")
+    assert slower.exit_code == 0, slower.output
+    assert "learning rate 0.003 -> 0.0005" in slower.stderr
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["train_config"]["lr"] == 0.0005 and ckpt["optimizer"]["param_groups"][0]["lr"] == 0.0005
+    lrs = {r["step"]: r["lr"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"}
+    before, after = [s for s, lr in lrs.items() if lr == 0.003], [s for s, lr in lrs.items() if lr == 0.0005]
+    assert before and after and max(before) < min(after) and len(before) + len(after) == len(lrs)
 
 
 def test_progress_goes_to_a_log_as_plain_lines(make_store, in_tmp, monkeypatch):

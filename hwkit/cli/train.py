@@ -14,10 +14,11 @@ from hwkit.cli._common import MODELS_DIR, escape, progress_bar, stderr_console, 
 
 PRESET_NAMES = ("tiny", "demo", "graves")  # = hwkit.train.PRESETS (kept here so --help needs no torch)
 # Flags that change what is trained; a resumed run keeps the checkpoint's values.
-SHAPE_FLAGS = ("preset", "hidden", "layers", "mixtures", "window_mixtures", "batch_size", "lr", "optimizer",
+SHAPE_FLAGS = ("preset", "hidden", "layers", "mixtures", "window_mixtures", "batch_size", "optimizer",
                "clip", "max_norm", "crop", "seed")  # fmt: skip
-# Flags that only say how long and where to run; a resumed run may change them.
-RUN_FLAGS = ("epochs", "max_steps", "time_limit", "patience", "workers", "device", "bf16", "compile",
+# Flags that say how long, where and how fast to run; a resumed run may change them
+# (a new --lr is the way to lower the learning rate by hand as a run goes on).
+RUN_FLAGS = ("epochs", "max_steps", "time_limit", "patience", "lr", "workers", "device", "bf16", "compile",
              "log_every", "max_bad_steps")  # fmt: skip
 
 
@@ -99,7 +100,8 @@ def _duration(value: str | None) -> float | None:
 @click.option("--mixtures", type=click.IntRange(min=1), help="Gaussian mixture components of the output (M).")
 @click.option("--window-mixtures", type=click.IntRange(min=1), help="Gaussians of the synthesis window (K).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Lines per batch (per process under torchrun).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+              help="Learning rate (may change on --resume, to lower it as a run goes on).")
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]),
               help="Adam, or Graves' centred RMSProp with momentum.")
 @click.option("--clip", type=click.Choice(["graves", "norm"]),
@@ -145,6 +147,7 @@ def train(
       hwkit train --preset demo
       hwkit train --model synthesis --preset graves --time-limit 8h
       hwkit train --resume models/prediction-20240101-120000 --epochs 20
+      hwkit train --resume models/synthesis-20240101-120000 --lr 0.0005
       torchrun --nproc_per_node=4 -m hwkit train --model synthesis --preset graves
     """
     flags["time_limit"] = _duration(flags["time_limit"])
