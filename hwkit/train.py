@@ -53,7 +53,7 @@ from hwkit.checkpoint import load_checkpoint, save_checkpoint
 from hwkit.dataset import Batch, BucketBatchSampler, StrokeDataset, collate
 from hwkit.errors import CheckpointError, TrainingError
 from hwkit.models import ModelConfig, build_model
-from hwkit.runstate import rng_state, seed_everything, set_rng_state, sigint_deferred
+from hwkit.runstate import rng_state, seed_everything, set_rng_state, interrupts_deferred
 from hwkit.store import Store
 
 Progress = Callable[[dict], None]
@@ -401,7 +401,7 @@ class _Run:
         bad = not (math.isfinite(nats) and math.isfinite(grad_norm))
         out_of_time = bool(config.time_limit) and time.monotonic() - started >= config.time_limit
         bad, self.out_of_time = distributed.any_rank(self.device, bad, out_of_time)  # all ranks decide alike
-        with sigint_deferred():  # a step and its counters are one unit for Ctrl-C
+        with interrupts_deferred():  # a step and its counters are one unit for Ctrl-C
             state["epoch_step"] += 1
             if bad:
                 self.bad_in_row += 1
@@ -443,7 +443,7 @@ class _Run:
             self.window_points, self.window_nats, self.window_start = 0, 0.0, now
 
     def end_epoch(self) -> None:
-        with sigint_deferred():
+        with interrupts_deferred():
             self.state["epoch"] += 1
             self.state["epoch_step"] = 0
 
@@ -451,7 +451,7 @@ class _Run:
         """Validate on whole lines, write best.pt (when better) and last.pt; True when patience ran out."""
         state = self.state
         per_line, per_point = evaluate(self.model, valid_set, self.config.batch_size, self.device, self.world, self.rank)
-        with sigint_deferred():  # the record, best.pt and last.pt agree
+        with interrupts_deferred():  # the record, best.pt and last.pt agree
             improved = per_line < state["best_valid"]
             if improved:
                 state["best_valid"], state["stale_epochs"] = per_line, 0
@@ -486,7 +486,7 @@ class _Run:
         """After Ctrl-C: last.pt at the current position (rank 0); its path, or None on other ranks."""
         if not self.is_main:
             return None
-        with sigint_deferred(reraise=False):  # a second Ctrl-C must not cut the save short
+        with interrupts_deferred(reraise=False):  # a second Ctrl-C must not cut the save short
             save_checkpoint(self.last_path, self.payload())
             _rewrite_metrics(self.metrics_path, self.state["metrics"])  # drops a record cut mid-write
         try:

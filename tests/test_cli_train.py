@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import click
 import pytest
@@ -162,6 +167,25 @@ def test_ctrl_c_saves_last_pt_and_exits_130(make_store, in_tmp, monkeypatch):
     done = _invoke("--resume", "models/t")  # its 2 epochs are done
     assert done.exit_code == 0 and "has done its 2 epochs already" in done.stderr
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.iterdir()} == before
+
+
+def test_sigterm_saves_last_pt_like_ctrl_c(make_store, in_tmp):
+    """A batch scheduler stops a job with SIGTERM: the run saves where it stood and can be resumed."""
+    store = make_store(n_lines=24, max_points=60)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "hwkit", "train", str(store), "--preset", "tiny", "--epochs", "500",
+               "--name", "t", "--log-every", "1"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=in_tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = in_tmp / "models" / "t" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    step = load_checkpoint(in_tmp / "models" / "t" / "last.pt")["step"]
+    assert step >= 3 and err.strip().splitlines()[-1] == f"interrupted at step {step}; resume with: hwkit train --resume models/t"
+    assert out == ""
 
 
 def test_duration():

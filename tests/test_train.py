@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from hwkit import mdn
 from hwkit.checkpoint import load_checkpoint, model_from_checkpoint
 from hwkit.dataset import StrokeDataset, collate
 from hwkit.errors import TrainingError
-from hwkit.runstate import sigint_deferred
+from hwkit.runstate import interrupts_deferred, sigterm_interrupts
 from hwkit.store import Store
 from hwkit import train as train_module
 from hwkit.train import PRESETS, TrainConfig, TrainingInterrupted, check_fast_paths, make_configs, train
@@ -238,17 +239,21 @@ def test_ctrl_c_before_the_first_step_saves_nothing(make_store, tmp_path, monkey
     assert info.value.step is None and info.value.last_path is None and not (tmp_path / "run").exists()
 
 
-def test_sigint_inside_a_step_is_held_until_the_step_is_done():
-    import signal
-
-    done = []
-    with pytest.raises(KeyboardInterrupt):
-        with sigint_deferred():
-            signal.raise_signal(signal.SIGINT)
-            done.append(1)  # still runs: the Ctrl-C waits for the end of the block
-    assert done == [1] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    with sigint_deferred(reraise=False):
-        signal.raise_signal(signal.SIGINT)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_inside_a_step_is_held_until_the_step_is_done(signum):
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_interrupts():  # as hwkit train runs: SIGTERM stops a run the way Ctrl-C does
+        done = []
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_deferred():
+                signal.raise_signal(signum)
+                done.append(1)  # still runs: the interrupt waits for the end of the block
+        assert done == [1] and signal.getsignal(signum) is signal.default_int_handler
+        with interrupts_deferred(reraise=False):
+            signal.raise_signal(signum)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signum)  # outside a deferred block: at once
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_resume_at_max_steps_does_not_validate_again(make_store, tmp_path):

@@ -136,8 +136,8 @@ def train(
     Each epoch ends with the validation loss on whole lines (nats per line: lower
     is better) and writes models/RUN/last.pt, and best.pt when the loss improved,
     plus metrics.jsonl and loss.png/loss.svg. Progress goes to stderr, the final
-    summary to stdout. Ctrl-C saves last.pt where training stopped (exit 130);
-    --resume goes on from there.
+    summary to stdout. Ctrl-C, or a scheduler's SIGTERM, saves last.pt where
+    training stopped (exit 130); --resume goes on from there.
 
     Uses CUDA when present. Under torchrun the run is data-parallel across
     processes (DDP; NCCL on GPUs, gloo on CPUs); rank 0 writes the files.
@@ -158,8 +158,11 @@ def train(
     _check_flags(explicit, resume, kind, flags)
     rank = int(os.environ.get("RANK", "0"))
     err = stderr_console()
+    from hwkit.runstate import sigterm_interrupts
+
     try:
-        _train(store, kind, run_name, resume, flags, explicit, rank, err)
+        with sigterm_interrupts():  # a scheduler's SIGTERM saves last.pt and stops as Ctrl-C does
+            _train(store, kind, run_name, resume, flags, explicit, rank, err)
     except KeyboardInterrupt as exc:  # Ctrl-C: the library saved last.pt (rank 0) unless it had not begun
         from hwkit.train import TrainingInterrupted
 
