@@ -40,18 +40,21 @@ def pick_device(name: str, local_rank: int | None) -> torch.device:
     return torch.device("cuda", local_rank or 0)
 
 
-def any_rank(device: torch.device, *flags: bool) -> tuple[bool, ...]:
-    """Each flag set on any rank is set on all of them: every rank then takes the same decision."""
-    if not dist.is_initialized():
+def any_rank(world: int, device: torch.device, *flags: bool) -> tuple[bool, ...]:
+    """Each flag set on any of ``world`` ranks is set on all of them: every rank then takes the same decision.
+
+    A collective: with ``world`` > 1 every rank must call it at the same point.
+    """
+    if world <= 1:
         return tuple(flags)
     t = torch.tensor([float(f) for f in flags], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return tuple(bool(v) for v in t.tolist())
 
 
-def sum_ranks(device: torch.device, *values: float) -> tuple[float, ...]:
-    """The sums of ``values`` over all ranks (float64, so that counts of points stay exact)."""
-    if not dist.is_initialized():
+def sum_ranks(world: int, device: torch.device, *values: float) -> tuple[float, ...]:
+    """The sums of ``values`` over ``world`` ranks (float64, so that counts of points stay exact); a collective."""
+    if world <= 1:
         return tuple(values)
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)

@@ -299,7 +299,7 @@ class Stepper:
         self.layers = [(torch.cat([w_ih, w_hh], 1).t().contiguous(), b_ih + b_hh) for w_ih, w_hh, b_ih, b_hh in cells]
         self.head = model.head.weight.t().contiguous(), model.head.bias.clone()
         self.hidden = cfg.hidden
-        self._packed = None  # oneDNN copies of the layers' weights, made on the first big batch
+        self._packed = None  # oneDNN copies of the layers' weights, made on the first call that uses them
 
     def _pack(self) -> list:
         """The LSTM layers' and the head's weights packed for oneDNN's matmul, or ``[]`` where that is not to be had.

@@ -2,9 +2,10 @@
 
 Batch order and crop windows are pure functions of ``(seed, epoch)``; every other
 random generator (torch's, CUDA's, numpy's, ``random``'s) is captured here as
-plain tensors and lists, which ``torch.load(weights_only=True)`` reads back. A Ctrl-C (or SIGTERM)
-that lands while a step's counters or a checkpoint are being written is held
-until they are consistent (``interrupts_deferred``).
+plain tensors and lists, which ``torch.load(weights_only=True)`` reads back. A Ctrl-C that lands
+while a step's counters or a checkpoint are being written is held until they are
+consistent (``sigint_deferred``); a SIGTERM asks the loop to stop after its
+current step (``sigterm_requests_stop``), then the run saves as on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -48,43 +49,53 @@ def set_rng_state(rng: dict) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
-# What stops a run cleanly: Ctrl-C, and the SIGTERM a batch scheduler sends before it kills a job
-# (``hwkit train`` routes SIGTERM to ``KeyboardInterrupt`` with ``sigterm_interrupts``).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOP = threading.Event()  # set by SIGTERM inside ``sigterm_requests_stop``
 
 
 @contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Inside the block SIGTERM raises ``KeyboardInterrupt`` as Ctrl-C does, so it saves and stops the same way."""
-    if threading.current_thread() is not threading.main_thread():
+def sigterm_requests_stop() -> Iterator[None]:
+    """Inside the block SIGTERM (a batch scheduler's stop) asks the run to stop after its current step.
+
+    A flag, not an exception: the training loop reads it (``stop_requested``) at
+    the point in each step where all ranks already agree on their decisions, so
+    every rank stops at the same step and none is left waiting in a collective.
+    Only where SIGTERM has its default action; a handler someone else installed,
+    or an ignored SIGTERM, is left alone.
+    """
+    _STOP.clear()
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         yield
         return
-    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: _STOP.set())
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _STOP.clear()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
 
 
 @contextmanager
-def interrupts_deferred(reraise: bool = True) -> Iterator[None]:
-    """Hold a Ctrl-C (or a SIGTERM routed to it) until the block is done, then raise it (or drop it).
+def sigint_deferred(reraise: bool = True) -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block until the block is done, then raise it (or drop it).
 
-    Only signals whose handler is Python's default Ctrl-C one, and only on the
-    main thread (elsewhere signals cannot be caught; a custom handler, or an
-    ignored signal, is left alone).
+    Only where Python's default handler is in place and only on the main thread
+    (elsewhere signals cannot be caught, and a custom handler is left alone).
     """
-    ours = [
-        s for s in STOP_SIGNALS
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(s) is signal.default_int_handler
-    ]  # fmt: skip
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
     caught: list[int] = []
-    for s in ours:
-        signal.signal(s, lambda signum, frame: caught.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        for s in ours:
-            signal.signal(s, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if caught and reraise:
         raise KeyboardInterrupt

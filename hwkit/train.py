@@ -16,14 +16,17 @@ Decisions worth knowing:
 - Resuming is exact: batch order and crop windows are pure functions of
   ``(seed, epoch)``, and a checkpoint records the epoch, how many batches of it
   were done, the optimiser and every random generator, so a resumed run takes
-  the same steps an uninterrupted one would.
+  the same steps an uninterrupted one would (unless it is given a new learning
+  rate, the one optimiser setting a resume may change).
 - A step whose loss or gradient is not finite is skipped (no update) and counted;
   ``max_bad_steps`` of them in a row stop training without touching the last good
   checkpoint.
 - Ctrl-C (``KeyboardInterrupt``) saves ``last.pt`` at the current position, without
   validating, and raises ``TrainingInterrupted``; ``--resume`` then goes on from
   there exactly. An optimiser step and its counters are one unit: a Ctrl-C during
-  it takes effect right after it.
+  it takes effect right after it. A SIGTERM (inside ``runstate.sigterm_requests_stop``,
+  as ``hwkit train`` runs) does the same at the end of the current step, at the
+  same step on every rank.
 - Under ``torchrun`` (``WORLD_SIZE`` > 1) the model runs as DistributedDataParallel
   (NCCL on GPU, gloo on CPU); each rank trains on a disjoint share of the batches,
   validation sums are all-reduced, and only rank 0 writes files or reports progress.
@@ -53,7 +56,7 @@ from hwkit.checkpoint import load_checkpoint, save_checkpoint
 from hwkit.dataset import Batch, BucketBatchSampler, StrokeDataset, collate
 from hwkit.errors import CheckpointError, TrainingError
 from hwkit.models import ModelConfig, build_model
-from hwkit.runstate import rng_state, seed_everything, set_rng_state, interrupts_deferred
+from hwkit.runstate import rng_state, seed_everything, set_rng_state, sigint_deferred, stop_requested
 from hwkit.store import Store
 
 Progress = Callable[[dict], None]
@@ -176,7 +179,7 @@ class TrainResult:
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C; ``last_path`` is where it was saved (None: nothing was saved).
+    """Training stopped by Ctrl-C or SIGTERM; ``last_path`` is where it was saved (None: nothing was saved).
 
     A ``KeyboardInterrupt``, so callers that do not look for it still stop as on any Ctrl-C.
     """
@@ -229,44 +232,48 @@ def train(
 
         seed_everything(config.seed)
         model = build_model(model_config).to(device)
-        run = _Run(Path(run_dir), store, model, make_optimizer(model, config), config, device, rank, world, emit)
+        optimizer = make_optimizer(model, config)
+        run = _Run(Path(run_dir), store, model, optimizer, config, device, rank, world, emit, len(sampler))
         if resume is not None:
-            run.restore(load_checkpoint(resume, map_location=device), resume, len(sampler))
+            run.restore(load_checkpoint(resume, map_location=device), resume)
         run.open_metrics()
 
         net, use_bf16 = model, False
         if config.bf16 or config.compile:
             first = collate([train_set[i] for i in next(iter(sampler))]).to(device)
-            net, use_bf16, fast_notes = check_fast_paths(model, first, bf16=config.bf16, compile=config.compile)
+            net, use_bf16, fast_notes = check_fast_paths(
+                model, first, bf16=config.bf16, compile=config.compile, world=world
+            )
             for text in fast_notes:
                 run.note(text)
         if world > 1:
             net = torch.nn.parallel.DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None
             )
-        run.start(len(sampler), len(train_set), len(valid_set))
+        run.start(len(train_set), len(valid_set))
 
         stopped = "epochs"
         try:
             while run.state["epoch"] < config.epochs and stopped == "epochs":
-                for batch in run.rest_of_epoch(train_set, sampler):
+                for batch in run.rest_of_epoch(net, train_set, sampler):
                     if config.max_steps is not None and run.state["step"] >= config.max_steps:
                         stopped = "max_steps"
                     if run.out_of_time:
                         stopped = "time_limit"
                     if stopped != "epochs":
                         break
-                    run.step(net, batch.to(device), use_bf16, started)
+                    run.step(net, batch, use_bf16, started)
+                    if run.stop_asked:  # SIGTERM, seen by every rank at this same step
+                        raise KeyboardInterrupt
                 else:
                     run.end_epoch()
                     if run.validate_and_save(valid_set):
                         stopped = "patience"
             if stopped in ("max_steps", "time_limit") and run.last_valid_step != run.state["step"]:
                 run.validate_and_save(valid_set)
-        except KeyboardInterrupt:  # Ctrl-C: keep the position, skip validation (no collectives: ranks differ)
+            result = run.finish(stopped, time.monotonic() - started)
+        except KeyboardInterrupt:  # keep the position, skip validation (after a Ctrl-C the ranks may differ)
             raise TrainingInterrupted(run.state["step"], run.run_dir, run.save_interrupted()) from None
-
-        result = run.finish(stopped, time.monotonic() - started)
         emit({"event": "end", "stopped": stopped})
         finished = True
         return result
@@ -289,16 +296,17 @@ class _Run:
     """
 
     def __init__(self, run_dir: Path, store: Store, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 config: TrainConfig, device: torch.device, rank: int, world: int, emit: Progress) -> None:  # fmt: skip
+                 config: TrainConfig, device: torch.device, rank: int, world: int, emit: Progress,
+                 batches_per_epoch: int) -> None:  # fmt: skip
         self.run_dir, self.store, self.model, self.optimizer, self.config = run_dir, store, model, optimizer, config
         self.device, self.rank, self.world, self.emit = device, rank, world, emit
         self.is_main = rank == 0
         self.state = {"step": 0, "epoch": 0, "epoch_step": 0, "stale_epochs": 0, "best_valid": math.inf, "metrics": []}
         self.notes: list[str] = []
         self.metrics_path, self.best_path, self.last_path = run_dir / "metrics.jsonl", run_dir / "best.pt", run_dir / "last.pt"
-        self.batches_per_epoch = 0
-        self.out_of_time = False
-        self.bad_in_row = 0
+        self.batches_per_epoch = batches_per_epoch
+        self.out_of_time = self.stop_asked = False  # decided in each step, alike on every rank
+        self.bad_in_row = self.bad_total = 0
         self.train_points, self.train_seconds = 0, 0.0  # throughput over the run
         self.window_points, self.window_nats, self.window_start = 0, 0.0, time.monotonic()  # since the last record
         self.plotted = time.monotonic()  # when the loss plot was last drawn (it is always drawn at the end)
@@ -310,14 +318,13 @@ class _Run:
         self.notes.append(text)
         self.emit({"event": "note", "text": text})
 
-    def restore(self, ckpt: dict, source: str | os.PathLike, batches_per_epoch: int) -> None:
+    def restore(self, ckpt: dict, source: str | os.PathLike) -> None:
         _check_resumable(ckpt, self.model.config, self.store)
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state.update({k: ckpt[k] for k in self.state})
         set_rng_state(ckpt["rng"])
-        done = self.state["epoch"] + self.state["epoch_step"] / batches_per_epoch  # as the valid records count
-        self.note(f"resumed from {source} at step {self.state['step']} (epoch {done:.2f})")
+        self.note(f"resumed from {source} at step {self.state['step']} (epoch {self.epoch_fraction():.2f})")
         saved_lr = self.optimizer.param_groups[0]["lr"]
         if saved_lr != self.config.lr:  # the one setting of the optimiser a resumed run may change
             for group in self.optimizer.param_groups:
@@ -327,6 +334,7 @@ class _Run:
             self.note(f"the run has done its {self.config.epochs} epochs already; pass a larger --epochs to go on")
         # a run resumed at a step it validated at (it stopped by max_steps or time) does not validate again
         self.last_valid_step = max((m["step"] for m in self.state["metrics"] if m.get("kind") == "valid"), default=-1)
+        self.bad_total = sum(1 for m in self.state["metrics"] if m.get("kind") == "bad_step")
 
     def open_metrics(self) -> None:
         """Start metrics.jsonl from what the checkpoint knows (drops records past a resume point)."""
@@ -357,9 +365,8 @@ class _Run:
             "metrics": self.state["metrics"],
         }
 
-    def start(self, batches_per_epoch: int, train_lines: int, valid_lines: int) -> None:
-        self.batches_per_epoch = batches_per_epoch
-        total = (self.config.epochs - self.state["epoch"]) * batches_per_epoch - self.state["epoch_step"]
+    def start(self, train_lines: int, valid_lines: int) -> None:
+        total = (self.config.epochs - self.state["epoch"]) * self.batches_per_epoch - self.state["epoch_step"]
         if self.config.max_steps is not None:
             total = min(total, max(self.config.max_steps - self.state["step"], 0))
         self.emit({
@@ -374,15 +381,18 @@ class _Run:
         })  # fmt: skip
 
     def epoch_fraction(self) -> float:
+        """Epochs done, counting a started one by its batches done (as the valid records count)."""
         return self.state["epoch"] + self.state["epoch_step"] / self.batches_per_epoch
 
     # -- the loop's three moves: a step, an epoch's end, a validation
 
-    def rest_of_epoch(self, train_set: StrokeDataset, sampler: BucketBatchSampler) -> torch.utils.data.DataLoader:
+    def rest_of_epoch(
+        self, net: torch.nn.Module, train_set: StrokeDataset, sampler: BucketBatchSampler
+    ) -> torch.utils.data.DataLoader:
         """The batches of the current epoch not yet done (all of them, unless resumed mid-epoch)."""
         sampler.set_epoch(self.state["epoch"])
         train_set.set_epoch(self.state["epoch"])
-        self.model.train()
+        net.train()
         return torch.utils.data.DataLoader(
             train_set,
             batch_sampler=list(sampler)[self.state["epoch_step"] :],
@@ -395,16 +405,21 @@ class _Run:
         """One optimiser step, or a skipped one when the loss or gradient is not finite."""
         config, state = self.config, self.state
         t0 = time.monotonic()
+        batch = batch.to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
         nll, grad_norm = _backward(net, self.model, batch, config, bf16)
         nats, lines, points = float(nll.sum()), len(nll), int(batch.point_mask[:, 1:].sum())
         bad = not (math.isfinite(nats) and math.isfinite(grad_norm))
         out_of_time = bool(config.time_limit) and time.monotonic() - started >= config.time_limit
-        bad, self.out_of_time = distributed.any_rank(self.device, bad, out_of_time)  # all ranks decide alike
-        with interrupts_deferred():  # a step and its counters are one unit for Ctrl-C
+        # every rank takes the same decisions, at the same step
+        bad, self.out_of_time, self.stop_asked = distributed.any_rank(
+            self.world, self.device, bad, out_of_time, stop_requested()
+        )
+        with sigint_deferred():  # a step and its counters are one unit for Ctrl-C
             state["epoch_step"] += 1
             if bad:
                 self.bad_in_row += 1
+                self.bad_total += 1
                 self.record({"kind": "bad_step", "step": state["step"], "epoch": state["epoch"], "loss": nats / lines})
                 if self.bad_in_row >= config.max_bad_steps:
                     kept = f"; {self.best_path} is the last good checkpoint" if self.best_path.exists() else ""
@@ -438,12 +453,12 @@ class _Run:
                 "grad_norm": grad_norm,
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "points_per_s": self.window_points * self.world / max(now - self.window_start, 1e-9),
-                "bad_steps": self.bad_steps(),
+                "bad_steps": self.bad_total,
             })  # fmt: skip
             self.window_points, self.window_nats, self.window_start = 0, 0.0, now
 
     def end_epoch(self) -> None:
-        with interrupts_deferred():
+        with sigint_deferred():
             self.state["epoch"] += 1
             self.state["epoch_step"] = 0
 
@@ -451,7 +466,7 @@ class _Run:
         """Validate on whole lines, write best.pt (when better) and last.pt; True when patience ran out."""
         state = self.state
         per_line, per_point = evaluate(self.model, valid_set, self.config.batch_size, self.device, self.world, self.rank)
-        with interrupts_deferred():  # the record, best.pt and last.pt agree
+        with sigint_deferred():  # the record, best.pt and last.pt agree
             improved = per_line < state["best_valid"]
             if improved:
                 state["best_valid"], state["stale_epochs"] = per_line, 0
@@ -479,14 +494,11 @@ class _Run:
 
     # -- leaving
 
-    def bad_steps(self) -> int:
-        return sum(1 for m in self.state["metrics"] if m.get("kind") == "bad_step")
-
     def save_interrupted(self) -> Path | None:
         """After Ctrl-C: last.pt at the current position (rank 0); its path, or None on other ranks."""
         if not self.is_main:
             return None
-        with interrupts_deferred(reraise=False):  # a second Ctrl-C must not cut the save short
+        with sigint_deferred(reraise=False):  # a second Ctrl-C must not cut the save short
             save_checkpoint(self.last_path, self.payload())
             _rewrite_metrics(self.metrics_path, self.state["metrics"])  # drops a record cut mid-write
         try:
@@ -498,7 +510,7 @@ class _Run:
     def finish(self, stopped: str, elapsed: float) -> TrainResult:
         if self.is_main:
             _plot(self.state["metrics"], self.run_dir, self.note)
-        (train_points,) = distributed.sum_ranks(self.device, float(self.train_points))  # all ranks' throughput
+        (train_points,) = distributed.sum_ranks(self.world, self.device, self.train_points)  # all ranks' throughput
         best = [m for m in self.state["metrics"] if m.get("kind") == "valid" and m.get("best")]
         return TrainResult(
             run_dir=self.run_dir,
@@ -511,7 +523,7 @@ class _Run:
             seconds=elapsed,
             points_per_s=train_points / max(self.train_seconds, 1e-9),
             stopped=stopped,
-            bad_steps=self.bad_steps(),
+            bad_steps=self.bad_total,
             metrics_path=self.metrics_path,
             plot_paths=[self.run_dir / "loss.png", self.run_dir / "loss.svg"],
             notes=self.notes,
@@ -567,7 +579,7 @@ def evaluate(
         nll = batch_nll(forward(model, batch), batch)
         nats, lines, points = nats + float(nll.sum()), lines + len(nll), points + int(batch.point_mask[:, 1:].sum())
     model.train(was_training)
-    nats, lines, points = distributed.sum_ranks(device, nats, lines, points)
+    nats, lines, points = distributed.sum_ranks(world, device, nats, lines, points)
     return nats / max(lines, 1), nats / max(points, 1)
 
 
@@ -606,50 +618,57 @@ def clip_gradients(model: torch.nn.Module, config: TrainConfig) -> float:
 
 
 def check_fast_paths(
-    model: torch.nn.Module, batch: Batch, *, bf16: bool, compile: bool
+    model: torch.nn.Module, batch: Batch, *, bf16: bool, compile: bool, world: int = 1
 ) -> tuple[torch.nn.Module, bool, list[str]]:
     """Decide on ``torch.compile`` and bf16 autocast by comparing losses on ``batch``.
 
     Returns ``(module to train with, use bf16, notes)``. Each option is kept only
     when it gives the fp32 eager loss within tolerance on the same batch; on a
     CPU both are refused (bf16 LSTMs are slower there, and compile buys little).
-    Under DDP the ranks agree: an option stays only if it passed on every rank.
+    Under DDP (``world`` > 1) the ranks agree on compile before bf16 is judged
+    on the module they will all train, and an option stays only if it passed on
+    every rank.
     """
     device = batch.offsets.device
     notes: list[str] = []
     if (bf16 or compile) and device.type != "cuda":
         notes.append("--bf16 and --compile apply on CUDA only; training in fp32 eager mode")
         return model, False, notes
-    net, ok = model, [True, True]
-    if bf16 or compile:
-        reference = _loss_per_point(model, batch, bf16=False)
-        if compile:
-            try:
-                compiled = torch.compile(model)
-                got = _loss_per_point(compiled, batch, bf16=False)
-                ok[0] = abs(got - reference) <= COMPILE_TOLERANCE * max(1.0, abs(reference))
-                if ok[0]:
-                    net = compiled
-                else:
-                    notes.append(
-                        f"--compile moved the loss from {reference:.4f} to {got:.4f} nats/point; running eagerly"
-                    )
-            except Exception as exc:  # any compiler failure means: run eagerly
-                ok[0] = False
-                notes.append(f"--compile failed ({type(exc).__name__}); running eagerly")
-        if bf16:
-            try:
-                got = _loss_per_point(net, batch, bf16=True)
-                ok[1] = abs(got - reference) <= BF16_TOLERANCE
-                if not ok[1]:
-                    notes.append(f"--bf16 moved the loss from {reference:.4f} to {got:.4f} nats/point; using fp32")
-            except RuntimeError as exc:  # an op without a bf16 kernel: stay in fp32
-                ok[1] = False
-                notes.append(f"--bf16 failed ({type(exc).__name__}); using fp32")
-    failed = distributed.any_rank(device, not ok[0], not ok[1])
-    if failed[0]:
-        net = model
-    return net, bf16 and not failed[1], notes
+    if not (bf16 or compile):
+        return model, False, notes
+    reference = _loss_per_point(model, batch, bf16=False)
+    net = model
+    if compile:
+        failed = False
+        try:
+            compiled = torch.compile(model)
+            got = _loss_per_point(compiled, batch, bf16=False)
+            failed = abs(got - reference) > COMPILE_TOLERANCE * max(1.0, abs(reference))
+            if failed:
+                notes.append(f"--compile moved the loss from {reference:.4f} to {got:.4f} nats/point; running eagerly")
+        except Exception as exc:  # any compiler failure means: run eagerly
+            failed = True
+            notes.append(f"--compile failed ({type(exc).__name__}); running eagerly")
+        (failed_anywhere,) = distributed.any_rank(world, device, failed)
+        if failed_anywhere and not failed:
+            notes.append("--compile failed on another process; running eagerly")
+        net = model if failed_anywhere else compiled
+    use_bf16 = False
+    if bf16:
+        failed = False
+        try:
+            got = _loss_per_point(net, batch, bf16=True)
+            failed = abs(got - reference) > BF16_TOLERANCE
+            if failed:
+                notes.append(f"--bf16 moved the loss from {reference:.4f} to {got:.4f} nats/point; using fp32")
+        except RuntimeError as exc:  # an op without a bf16 kernel: stay in fp32
+            failed = True
+            notes.append(f"--bf16 failed ({type(exc).__name__}); using fp32")
+        (failed_anywhere,) = distributed.any_rank(world, device, failed)
+        if failed_anywhere and not failed:
+            notes.append("--bf16 failed on another process; using fp32")
+        use_bf16 = not failed_anywhere
+    return net, use_bf16, notes
 
 
 @torch.no_grad()

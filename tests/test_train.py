@@ -17,7 +17,7 @@ from hwkit import mdn
 from hwkit.checkpoint import load_checkpoint, model_from_checkpoint
 from hwkit.dataset import StrokeDataset, collate
 from hwkit.errors import TrainingError
-from hwkit.runstate import interrupts_deferred, sigterm_interrupts
+from hwkit.runstate import sigint_deferred, sigterm_requests_stop, stop_requested
 from hwkit.store import Store
 from hwkit import train as train_module
 from hwkit.train import PRESETS, TrainConfig, TrainingInterrupted, check_fast_paths, make_configs, train
@@ -239,21 +239,52 @@ def test_ctrl_c_before_the_first_step_saves_nothing(make_store, tmp_path, monkey
     assert info.value.step is None and info.value.last_path is None and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_inside_a_step_is_held_until_the_step_is_done(signum):
-    before = signal.getsignal(signal.SIGTERM)
-    with sigterm_interrupts():  # as hwkit train runs: SIGTERM stops a run the way Ctrl-C does
-        done = []
-        with pytest.raises(KeyboardInterrupt):
-            with interrupts_deferred():
-                signal.raise_signal(signum)
-                done.append(1)  # still runs: the interrupt waits for the end of the block
-        assert done == [1] and signal.getsignal(signum) is signal.default_int_handler
-        with interrupts_deferred(reraise=False):
-            signal.raise_signal(signum)
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signum)  # outside a deferred block: at once
-    assert signal.getsignal(signal.SIGTERM) is before
+def test_sigint_inside_a_step_is_held_until_the_step_is_done():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_deferred():
+            signal.raise_signal(signal.SIGINT)
+            done.append(1)  # still runs: the Ctrl-C waits for the end of the block
+    assert done == [1] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with sigint_deferred(reraise=False):
+        signal.raise_signal(signal.SIGINT)
+
+
+def test_sigterm_asks_for_a_stop_and_leaves_other_handlers_alone():
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    with sigterm_requests_stop():
+        assert not stop_requested()
+        signal.raise_signal(signal.SIGTERM)  # no exception, no exit: a request the loop reads
+        assert stop_requested()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and not stop_requested()
+    def mine(signum, frame):
+        pass
+
+    signal.signal(signal.SIGTERM, mine)
+    try:
+        with sigterm_requests_stop():
+            assert signal.getsignal(signal.SIGTERM) is mine
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_a_stop_request_ends_the_run_at_a_step_with_last_pt_saved(make_store, tmp_path, monkeypatch):
+    store = make_store(n_lines=24, max_points=60)
+    model_config, config = _configs(store, epochs=50, log_every=1)
+    real, calls = train_module.clip_gradients, [0]
+
+    def clip_gradients(model, cfg):  # the scheduler's SIGTERM lands during the third step
+        calls[0] += 1
+        if calls[0] == 3:
+            signal.raise_signal(signal.SIGTERM)
+        return real(model, cfg)
+
+    monkeypatch.setattr(train_module, "clip_gradients", clip_gradients)
+    with sigterm_requests_stop(), pytest.raises(TrainingInterrupted) as info:
+        train(store, model_config, config, run_dir=tmp_path / "run")
+    assert info.value.step == 3 and info.value.last_path == tmp_path / "run" / "last.pt"
+    assert load_checkpoint(info.value.last_path)["step"] == 3
 
 
 def test_resume_at_max_steps_does_not_validate_again(make_store, tmp_path):

@@ -158,10 +158,10 @@ def train(
     _check_flags(explicit, resume, kind, flags)
     rank = int(os.environ.get("RANK", "0"))
     err = stderr_console()
-    from hwkit.runstate import sigterm_interrupts
+    from hwkit.runstate import sigterm_requests_stop
 
     try:
-        with sigterm_interrupts():  # a scheduler's SIGTERM saves last.pt and stops as Ctrl-C does
+        with sigterm_requests_stop():  # a scheduler's SIGTERM: stop after this step, save last.pt as on Ctrl-C
             _train(store, kind, run_name, resume, flags, explicit, rank, err)
     except KeyboardInterrupt as exc:  # Ctrl-C: the library saved last.pt (rank 0) unless it had not begun
         from hwkit.train import TrainingInterrupted
