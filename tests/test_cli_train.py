@@ -70,7 +70,10 @@ def test_progress_goes_to_a_log_as_plain_lines(make_store, in_tmp, monkeypatch):
     lines = [line for line in result.stderr.splitlines() if line.startswith("train: ")]
     steps = load_checkpoint(in_tmp / "models" / "t" / "last.pt")["step"]
     assert [line.split()[1] for line in lines] == [f"{n}/{steps}" for n in range(1, steps + 1)]
-    assert "nats/pt" in lines[-1] and "pts/s" in lines[-1]
+    assert "nats/pt" in lines[-1] and "pts/s" in lines[-1] and "time limit" not in lines[-1]
+    limited = _invoke(store, "--preset", "tiny", "--name", "limited", "--time-limit", "2h")
+    assert limited.exit_code == 0, limited.output
+    assert "time limit in 1h 59m" in [line for line in limited.stderr.splitlines() if line.startswith("train: ")][0]
 
 
 def test_default_run_name_and_synthesis(make_store, in_tmp):

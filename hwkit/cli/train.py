@@ -6,6 +6,7 @@ import datetime as _dt
 import os
 import re
 import shlex
+import time
 from pathlib import Path
 
 import click
@@ -249,6 +250,7 @@ def _train(
         checkpoint = None
 
     smooth: list[float | None] = [None]
+    started = time.monotonic()  # train() counts --time-limit from its own start, a moment later
     with progress_bar("train", total=None, unit="steps") as advance:
 
         def on_event(event: dict) -> None:
@@ -263,8 +265,11 @@ def _train(
                 )
             elif kind_ == "step":  # the loss shown is smoothed over the last ~20 steps
                 smooth[0] = event["loss"] if smooth[0] is None else 0.95 * smooth[0] + 0.05 * event["loss"]
-                advance(1, status=f"epoch {event['epoch'] + 1}  loss {smooth[0]:.3f} nats/pt  "
-                                  f"{event['points_per_s']:,.0f} pts/s")  # fmt: skip
+                status = f"epoch {event['epoch'] + 1}  loss {smooth[0]:.3f} nats/pt  {event['points_per_s']:,.0f} pts/s"
+                if config.time_limit:  # the bar's ETA counts the epochs left, which the limit may cut short
+                    left = max(0, int(config.time_limit - (time.monotonic() - started)))
+                    status += f"  time limit in {left // 3600}h {left % 3600 // 60:02d}m"
+                advance(1, status=status)
             elif kind_ == "valid":
                 mark = "  (best)" if event["best"] else ""
                 err.print(
