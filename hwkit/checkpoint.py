@@ -28,6 +28,9 @@ from hwkit.errors import CheckpointError
 FORMAT = "hwkit-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model_config", "alphabet", "stats", "model")
+# A synthesis model trained on the demo corpus, shipped with the package so that
+# text-to-handwriting works before any training (weights only; pretrained/README.md).
+BUNDLED = Path(__file__).parent / "pretrained" / "demo-synthesis.pt"
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
@@ -97,15 +100,18 @@ def model_from_checkpoint(ckpt: dict, device="cpu"):
 def find_checkpoint(path: str | os.PathLike | None, models_dir: str | os.PathLike = Path("models")) -> Path:
     """Resolve what the user named to one checkpoint file.
 
-    None -> the newest ``best.pt`` under ``models_dir``; a run folder -> its
-    ``best.pt`` (else ``last.pt``); a file -> itself.
+    None -> the newest ``best.pt`` under ``models_dir``, else the bundled demo
+    model (``BUNDLED``); a run folder -> its ``best.pt`` (else ``last.pt``); a
+    file -> itself.
     """
     if path is None:
         models_dir = Path(models_dir)
         found = sorted(models_dir.glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise CheckpointError(f"no checkpoint under {models_dir}/; run `hwkit train` first")
-        return found[-1]
+        if found:
+            return found[-1]
+        if BUNDLED.is_file():
+            return BUNDLED
+        raise CheckpointError(f"no checkpoint under {models_dir}/; run `hwkit train` first")
     path = Path(path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):

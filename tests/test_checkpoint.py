@@ -8,6 +8,7 @@ import pickle
 import pytest
 import torch
 
+from hwkit import checkpoint
 from hwkit.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
@@ -147,8 +148,10 @@ def test_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
-def test_find_checkpoint(tmp_path):
+def test_find_checkpoint(tmp_path, monkeypatch):
     models = tmp_path / "models"
+    assert find_checkpoint(None, models) == checkpoint.BUNDLED  # nothing trained yet: the bundled demo model
+    monkeypatch.setattr(checkpoint, "BUNDLED", tmp_path / "not-installed.pt")
     with pytest.raises(CheckpointError, match="no checkpoint under .*models/; run `hwkit train` first"):
         find_checkpoint(None, models)
     old = save_checkpoint(models / "old" / "best.pt", _payload())

@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from hwkit import render
+from hwkit import checkpoint, render
 from hwkit.alphabet import Alphabet
 from hwkit.checkpoint import save_checkpoint
 from hwkit.cli import cli
@@ -151,8 +151,14 @@ def test_user_errors_are_one_line(workdir, args, fragments):
     one_line_error(run("sample", *args), *fragments)
 
 
-def test_no_checkpoint_at_all(tmp_path, monkeypatch):
+def test_nothing_trained_yet_writes_with_the_bundled_demo_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    result = run("sample", "--text", "fox", "--seed", "0", "-o", "fox.json")
+    assert result.exit_code == 0, result.output
+    assert "bundled demo model" in result.stderr and result.stdout.split() == ["fox.json"]
+    (line,) = json.loads((tmp_path / "fox.json").read_text())["lines"]
+    assert line["text"] == "fox" and line["stop"] == "rule"
+    monkeypatch.setattr(checkpoint, "BUNDLED", tmp_path / "not-installed.pt")
     one_line_error(run("sample", "--text", "fox"), "no checkpoint under models")
 
 

@@ -34,7 +34,8 @@ STOP_WORDS = {
 @click.option("--strokes", type=click.IntRange(min=1), help="End unconditional lines after this many pen lifts.")
 @click.option("--bias", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Sampling bias (Graves sec. 5.4): 0 samples as trained; higher is neater and less varied.")
-@click.option("--seed", type=int, help="Random seed; the same seed gives the same lines [default: random, reported].")
+@click.option("--seed", type=int, help="Random seed; the same seed gives the same lines on the same machine and threads "
+                                     "[default: random, reported].")
 @click.option("--style", "styles", multiple=True, metavar="LINE_ID|FILE",
               help="Write in the hand of a store line or a style file (hwkit style export); repeatable.")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path),
@@ -110,7 +111,7 @@ def sample(
     """
     from hwkit import sample as lib
     from hwkit.alphabet import Alphabet
-    from hwkit.checkpoint import find_checkpoint, load_checkpoint, model_from_checkpoint
+    from hwkit.checkpoint import BUNDLED, find_checkpoint, load_checkpoint, model_from_checkpoint
     from hwkit.errors import CheckpointError
 
     if colour not in ("stroke", "eos"):
@@ -127,6 +128,8 @@ def sample(
         err.print("note: the animation is drawn in one colour (black); --colour eos shades the SVG and PNG only")
 
     path = find_checkpoint(checkpoint, MODELS_DIR)
+    if path == BUNDLED:
+        err.print(f"note: no {MODELS_DIR}/*/best.pt yet: using the bundled demo model (`hwkit train` makes your own)")
     ckpt = load_checkpoint(path)
     kind = ckpt["model_config"].get("kind")
     alphabet = Alphabet(ckpt["alphabet"])
