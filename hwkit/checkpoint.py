@@ -97,21 +97,26 @@ def model_from_checkpoint(ckpt: dict, device="cpu"):
     return model.to(device).eval()
 
 
-def find_checkpoint(path: str | os.PathLike | None, models_dir: str | os.PathLike = Path("models")) -> Path:
+def find_checkpoint(
+    path: str | os.PathLike | None, models_dir: str | os.PathLike = Path("models"), kind: str | None = None
+) -> Path:
     """Resolve what the user named to one checkpoint file.
 
-    None -> the newest ``best.pt`` under ``models_dir``, else the bundled demo
-    model (``BUNDLED``); a run folder -> its ``best.pt`` (else ``last.pt``); a
-    file -> itself.
+    None -> the newest ``best.pt`` under ``models_dir`` (of a ``kind`` model,
+    when given: a text needs a synthesis model), else the bundled demo model
+    (``BUNDLED``, a synthesis model); a run folder -> its ``best.pt`` (else
+    ``last.pt``); a file -> itself.
     """
     if path is None:
         models_dir = Path(models_dir)
-        found = sorted(models_dir.glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
-        if found:
-            return found[-1]
-        if BUNDLED.is_file():
+        found = sorted(models_dir.glob("*/best.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for candidate in found:
+            if kind is None or _kind_of(candidate) == kind:
+                return candidate
+        if kind in (None, "synthesis") and BUNDLED.is_file():
             return BUNDLED
-        raise CheckpointError(f"no checkpoint under {models_dir}/; run `hwkit train` first")
+        what, flag = (f"{kind} checkpoint", f" --model {kind}") if kind else ("checkpoint", "")
+        raise CheckpointError(f"no {what} under {models_dir}/; run `hwkit train{flag}` first")
     path = Path(path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
@@ -121,6 +126,14 @@ def find_checkpoint(path: str | os.PathLike | None, models_dir: str | os.PathLik
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     return path
+
+
+def _kind_of(path: Path) -> str | None:
+    """The model kind a checkpoint holds; None when it cannot be read."""
+    try:
+        return load_checkpoint(path)["model_config"].get("kind")
+    except CheckpointError:
+        return None
 
 
 def _why_unreadable(path: Path, exc: BaseException) -> str:

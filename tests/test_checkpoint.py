@@ -161,6 +161,10 @@ def test_find_checkpoint(tmp_path, monkeypatch):
     last_only = save_checkpoint(models / "partial" / "last.pt", _payload())
     os.utime(last_only, (2_000_000_000, 2_000_000_000))
     assert find_checkpoint(None, models) == new  # only best.pt counts as a finished model
+    assert find_checkpoint(None, models, kind="synthesis") == new  # _payload() is a synthesis model
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match=r"no prediction checkpoint under .*run `hwkit train --model prediction`"):
+        find_checkpoint(None, models, kind="prediction")  # the bundled model writes text: never a fallback here
     assert find_checkpoint(models / "partial") == last_only
     save_checkpoint(models / "partial" / "best.pt", _payload())
     assert find_checkpoint(models / "partial") == models / "partial" / "best.pt"

@@ -94,6 +94,16 @@ def test_text_to_svg_with_the_newest_checkpoint_by_default(workdir):
     assert np.array_equal(np.load("again.npz")["offsets"], arrays["offsets"])  # same seed, same strokes
 
 
+def test_text_picks_the_newest_synthesis_run_and_no_text_the_newest_run(workdir):
+    os.utime(workdir / "models" / "pred" / "best.pt", (2e9, 2e9))  # the prediction run is now the newest
+    result = run("sample", "--text", "fox", "--seed", "0", "-o", "t.json")
+    assert result.exit_code == 0, result.output
+    assert f"with {Path('models') / 'synth' / 'best.pt'}" in result.stderr
+    result = run("sample", "--length", "20", "--seed", "0", "-o", "u.json")
+    assert result.exit_code == 0, result.output
+    assert f"with {Path('models') / 'pred' / 'best.pt'}" in result.stderr
+
+
 def test_every_format_and_plot_from_one_batch(workdir):
     result = run(
         "sample", "models/synth", "--text", "a fox and a dog jumps over", "--width", "12", "--n", "2",
@@ -159,7 +169,7 @@ def test_nothing_trained_yet_writes_with_the_bundled_demo_model(tmp_path, monkey
     (line,) = json.loads((tmp_path / "fox.json").read_text())["lines"]
     assert line["text"] == "fox" and line["stop"] == "rule"
     monkeypatch.setattr(checkpoint, "BUNDLED", tmp_path / "not-installed.pt")
-    one_line_error(run("sample", "--text", "fox"), "no checkpoint under models")
+    one_line_error(run("sample", "--text", "fox"), "no synthesis checkpoint under models", "--model synthesis")
 
 
 def test_replace_unknown_says_what_it_replaced(workdir):

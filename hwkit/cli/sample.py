@@ -91,7 +91,9 @@ def sample(
 ) -> None:
     """Write handwriting with a trained network: from text, or freely.
 
-    CHECKPOINT is a .pt file or a run folder [default: the newest models/*/best.pt].
+    CHECKPOINT is a .pt file or a run folder [default: the newest
+    models/*/best.pt; with --text the newest synthesis one, else the bundled
+    demo model].
     A synthesis checkpoint writes --text (or --text-file), wrapped to --width
     characters a line; a line ends when the attention window has passed its
     last character, or at 40 points per character + 100 as a safety net. A
@@ -127,14 +129,14 @@ def sample(
     if colour == "eos" and "animate" in targets:
         err.print("note: the animation is drawn in one colour (black); --colour eos shades the SVG and PNG only")
 
-    path = find_checkpoint(checkpoint, MODELS_DIR)
+    requested = [*texts, *(text_file.read().splitlines() if text_file else [])]
+    path = find_checkpoint(checkpoint, MODELS_DIR, kind="synthesis" if requested else None)
     if path == BUNDLED:
         err.print(f"note: no {MODELS_DIR}/*/best.pt yet: using the bundled demo model (`hwkit train` makes your own)")
     ckpt = load_checkpoint(path)
     kind = ckpt["model_config"].get("kind")
     alphabet = Alphabet(ckpt["alphabet"])
 
-    requested = [*texts, *(text_file.read().splitlines() if text_file else [])]
     lines_text = [line for t in requested if t.strip() for line in lib.wrap(t, width)]
     if kind == "prediction" and requested:
         raise CheckpointError(
