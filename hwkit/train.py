@@ -69,6 +69,9 @@ GRAVES_OUTPUT_CLIP = 100.0
 # it is turned off again: bf16 rounds every matmul, compile should be exact.
 BF16_TOLERANCE = 0.05
 COMPILE_TOLERANCE = 1e-3
+# Epochs in a row without a better valid loss before ``lr_decay`` lowers the learning rate
+# (one such epoch is often noise; two rarely are).
+LR_DECAY_AFTER = 2
 # Seconds between redraws of the loss plot during a run (drawing takes about a
 # second; it is always drawn at the end).
 PLOT_EVERY = 60.0
@@ -88,6 +91,7 @@ class TrainConfig:
     time_limit: float | None = None  # seconds of this invocation; None or 0: no limit
     crop: int | None = None  # prediction only: random windows of this many points
     patience: int | None = None  # epochs without a better valid loss before stopping
+    lr_decay: float | None = None  # lr *= this after every LR_DECAY_AFTER epochs in a row without a better valid loss
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
     device: str = "auto"  # "auto" | "cpu" | "cuda"
@@ -325,11 +329,10 @@ class _Run:
         self.state.update({k: ckpt[k] for k in self.state})
         set_rng_state(ckpt["rng"])
         self.note(f"resumed from {source} at step {self.state['step']} (epoch {self.epoch_fraction():.2f})")
-        saved_lr = self.optimizer.param_groups[0]["lr"]
-        if saved_lr != self.config.lr:  # the one setting of the optimiser a resumed run may change
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.config.lr
-            self.note(f"learning rate {saved_lr:g} -> {self.config.lr:g}")
+        # the one setting of the optimiser a resumed run may change; compared with the run's own
+        # setting, not the optimiser's current rate, which lr_decay may have lowered since
+        if self.config.lr != ckpt["train_config"]["lr"]:
+            self._set_lr(self.config.lr, "")
         if self.state["epoch"] >= self.config.epochs:
             self.note(f"the run has done its {self.config.epochs} epochs already; pass a larger --epochs to go on")
         # a run resumed at a step it validated at (it stopped by max_steps or time) does not validate again
@@ -341,6 +344,12 @@ class _Run:
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             _rewrite_metrics(self.metrics_path, self.state["metrics"])
+
+    def _set_lr(self, lr: float, why: str) -> None:
+        before = self.optimizer.param_groups[0]["lr"]
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.note(f"learning rate {before:g} -> {lr:g}{why}")
 
     def record(self, entry: dict) -> None:
         self.state["metrics"].append(entry)
@@ -472,6 +481,9 @@ class _Run:
                 state["best_valid"], state["stale_epochs"] = per_line, 0
             else:
                 state["stale_epochs"] += 1
+                if self.config.lr_decay and state["stale_epochs"] % LR_DECAY_AFTER == 0:
+                    lr = self.optimizer.param_groups[0]["lr"] * self.config.lr_decay
+                    self._set_lr(lr, f" ({state['stale_epochs']} epochs without a better valid loss)")
             entry = {
                 "kind": "valid",
                 "step": state["step"],

@@ -287,6 +287,28 @@ def test_a_stop_request_ends_the_run_at_a_step_with_last_pt_saved(make_store, tm
     assert load_checkpoint(info.value.last_path)["step"] == 3
 
 
+def test_lr_decay_lowers_the_rate_after_two_stale_epochs_and_resume_keeps_it(make_store, tmp_path, monkeypatch):
+    store = make_store(n_lines=24, max_points=60)
+    losses = iter([10.0, 11.0, 12.0, 13.0, 14.0, 9.0, 9.5])  # better only in epochs 1 and 6
+    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: (next(losses), 1.0))
+    model_config, config = _configs(store, epochs=5, lr=0.004, lr_decay=0.5, log_every=1)
+    result, _, events = _run(store, tmp_path / "run", model_config, config)
+    notes = [e["text"] for e in events if e["event"] == "note"]
+    assert notes == [
+        "learning rate 0.004 -> 0.002 (2 epochs without a better valid loss)",  # after epoch 3
+        "learning rate 0.002 -> 0.001 (4 epochs without a better valid loss)",  # after epoch 5
+    ]
+    rates = [r["lr"] for r in _records(tmp_path / "run" / "metrics.jsonl", "train")]
+    assert rates == [0.004] * 6 + [0.002] * 4  # 2 steps per epoch
+    assert load_checkpoint(result.last_path)["optimizer"]["param_groups"][0]["lr"] == 0.001
+
+    more = TrainConfig.from_dict({**config.to_dict(), "epochs": 7})  # resumed without a new --lr: stays lowered
+    _, _, events = _run(store, tmp_path / "run", model_config, more, resume=result.last_path)
+    assert not [e for e in events if e["event"] == "note" and "learning rate" in e["text"]]
+    rates = [r["lr"] for r in _records(tmp_path / "run" / "metrics.jsonl", "train")]
+    assert rates[10:] == [0.001] * 4  # epoch 6 improved, epoch 7 is one stale epoch: no decay yet
+
+
 def test_resume_at_max_steps_does_not_validate_again(make_store, tmp_path):
     store = make_store(n_lines=24, max_points=60)
     model_config, config = _configs(store, epochs=3, batch_size=4, crop=32, max_steps=4)

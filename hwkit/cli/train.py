@@ -19,8 +19,8 @@ SHAPE_FLAGS = ("preset", "hidden", "layers", "mixtures", "window_mixtures", "bat
                "clip", "max_norm", "crop", "seed")  # fmt: skip
 # Flags that say how long, where and how fast to run; a resumed run may change them
 # (a new --lr is the way to lower the learning rate by hand as a run goes on).
-RUN_FLAGS = ("epochs", "max_steps", "time_limit", "patience", "lr", "workers", "device", "bf16", "compile",
-             "log_every", "max_bad_steps")  # fmt: skip
+RUN_FLAGS = ("epochs", "max_steps", "time_limit", "patience", "lr", "lr_decay", "workers", "device", "bf16",
+             "compile", "log_every", "max_bad_steps")  # fmt: skip
 
 
 def preset_table(presets: dict, defaults: dict) -> str:
@@ -113,6 +113,8 @@ def _duration(value: str | None) -> float | None:
 @click.option("--time-limit", help="Stop after this long (900, 15m, 2h; 0: no limit), validating and saving first.")
 @click.option("--crop", type=click.IntRange(min=2), help="Prediction only: train on random windows of this many points.")
 @click.option("--patience", type=click.IntRange(min=1), help="Stop after this many epochs without a better valid loss.")
+@click.option("--lr-decay", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+              help="Multiply the learning rate by this after every 2 epochs in a row without a better valid loss.")
 @click.option("--seed", type=int, help="Seed for initialisation, batch order and crops.")
 @click.option("--workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="auto: CUDA when present, else CPU.")
