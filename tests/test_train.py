@@ -75,6 +75,17 @@ def test_tiny_model_overfits_two_lines(make_store, tmp_path, kind):
     assert model.config.kind == kind
 
 
+def _assert_resumed_run_is_the_whole_run(whole, whole_losses, second, split_losses) -> None:
+    """A run stopped and resumed ends where the uninterrupted one does: losses, weights, metrics (12 steps)."""
+    assert second.steps == 12
+    assert split_losses == pytest.approx(whole_losses, rel=1e-5)
+    a, b = load_checkpoint(whole.last_path), load_checkpoint(second.last_path)
+    for name in a["model"]:
+        torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-5, atol=1e-6)
+    train_steps = [r["step"] for r in _records(second.metrics_path, "train")]
+    assert train_steps == list(range(1, 13))  # metrics.jsonl continues without gaps or repeats
+
+
 @pytest.mark.parametrize("stop_at", [4, 6], ids=["epoch-boundary", "mid-epoch"])
 def test_resume_continues_exactly(make_store, tmp_path, stop_at):
     store = make_store(n_lines=24, max_points=60)  # 16 train lines: 4 batches of 4 per epoch
@@ -87,14 +98,7 @@ def test_resume_continues_exactly(make_store, tmp_path, stop_at):
     assert first.steps == stop_at and first.stopped == "max_steps"
     second, second_losses, events = _run(store, tmp_path / "split", model_config, config, resume=first.last_path)
     assert any(e["event"] == "note" and "resumed" in e["text"] for e in events)
-    assert second.steps == 12
-    assert first_losses + second_losses == pytest.approx(whole_losses, rel=1e-5)
-
-    a, b = load_checkpoint(whole.last_path), load_checkpoint(second.last_path)
-    for name in a["model"]:
-        torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-5, atol=1e-6)
-    train_steps = [r["step"] for r in _records(second.metrics_path, "train")]
-    assert train_steps == list(range(1, 13))  # metrics.jsonl continues without gaps or repeats
+    _assert_resumed_run_is_the_whole_run(whole, whole_losses, second, first_losses + second_losses)
 
 
 def _poison(monkeypatch, bad):
@@ -217,12 +221,7 @@ def test_ctrl_c_saves_last_pt_and_resume_ends_where_an_uninterrupted_run_does(ma
 
     second, second_losses, events = _run(store, run, model_config, config, resume=run / "last.pt")
     assert any(e["event"] == "note" and "at step 6 (epoch 1.50)" in e["text"] for e in events)
-    assert second.steps == 12
-    assert first_losses + second_losses == pytest.approx(whole_losses, rel=1e-5)
-    a, b = load_checkpoint(whole.last_path), load_checkpoint(second.last_path)
-    for name in a["model"]:
-        torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-5, atol=1e-6)
-    assert [r["step"] for r in _records(second.metrics_path, "train")] == list(range(1, 13))
+    _assert_resumed_run_is_the_whole_run(whole, whole_losses, second, first_losses + second_losses)
     assert [r["step"] for r in _records(second.metrics_path, "valid")] == [4, 8, 12]
 
 
