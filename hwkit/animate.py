@@ -81,6 +81,6 @@ def animated_svg(
             )
             ink.add(path)
         group.add(ink)
-        svg_captions(dwg, group, cell, placed)
+        svg_captions(dwg, group, cell, placed, i)
         dwg.add(group)
     return dwg.tostring()

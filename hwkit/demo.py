@@ -25,14 +25,14 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from hwkit import __version__
+from hwkit import __version__, iam
 from hwkit.demo_style import Trajectory, WriterStyle, random_style, render_line
 from hwkit.demo_text import make_texts
 from hwkit.errors import CorpusError
 from hwkit.strokes import PEN_UP
 
-MARKER = "DEMO.json"
-TASK_LISTS = ("trainset.txt", "testset_v.txt", "testset_t.txt", "testset_f.txt")
+MARKER = iam.DEMO_MARKER  # how prepare tells the demo corpus from IAM-OnDB
+TASK_LISTS = tuple(f"{name}.txt" for name in iam.TASK_LISTS)
 WRITER_ID_BASE = 10000  # writer w is IAM-style writerID "10000 + w"
 FORMS_PER_FOLDER = 20  # forms a01-000u .. a01-019u share the folder a01
 ENCODING = "ISO-8859-1"

@@ -22,7 +22,13 @@ import numpy as np
 
 from hwkit.demo_text import ALPHABET
 from hwkit.errors import TextError
-from hwkit.strokes import PEN_UP, points_to_strokes, strokes_to_points
+from hwkit.strokes import (
+    PEN_UP,
+    points_from_lengths,
+    points_to_strokes,
+    stroke_lengths,
+    strokes_to_points,
+)
 
 SCRIPT_FONTS = ("cursive",)
 """Joined-up script. ``scripts`` has the same letters but doubled-line digits."""
@@ -319,7 +325,7 @@ def smooth(points: np.ndarray, iterations: int) -> np.ndarray:
     segment by points at 1/4 and 3/4 of it (converging to a quadratic B-spline),
     then puts the stroke's own end points back in place of the outermost two.
     """
-    p, n = _split_points(points)
+    p, n = np.asarray(points, dtype=np.float64).reshape(-1, 3)[:, :2], stroke_lengths(points)
     for _ in range(iterations):
         first = np.cumsum(n) - n
         inside = np.ones(max(len(p) - 1, 0), dtype=bool)
@@ -334,7 +340,7 @@ def smooth(points: np.ndarray, iterations: int) -> np.ndarray:
         out[out_first] = p[first]  # single points pass through; longer strokes keep their ends
         out[out_first + new_n - 1] = p[first + n - 1]
         p, n = out, new_n
-    return _join_points(p, n)
+    return points_from_lengths(p, n)
 
 
 def resample(points: np.ndarray, speed: float, rate: float, bend: float) -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +351,7 @@ def resample(points: np.ndarray, speed: float, rate: float, bend: float) -> tupl
     crowd where the pen turns. Every stroke's times start at 0; its first and last
     points are kept exactly.
     """
-    p, n = _split_points(points)
+    p, n = np.asarray(points, dtype=np.float64).reshape(-1, 3)[:, :2], stroke_lengths(points)
     stroke_of = np.repeat(np.arange(len(n)), n)
     moved = np.ones(len(p), dtype=bool)
     moved[1:] = np.any(p[1:] != p[:-1], axis=1) | (stroke_of[1:] != stroke_of[:-1])
@@ -378,7 +384,7 @@ def resample(points: np.ndarray, speed: float, rate: float, bend: float) -> tupl
     out = np.column_stack([np.interp(at, clock, p[:, 0]), np.interp(at, clock, p[:, 1])])
     out[out_first] = p[first]
     out[out_first + count - 1] = p[last]
-    return _join_points(out, count), t
+    return points_from_lengths(out, count), t
 
 
 def _tremor(n: int, amount: float, rng: np.random.Generator) -> np.ndarray:
@@ -386,19 +392,3 @@ def _tremor(n: int, amount: float, rng: np.random.Generator) -> np.ndarray:
     noise = rng.normal(0.0, amount, (n + 4, 2))
     kernel = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
     return np.column_stack([np.convolve(noise[:, k], kernel, mode="valid") for k in range(2)])
-
-
-def _split_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``points`` as x, y and the number of points in each stroke."""
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    ends = np.flatnonzero(points[:, PEN_UP] > 0.5) + 1
-    if len(points) and (not len(ends) or ends[-1] != len(points)):
-        ends = np.append(ends, len(points))  # an unterminated last stroke still counts
-    return points[:, :2], np.diff(np.concatenate([[0], ends])).astype(np.int64)
-
-
-def _join_points(xy: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """x, y and stroke lengths back to ``points`` with pen-up flags."""
-    pen = np.zeros(len(xy))
-    pen[np.cumsum(lengths) - 1] = 1.0
-    return np.column_stack([xy, pen])

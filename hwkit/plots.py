@@ -32,9 +32,6 @@ def plot_losses(metrics: Sequence[dict], stem: str | os.PathLike) -> list[Path]:
 
 def loss_figure(metrics: Sequence[dict]):
     """The loss plot of ``metrics`` as a matplotlib ``Figure`` (not yet saved)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     train = [m for m in metrics if m.get("kind") == "train"]

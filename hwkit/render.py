@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,11 @@ class Layout:
     def line_height(self) -> float:
         return self.style.font_size * 1.3
 
+    @cached_property
+    def several_columns(self) -> bool:
+        """Cells side by side: captions are then kept inside their cells."""
+        return len({c.x for c in self.cells}) > 1
+
 
 def layout(lines: Sequence[np.ndarray], captions: Sequence[str] | None = None, style: Style = Style()) -> Layout:
     """Place ``lines`` in a grid of ``style.columns``, row by row, at one shared scale.
@@ -120,7 +126,7 @@ def layout(lines: Sequence[np.ndarray], captions: Sequence[str] | None = None, s
 
 def _clip_captions(dwg, placed: Layout, i: int, cell: Cell):
     """With several columns, a ``clip-path`` keeping caption ``i`` inside its cell; else None."""
-    if len({c.x for c in placed.cells}) < 2:
+    if not placed.several_columns:
         return None
     clip = dwg.defs.add(dwg.clipPath(id=f"caption-{i}"))
     clip.add(dwg.rect((cell.x, cell.y), (placed.style.cell_width, placed.height - cell.y)))
@@ -238,7 +244,7 @@ def layout_png(placed: Layout, width: int | None = None):
             draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=colour)
 
     fonts = {}
-    clip = len({c.x for c in placed.cells}) > 1  # captions kept inside their cells, as in SVG
+    clip = placed.several_columns  # captions kept inside their cells, as in SVG
     for cell in placed.cells:
         if style.colour == "pen" and len(cell.points) > 1:
             for a, b in air_moves(cell.points):
@@ -303,11 +309,8 @@ def histograms(panels: Sequence[Histogram], path: str | Path) -> Path:
         buf = BytesIO()
         fig.savefig(buf, format="png", dpi=110, facecolor="white")
         buf.seek(0)
-        with Image.open(buf) as rgba:
-            rgba = rgba.convert("RGBA")
-            flat = Image.new("RGB", rgba.size, "white")
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-        flat.save(path)
+        with Image.open(buf) as image:  # opaque already (white face): drop the alpha channel
+            image.convert("RGB").save(path)
     else:
         fig.savefig(path, dpi=110)
     return path

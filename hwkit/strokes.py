@@ -33,20 +33,31 @@ def strokes_to_points(strokes: Sequence[np.ndarray]) -> np.ndarray:
     strokes = [s for s in strokes if len(s)]
     if not strokes:
         return np.zeros((0, 3))
-    xy = np.concatenate(strokes)
-    pen = np.zeros(len(xy))
-    pen[np.cumsum([len(s) for s in strokes]) - 1] = 1.0
-    return np.column_stack([xy, pen])
+    return points_from_lengths(np.concatenate(strokes), [len(s) for s in strokes])
 
 
 def points_to_strokes(points: np.ndarray) -> list[np.ndarray]:
     """Split a ``points`` array back into strokes (the inverse of ``strokes_to_points``)."""
     points = np.asarray(points, dtype=np.float64)
+    ends = np.cumsum(stroke_lengths(points))
+    starts = np.concatenate([[0], ends[:-1]])
+    return [points[a:b, :2].copy() for a, b in zip(starts, ends)]
+
+
+def stroke_lengths(points: np.ndarray) -> np.ndarray:
+    """The number of points in each stroke of a ``points`` array."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     ends = np.flatnonzero(points[:, PEN_UP] > 0.5) + 1
     if len(points) and (not len(ends) or ends[-1] != len(points)):
         ends = np.append(ends, len(points))  # an unterminated last stroke still counts
-    starts = np.concatenate([[0], ends[:-1]])
-    return [points[a:b, :2].copy() for a, b in zip(starts, ends)]
+    return np.diff(np.concatenate([[0], ends])).astype(np.int64)
+
+
+def points_from_lengths(xy: np.ndarray, lengths: Sequence[int] | np.ndarray) -> np.ndarray:
+    """x, y rows and the number of points in each stroke -> ``points``, pen_up on each stroke's last point."""
+    pen = np.zeros(len(xy))
+    pen[np.cumsum(lengths, dtype=np.int64) - 1] = 1.0
+    return np.column_stack([xy, pen])
 
 
 def points_to_offsets(points: np.ndarray) -> np.ndarray:

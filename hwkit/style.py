@@ -85,11 +85,3 @@ def load_style(path: str | os.PathLike) -> Prime:
         raise StyleError(f"{path}: style text must be a string")
     return Prime(offsets, text)
 
-
-def resolve_style(spec: str, store: Store | str | os.PathLike | None) -> Prime:
-    """A style named on the command line: a style file when ``spec`` is a file, else a line id of ``store``."""
-    if Path(spec).is_file():
-        return load_style(spec)
-    if store is None:
-        raise StyleError(f"{spec}: no such style file, and no store to look it up as a line id")
-    return style_from_store(store, spec)[0]

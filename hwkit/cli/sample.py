@@ -227,6 +227,7 @@ def _given(name: str) -> bool:
 def _primes(styles: tuple[str, ...], store: Path | None, ckpt: dict, path: Path) -> list:
     """The ``--style`` primes: style files, or line ids of ``--store`` (else of the checkpoint's store)."""
     from hwkit.errors import StoreError, StyleError
+    from hwkit.store import Store
     from hwkit.style import load_style, style_from_store
 
     primes, found = [], None
@@ -248,6 +249,7 @@ def _primes(styles: tuple[str, ...], store: Path | None, ckpt: dict, path: Path)
                 if found is None:
                     raise StyleError(f"--style {spec}: no such style file, and the checkpoint's store "
                                      f"{recorded['path']} not found (from here); pass --store FILE")  # fmt: skip
+            found = Store(found)  # opened once for every --style that names one of its lines
         primes.append(style_from_store(found, spec)[0])
     return primes
 
