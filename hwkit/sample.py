@@ -331,6 +331,18 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
     # Without a text or a stroke count every line ends at its length: nothing to check.
     check = text is not None or bool(strokes)
     outs, phis = [], []
+    rules, ruled = [], 0  # Graves' rule per step (B, T) in chunks, each step worked out once
+
+    def rule_to(steps: int) -> torch.Tensor | None:
+        """The rule for steps ``0 .. steps - 1`` (synthesis only)."""
+        nonlocal ruled
+        if text is None:
+            return None
+        if steps > ruled:
+            rules.append(finished(Attention(phi=torch.stack(phis[ruled:steps], 1), kappa=None), char_lengths))
+            ruled = steps
+        return torch.cat(rules, 1)
+
     state = None
     for t in range(total - 1):
         out, state, att = step(rows[:, t], state)
@@ -343,10 +355,10 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
         else:
             mdn.sample_outputs(out, noise[t], bias, into=rows[:, t + 1])
         if check and (t + 1) % _CHECK_EVERY == 0:
-            stopped, *_ = _stops(rows, phis, t + 2, n_prime, budget, char_lengths, max_lifts, limit_reason)
+            stopped, *_ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason)
             if bool(stopped.all()):
                 break
-    stopped, n_rows, reason = _stops(rows, phis, len(outs) + 1, n_prime, budget, char_lengths, max_lifts, limit_reason)
+    stopped, n_rows, reason = _stops(rows, rule_to(len(outs)), len(outs) + 1, n_prime, budget, max_lifts, limit_reason)
     assert bool(stopped.all()), "the step loop ended before every line stopped"
 
     f32 = {"dtype": torch.float32}
@@ -369,7 +381,7 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
     )
 
 
-def _stops(rows, phis, n, n_prime, budget, char_lengths, max_lifts, limit_reason):
+def _stops(rows, rule, n, n_prime, budget, max_lifts, limit_reason):
     """Where each line stops among rows ``1 .. n - 1``: ``(stopped, n_rows, reason)``, each ``(B,)``.
 
     Replays the per-point stop checks over the stored run: row ``r`` (drawn at
@@ -377,7 +389,8 @@ def _stops(rows, phis, n, n_prime, budget, char_lengths, max_lifts, limit_reason
     stops at the first new row where Graves' rule fires (the window weights of
     that step; the row is not written), or that brings its pen lifts to
     ``max_lifts`` (reason ``strokes``) or its new points to its budget (reason
-    ``limit_reason``); the row is written then. Lines with no stop yet keep
+    ``limit_reason``); the row is written then. ``rule`` holds Graves' rule per
+    step ``(B, n - 1)``, or None without a text. Lines with no stop yet keep
     ``n_rows`` at ``n_prime`` and reason 0.
     """
     r = torch.arange(1, n, device=rows.device)  # (n - 1,)
@@ -386,9 +399,10 @@ def _stops(rows, phis, n, n_prime, budget, char_lengths, max_lifts, limit_reason
     lifted = sampling & (lifts >= max_lifts)
     full = sampling & (r + 1 - n_prime[:, None] >= budget[:, None])
     ends = lifted | full
-    rule = torch.zeros_like(ends)
-    if char_lengths is not None:
-        rule = sampling & finished(Attention(phi=torch.stack(phis[: n - 1], 1), kappa=None), char_lengths)
+    if rule is None:
+        rule = torch.zeros_like(ends)
+    else:
+        rule = sampling & rule
         ends = ends | rule
     stopped = ends.any(1)
     first = ends.float().argmax(1)  # the first stopping row - 1
