@@ -29,8 +29,8 @@ import numpy as np
 
 from hwkit import iam
 from hwkit.alphabet import Alphabet
-from hwkit.errors import CorpusError, StoreError
-from hwkit.store import SPLITS, Line, write_store
+from hwkit.errors import CorpusError
+from hwkit.store import SPLITS, Line, check_writable, write_store
 from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps
 
 # Skip reasons decided here (iam.py holds those found while reading files).
@@ -114,12 +114,6 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def check_output(output: str | os.PathLike, force: bool) -> None:
-    """Refuse to replace a store without ``force``: checked first, before any work is spent."""
-    if Path(output).exists() and not force:
-        raise StoreError(f"{output}: already exists (use --force to replace it)")
-
-
 def prepare_corpus(
     source: str | os.PathLike,
     output: str | os.PathLike,
@@ -134,7 +128,7 @@ def prepare_corpus(
     ``progress`` is called in this process only, after each parsed chunk.
     """
     output = Path(output)
-    check_output(output, force)
+    check_writable(output, force)
     corpus = iam.find_corpus(source)
     jobs = max(1, jobs or default_jobs())
     if not corpus.strokes.archived:

@@ -52,6 +52,12 @@ class Line:
     writer_id: int
 
 
+def check_writable(path: str | os.PathLike, force: bool) -> None:
+    """Refuse to replace a store without ``force``; callers check first, before spending work on it."""
+    if Path(path).exists() and not force:
+        raise StoreError(f"{path}: already exists (use --force to replace it)")
+
+
 def write_store(
     path: str | os.PathLike,
     lines: Sequence[Line],
@@ -71,8 +77,7 @@ def write_store(
     import h5py
 
     path = Path(path)
-    if path.exists() and not force:
-        raise StoreError(f"{path}: already exists (use --force to replace it)")
+    check_writable(path, force)
     n = len(lines)
     splits = {name: np.asarray(splits.get(name, ()), dtype=np.int64) for name in SPLITS}
     for name, idx in splits.items():

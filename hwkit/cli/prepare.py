@@ -69,7 +69,8 @@ def prepare(
       hwkit prepare --demo --lines 500 --writers 10 --force
     """
     from hwkit import iam
-    from hwkit.prepare import PrepareParams, check_output, prepare_corpus
+    from hwkit.prepare import PrepareParams, prepare_corpus
+    from hwkit.store import check_writable
 
     demo_flags = [f"--{name}" for name, value in zip(DEMO_OPTIONS, (lines, writers, seed)) if value is not None]
     if demo_flags and not demo:
@@ -87,7 +88,7 @@ def prepare(
             note.print(f"no {DATA_DIR / 'iamondb'}/ found: preparing the built-in demo corpus in {DATA_DIR / 'demo'}/")
     if demo:
         output = output or CACHE_DIR / "demo.h5"
-        check_output(output, force)  # before spending time on the corpus
+        check_writable(output, force)  # before spending time on the corpus
         source = _demo_corpus(DATA_DIR / "demo", lines, writers, seed)
     name = "demo" if iam.is_demo(source) else "iamondb"
     output = output or CACHE_DIR / f"{name}.h5"
