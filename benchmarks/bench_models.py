@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwkit import mdn
-from hwkit.models import ModelConfig, PredictionNet, SynthesisNet, build_model
+from hwkit.config import ModelConfig
+from hwkit.models import PredictionNet, SynthesisNet, build_model
 
 
 def cells_like(lstms: nn.ModuleList) -> nn.ModuleList:

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from hwkit import mdn
-from hwkit.models import ModelConfig, build_model
+from hwkit.config import ModelConfig
+from hwkit.models import build_model
 from hwkit.sample import sample_unconditional
 
 STATS = {"mean": [0.0, 0.0], "std": [1.0, 1.0]}

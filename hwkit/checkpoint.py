@@ -1,100 +1,247 @@
-"""Checkpoints: one ``.pt`` file that holds everything needed to resume or sample.
+"""Checkpoints: one ``.pt`` file that holds everything needed to sample, evaluate or resume.
 
-A checkpoint is a plain dict saved with ``torch.save`` and read back with
-``torch.load(weights_only=True)``, so loading never runs code from the file. It
-therefore holds only tensors, dicts, lists, str, int, float, bool and None
-(random-generator states are stored as lists). The model and training configs
-travel inside as dicts, so ``model_from_checkpoint`` rebuilds the network from
-the file alone, without the command line that trained it.
+``Checkpoint`` is the one owner of that file. It is saved as a plain dict with
+``torch.save`` and read back with ``torch.load(weights_only=True)``, so loading
+never runs code from the file; it therefore holds only tensors, dicts, lists,
+str, int, float, bool and None (random-generator states are stored as lists).
+The configs travel inside as dicts, so ``Checkpoint.build_model`` rebuilds the
+network from the file alone, without the command line that trained it.
 
-Keys (format ``hwkit-checkpoint`` version 1): ``format``, ``format_version``,
+File keys (format ``hwkit-checkpoint`` version 1): ``format``, ``format_version``,
 ``model_config``, ``train_config``, ``alphabet`` (characters in code order),
 ``stats`` (``{"mean": [dx, dy], "std": [dx, dy]}``), ``store`` (``path``,
-``fingerprint``, ``source``), ``model`` (state dict of the bare module),
-``optimizer``, ``scheduler``, ``step``, ``epoch``, ``epoch_step``, ``stale_epochs``,
-``rng``, ``metrics`` (list of dicts), ``best_valid`` (nats per line).
+``fingerprint``, ``source``), ``model`` (state dict of the bare module), ``step``,
+``epoch``, ``best_valid`` (nats per line), ``metrics`` (list of dicts), and for a
+resumable run ``optimizer``, ``rng``, ``epoch_step``, ``stale_epochs``. Files from
+before this class may carry a ``scheduler`` key that was never used: it is ignored.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import warnings
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from hwkit.errors import CheckpointError
+from hwkit.alphabet import Alphabet
+from hwkit.config import ModelConfig, TrainConfig
+from hwkit.errors import CheckpointError, HwkitError, StoreError
+from hwkit.files import atomic_path
 
 FORMAT = "hwkit-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model_config", "alphabet", "stats", "model")
+_KEYS = {"format", "format_version", *REQUIRED, "train_config", "store", "step", "epoch", "best_valid", "metrics",
+         "optimizer", "rng", "epoch_step", "stale_epochs"}  # fmt: skip
+_LEGACY = {"scheduler"}  # written (always None) before the Checkpoint class; ignored
 # A synthesis model trained on the demo corpus, shipped with the package so that
 # text-to-handwriting works before any training (weights only; pretrained/README.md).
 BUNDLED = Path(__file__).parent / "pretrained" / "demo-synthesis.pt"
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
-    """Write ``payload`` (plus the format tags) to ``path`` atomically; return the path.
+@dataclass
+class ResumeState:
+    """What only ``--resume`` needs: the optimiser, the random generators, the place inside an epoch."""
 
-    The file is written beside the target and renamed into place, so a crash or a
-    full disk mid-write leaves the previous checkpoint intact under its name.
+    optimizer: dict
+    rng: dict
+    epoch_step: int = 0
+    stale_epochs: int = 0
+
+
+@dataclass
+class Checkpoint:
+    """A trained network and what it needs to be used: configs, alphabet, normalisation, data provenance.
+
+    ``stats`` is ``{"mean": [dx, dy], "std": [dx, dy]}`` of the train split it learnt
+    from (the units samples come back in); ``store`` is ``Store.reference()`` of that
+    store. ``resume`` is None for weights-only files such as the bundled model.
     """
-    import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    model_config: ModelConfig
+    alphabet: Alphabet
+    stats: dict[str, list[float]]
+    weights: dict[str, Any]
+    train_config: TrainConfig | None = None
+    store: dict[str, str] | None = None
+    step: int = 0
+    epoch: int = 0
+    best_valid: float = math.inf
+    metrics: list[dict] = field(default_factory=list)
+    resume: ResumeState | None = None
+    path: Path | None = None  # where it was loaded from
 
+    @property
+    def kind(self) -> str:
+        return self.model_config.kind
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Read a checkpoint safely (``weights_only=True``); ``CheckpointError`` if it is not one we can use."""
-    import torch
+    @property
+    def name(self) -> str:
+        """How errors name it: its path, or 'checkpoint' when it was never on disk."""
+        return str(self.path) if self.path is not None else "checkpoint"
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        with warnings.catch_warnings():  # torch warns on some foreign files; the error below says it all
-            warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch.load raises KeyError, RuntimeError, EOFError... on foreign bytes
-        raise CheckpointError(f"{path}: {_why_unreadable(path, exc)}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: a torch file, but not an hwkit checkpoint")
-    version = ckpt.get("format_version")
-    if version != FORMAT_VERSION:
-        if isinstance(version, int) and version > FORMAT_VERSION:
+    # -- files
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: Any = "cpu") -> Checkpoint:
+        """Read a checkpoint safely (``weights_only=True``); ``CheckpointError`` if it is not one we can use."""
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such checkpoint")
+        try:
+            with warnings.catch_warnings():  # torch warns on some foreign files; the error below says it all
+                warnings.simplefilter("ignore")
+                data = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as exc:  # torch.load raises KeyError, RuntimeError, EOFError... on foreign bytes
+            raise CheckpointError(f"{path}: {_why_unreadable(path, exc)}") from None
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path | None = None) -> Checkpoint:
+        where = str(path) if path is not None else "checkpoint"
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise CheckpointError(f"{where}: a torch file, but not an hwkit checkpoint")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            if isinstance(version, int) and version > FORMAT_VERSION:
+                raise CheckpointError(
+                    f"{where}: made by a newer hwkit (format_version {version}; this one reads {FORMAT_VERSION}); "
+                    "upgrade hwkit to use it"
+                )
             raise CheckpointError(
-                f"{path}: made by a newer hwkit (format_version {version}; this one reads {FORMAT_VERSION}); "
-                "upgrade hwkit to use it"
+                f"{where}: unsupported checkpoint format_version {version!r} (this hwkit reads {FORMAT_VERSION})"
             )
-        raise CheckpointError(
-            f"{path}: unsupported checkpoint format_version {version!r} (this hwkit reads {FORMAT_VERSION})"
+        missing = [k for k in REQUIRED if k not in data]
+        if missing:
+            raise CheckpointError(f"{where}: checkpoint lacks {', '.join(missing)}")
+        unknown = set(data) - _KEYS - _LEGACY
+        if unknown:
+            raise CheckpointError(f"{where}: unknown checkpoint keys {', '.join(sorted(map(str, unknown)))}")
+        try:
+            model_config = ModelConfig.from_dict(data["model_config"])
+            train_config = TrainConfig.from_dict(data["train_config"]) if data.get("train_config") else None
+            alphabet = Alphabet(data["alphabet"])
+        except (HwkitError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{where}: {exc}") from None
+        resume = None
+        if "optimizer" in data and "rng" in data:
+            resume = ResumeState(data["optimizer"], data["rng"], data.get("epoch_step", 0), data.get("stale_epochs", 0))
+        return cls(
+            model_config=model_config,
+            alphabet=alphabet,
+            stats=_checked_stats(data["stats"], where),
+            weights=data["model"],
+            train_config=train_config,
+            store=data.get("store") or None,
+            step=data.get("step", 0),
+            epoch=data.get("epoch", 0),
+            best_valid=data.get("best_valid", math.inf),
+            metrics=list(data.get("metrics", [])),
+            resume=resume,
+            path=path,
         )
-    missing = [k for k in REQUIRED if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
-    ckpt["loaded_from"] = str(path)
-    return ckpt
+
+    def to_dict(self) -> dict:
+        """The file's dict (see the module docstring)."""
+        data = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model_config": self.model_config.to_dict(),
+            "alphabet": self.alphabet.chars,
+            "stats": self.stats,
+            "model": self.weights,
+            "step": self.step,
+            "epoch": self.epoch,
+            "best_valid": self.best_valid,
+            "metrics": self.metrics,
+        }
+        if self.train_config is not None:
+            data["train_config"] = self.train_config.to_dict()
+        if self.store is not None:
+            data["store"] = dict(self.store)
+        if self.resume is not None:
+            data.update(optimizer=self.resume.optimizer, rng=self.resume.rng, epoch_step=self.resume.epoch_step,
+                        stale_epochs=self.resume.stale_epochs)  # fmt: skip
+        return data
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically: a crash or a full disk mid-write leaves the previous file intact under its name."""
+        import torch
+
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            torch.save(self.to_dict(), tmp)
+        return path
+
+    def weights_only(self) -> Checkpoint:
+        """The same model without what only resuming needs (optimiser, random state, train records)."""
+        valid = [m for m in self.metrics if m.get("kind") == "valid"]
+        return Checkpoint(self.model_config, self.alphabet, self.stats, self.weights, self.train_config, self.store,
+                          self.step, self.epoch, self.best_valid, valid)  # fmt: skip
+
+    # -- use
+
+    def build_model(self, device: Any = "cpu"):
+        """Rebuild the network, load its weights, and return it in eval mode on ``device``."""
+        from hwkit.models import build_model
+
+        try:
+            model = build_model(self.model_config)
+            model.load_state_dict(self.weights)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{self.name}: weights do not fit the model config ({_first_line(exc)})") from None
+        return model.to(device).eval()
 
 
-def model_from_checkpoint(ckpt: dict, device="cpu"):
-    """Rebuild the network a checkpoint describes, load its weights, and return it in eval mode."""
-    from hwkit.models import ModelConfig, build_model
-
-    where = ckpt.get("loaded_from", "checkpoint")
+def _checked_stats(stats: Any, where: str) -> dict[str, list[float]]:
     try:
-        model = build_model(ModelConfig.from_dict(ckpt["model_config"]))
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{where}: weights do not fit the model config ({_first_line(exc)})") from None
-    return model.to(device).eval()
+        mean = [float(v) for v in stats["mean"]]
+        std = [float(v) for v in stats["std"]]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{where}: stats must hold mean and std of dx, dy") from None
+    if len(mean) != 2 or len(std) != 2 or not all(map(math.isfinite, mean + std)) or min(std) <= 0:
+        raise CheckpointError(f"{where}: stats must be two finite means and two positive std devs")
+    return {"mean": mean, "std": std}
+
+
+def find_store(checkpoint: Checkpoint, hint: str | os.PathLike | None = None) -> Path:
+    """The store a checkpoint was trained on, as a path that exists from here.
+
+    ``hint`` (a path the user gave) wins and must exist. Otherwise the recorded
+    path as given (relative to the working folder), else that relative path under
+    each folder above the checkpoint (the checkout it was trained in, wherever it
+    is now). A candidate whose content fingerprint matches wins; else the first
+    that exists. ``StoreError`` when none does.
+    """
+    from hwkit.store import Store
+
+    if hint is not None:
+        if not Path(hint).is_file():
+            raise StoreError(f"{hint}: no such file")
+        return Path(hint)
+    recorded = (checkpoint.store or {}).get("path")
+    if not recorded:
+        raise StoreError(f"{checkpoint.name}: records no store; name one")
+    candidates = [Path(recorded)]
+    if not candidates[0].is_absolute() and checkpoint.path is not None:
+        candidates += [folder / recorded for folder in checkpoint.path.resolve().parents]
+    existing = list(dict.fromkeys(c for c in candidates if c.is_file()))
+    if not existing:
+        raise StoreError(f"{checkpoint.name}: its store {recorded} is not found (from here); name the store")
+    fingerprint = (checkpoint.store or {}).get("fingerprint")
+    for candidate in existing:
+        try:
+            if fingerprint and Store(candidate).fingerprint == fingerprint:
+                return candidate
+        except HwkitError:
+            continue
+    return existing[0]
 
 
 def find_checkpoint(
@@ -131,7 +278,7 @@ def find_checkpoint(
 def _kind_of(path: Path) -> str | None:
     """The model kind a checkpoint holds; None when it cannot be read."""
     try:
-        return load_checkpoint(path)["model_config"].get("kind")
+        return Checkpoint.load(path).kind
     except CheckpointError:
         return None
 

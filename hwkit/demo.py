@@ -19,13 +19,14 @@ import shutil
 import tempfile
 import textwrap
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from hwkit import __version__, iam
+from hwkit import iam
+from hwkit.config import DemoParams
 from hwkit.demo_style import Trajectory, WriterStyle, random_style, render_line
 from hwkit.demo_text import make_texts
 from hwkit.errors import CorpusError
@@ -39,19 +40,6 @@ ENCODING = "ISO-8859-1"
 
 # independent generator streams, each seeded by (seed, stream, index)
 _STYLE, _FORMS, _TEXT, _LINE, _PAGE, _SPLIT = range(6)
-
-
-@dataclass(frozen=True)
-class DemoParams:
-    """What a demo corpus is generated from; saved as ``DEMO.json``."""
-
-    lines: int = 3000
-    writers: int = 40
-    seed: int = 0
-    hwkit_version: str = __version__
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -93,7 +81,7 @@ def ensure_demo_corpus(
         raise CorpusError(f"a demo corpus needs at least one line and one writer (got {lines} and {writers})")
     params = DemoParams(lines=lines, writers=writers, seed=seed)
     marker = root / MARKER
-    if marker.is_file() and _read_marker(marker) == params.to_json():
+    if marker.is_file() and _read_marker(marker) == params.to_dict():
         return root
     if root.exists() and not marker.is_file() and (not root.is_dir() or any(root.iterdir())):
         raise CorpusError(f"{root}: exists and is not a demo corpus (no {MARKER}); move it or pick another folder")
@@ -132,7 +120,7 @@ def write_demo_corpus(root: Path, params: DemoParams, progress: Callable[[int], 
     for name, writers in split_writers(params.seed, params.writers).items():
         ids = [f for w in writers for f in by_writer.get(w, [])]
         (root / name).write_text("".join(f"{i}\n" for i in ids), encoding=ENCODING)
-    (root / MARKER).write_text(json.dumps(params.to_json(), indent=2) + "\n", encoding="utf-8")
+    (root / MARKER).write_text(json.dumps(params.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
 def writer_style(seed: int, writer: int) -> WriterStyle:

@@ -12,7 +12,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from hwkit.errors import TrainingError
+from hwkit.errors import HwkitError
 
 
 def init(device: str) -> tuple[int, int, int, bool]:
@@ -29,12 +29,17 @@ def init(device: str) -> tuple[int, int, int, bool]:
     return rank, world, local_rank, True
 
 
+def is_main() -> bool:
+    """Whether this process is rank 0 (or the only one): the one that writes files and reports."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def pick_device(name: str, local_rank: int | None) -> torch.device:
     """``auto`` is CUDA when torch sees a GPU (this rank's, under torchrun), else the CPU."""
     if name not in ("auto", "cpu", "cuda"):
-        raise TrainingError(f"unknown device {name!r} (choose auto, cpu or cuda)")
+        raise HwkitError(f"unknown device {name!r} (choose auto, cpu or cuda)")
     if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("--device cuda: no CUDA device is available (torch sees none)")
+        raise HwkitError("--device cuda: no CUDA device is available (torch sees none)")
     if name == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda", local_rank or 0)

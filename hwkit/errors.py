@@ -32,3 +32,24 @@ class TrainingError(HwkitError):
 
 class StyleError(HwkitError):
     """A style file is missing, foreign or malformed."""
+
+
+class ConfigError(HwkitError):
+    """A saved configuration (in a checkpoint, store or style) does not read back: unknown keys, bad values."""
+
+
+class OptionError(HwkitError):
+    """Options that cannot work together; the CLI reports it as a usage error (exit code 2).
+
+    ``names`` are the keyword arguments at fault (``max_norm``); the CLI shows them
+    as its flags (``--max-norm``).
+    """
+
+    def __init__(self, names: str | tuple[str, ...], why: str):
+        self.names = (names,) if isinstance(names, str) else tuple(names)
+        self.why = why
+        super().__init__(f"{', '.join(self.names)}: {why}")
+
+
+class NothingToDo(HwkitError):
+    """A request that is already fulfilled (a resumed run at its step or epoch limit); not a failure."""

@@ -30,15 +30,15 @@ lengths one length at a time).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hwkit.config import ModelConfig
 from hwkit.mdn import output_size
 
-KINDS = ("prediction", "synthesis")
 # The window's kappa step starts at exp(0) / POINTS_PER_CHAR, about one character
 # per 25 pen points as in IAM-OnDB. Graves' eq. 51 (kappa_t = kappa_{t-1} + exp(k))
 # is kept literally; the kappa bias is initialised to -log(25) instead, which is
@@ -48,37 +48,6 @@ KINDS = ("prediction", "synthesis")
 POINTS_PER_CHAR = 25.0
 
 State = tuple[Tensor, ...]
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a network's shape; saved in every checkpoint."""
-
-    kind: str
-    hidden: int = 400
-    layers: int = 3
-    mixtures: int = 20
-    window_mixtures: int = 10
-    alphabet_size: int = 0  # one-hot size incl. padding code 0 (= len(Alphabet)); synthesis only
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}")
-        for name in ("hidden", "layers", "mixtures", "window_mixtures"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.kind == "synthesis" and self.alphabet_size < 2:
-            raise ValueError("a synthesis model needs alphabet_size >= 2 (padding plus characters)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 @dataclass

@@ -13,6 +13,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from hwkit.files import atomic_path
+
 # Train curves with fewer records than this get a marker on each one: a line
 # through one point is invisible, and a few points are easier to read as dots.
 MARKERS_BELOW = 20
@@ -24,9 +26,8 @@ def plot_losses(metrics: Sequence[dict], stem: str | os.PathLike) -> list[Path]:
     stem = Path(stem)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for path in paths:
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp)
     return paths
 
 

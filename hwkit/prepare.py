@@ -29,6 +29,7 @@ import numpy as np
 
 from hwkit import iam
 from hwkit.alphabet import Alphabet
+from hwkit.config import PrepareParams
 from hwkit.errors import CorpusError
 from hwkit.store import SPLITS, Line, check_writable, write_store
 from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps
@@ -43,27 +44,6 @@ DUPLICATE = "duplicate line id"
 CHUNK_FILES = 64  # stroke files per worker task: ~3 MB, big enough to amortise numpy's per-call cost
 TRAIN_LISTS = ("trainset", "testset_t", "testset_f")
 VALID_LISTS = ("testset_v",)
-
-
-@dataclass(frozen=True)
-class PrepareParams:
-    """Cleaning thresholds and split fractions; saved as JSON in every store."""
-
-    min_points: int = 40
-    """Lines with fewer points (after cleaning) are left out: a letter or two, nothing to learn from."""
-    max_jump: float = 500.0
-    """A pen-down step longer than this (raw units, about a line height in IAM-OnDB) splits its stroke."""
-    valid_fraction: float = 0.05
-    """Share of lines for the validation split when no task lists are present."""
-    test_fraction: float = 0.05
-    """Share of lines for the test split when no task lists are present."""
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping) -> PrepareParams:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass(frozen=True)
@@ -184,7 +164,7 @@ def prepare_corpus(
     line_ids, writer_ids = [line.line_id for line in lines], [line.writer_id for line in lines]
     splits, split_rule = split_lines(line_ids, writer_ids, lists, params)
     recorded = {
-        **params.to_json(),
+        **params.to_dict(),
         "cleaning": [
             "drop repeated identical points within a stroke (strokes.drop_repeats)",
             "lift the pen before a pen-down step longer than max_jump: the stroke is split there and "

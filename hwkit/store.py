@@ -35,6 +35,7 @@ import numpy as np
 from hwkit import __version__
 from hwkit.alphabet import Alphabet
 from hwkit.errors import StoreError
+from hwkit.files import atomic_path
 from hwkit.strokes import offset_stats
 
 FORMAT = "hwkit-strokes"
@@ -95,10 +96,8 @@ def write_store(
     digest = hashlib.sha256(points.tobytes())
     digest.update("\x00".join(texts).encode("utf-8"))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     strings = h5py.string_dtype("utf-8")
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(
                 format=FORMAT,
@@ -122,9 +121,6 @@ def write_store(
             stats.attrs.update(mean=mean, std=std)
             f.create_dataset("skipped/line_id", data=[s[0] for s in skipped], dtype=strings)
             f.create_dataset("skipped/reason", data=[s[1] for s in skipped], dtype=strings)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -241,6 +237,10 @@ class Store:
     @property
     def fingerprint(self) -> str:
         return str(self.attrs.get("content_sha256", ""))
+
+    def reference(self) -> dict[str, str]:
+        """Where data came from, as checkpoints and style files record it: path, fingerprint, source."""
+        return {"path": str(self.path), "fingerprint": self.fingerprint, "source": self.source}
 
     def offsets(self, i: int) -> np.ndarray:
         if not 0 <= i < len(self):

@@ -37,7 +37,7 @@ def style_from_store(store: Store | str | os.PathLike, line_id: str) -> tuple[Pr
     about = {
         "line_id": line.line_id,
         "writer_id": line.writer_id,
-        "store": {"path": str(store.path), "fingerprint": store.fingerprint, "source": store.source},
+        "store": store.reference(),
     }
     return Prime(line.offsets, line.text), about
 

@@ -39,7 +39,6 @@ never prints; the CLI turns the events into a progress bar.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -52,11 +51,26 @@ import torch
 import torch.distributed as dist
 
 from hwkit import distributed, mdn
-from hwkit.checkpoint import load_checkpoint, save_checkpoint
+from hwkit.checkpoint import Checkpoint, ResumeState, find_store
+from hwkit.config import (
+    ModelConfig,
+    TrainConfig,
+    check_device_options,
+    check_options,
+    fixed_fields,
+    make_configs,
+)
 from hwkit.dataset import Batch, BucketBatchSampler, StrokeDataset, collate
-from hwkit.errors import CheckpointError, TrainingError
-from hwkit.models import ModelConfig, build_model
-from hwkit.runstate import rng_state, seed_everything, set_rng_state, sigint_deferred, stop_requested
+from hwkit.errors import CheckpointError, NothingToDo, OptionError, TrainingError
+from hwkit.models import build_model
+from hwkit.paths import MODELS_DIR, default_store, timestamp
+from hwkit.runstate import (
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    sigint_deferred,
+    stop_requested,
+)
 from hwkit.store import Store
 
 Progress = Callable[[dict], None]
@@ -75,91 +89,6 @@ LR_DECAY_AFTER = 2
 # Seconds between redraws of the loss plot during a run (drawing takes about a
 # second; it is always drawn at the end).
 PLOT_EVERY = 60.0
-
-
-@dataclass
-class TrainConfig:
-    """How to train (the network's shape lives in ``ModelConfig``); saved in every checkpoint."""
-
-    batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adam"  # "adam" | "rmsprop" (Graves' eqs. 38-41)
-    clip: str = "norm"  # "graves" (LSTM [-10, 10], outputs [-100, 100]) | "norm" (global norm)
-    max_norm: float = 100.0  # for clip="norm"; in nats per line
-    epochs: int = 20
-    max_steps: int | None = None  # stop after this many optimiser steps in all
-    time_limit: float | None = None  # seconds of this invocation; None or 0: no limit
-    crop: int | None = None  # prediction only: random windows of this many points
-    patience: int | None = None  # epochs without a better valid loss before stopping
-    lr_decay: float | None = None  # lr *= this after every LR_DECAY_AFTER epochs in a row without a better valid loss
-    seed: int = 0
-    workers: int = 0  # DataLoader worker processes
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    bf16: bool = False  # CUDA only; checked against fp32
-    compile: bool = False  # CUDA only; checked against eager
-    log_every: int = 10  # steps between train records in metrics.jsonl
-    max_bad_steps: int = 5  # non-finite steps in a row before giving up
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-# Presets: model shape and training recipe together. ``crop`` applies to the
-# prediction network only (synthesis needs whole lines to align with the text).
-PRESETS: dict[str, dict] = {
-    # seconds on a CPU: for tests and CI, not for pictures
-    "tiny": {
-        "model": {"hidden": 32, "layers": 1, "mixtures": 3, "window_mixtures": 2},
-        "train": {"batch_size": 8, "lr": 3e-3, "epochs": 2, "crop": 64, "log_every": 5},
-    },
-    # 15 minutes on a CPU (the time limit; fewer if the epochs run out first) on the demo corpus
-    "demo": {
-        "model": {"hidden": 256, "layers": 2, "mixtures": 20, "window_mixtures": 10},
-        "train": {"batch_size": 32, "lr": 2e-3, "epochs": 30, "time_limit": 900.0, "crop": 300, "patience": 3},
-    },
-    # the paper's sizes and optimiser (sec. 4.2 and 5); a GPU job
-    "graves": {
-        "model": {"hidden": 400, "layers": 3, "mixtures": 20, "window_mixtures": 10},
-        "train": {
-            "batch_size": 32,
-            "optimizer": "rmsprop",
-            "lr": 1e-4,
-            "clip": "graves",
-            "epochs": 100,
-            "patience": 10,
-        },
-    },
-}
-
-
-def make_configs(
-    kind: str, preset: str = "demo", *, alphabet_size: int = 0, **overrides
-) -> tuple[ModelConfig, TrainConfig]:
-    """A preset's configs with ``overrides`` applied (keys of either config; None means keep).
-
-    A synthesis model needs ``alphabet_size``: ``len(store.alphabet)`` of the store it trains on.
-    """
-    if preset not in PRESETS:
-        raise TrainingError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
-    model_fields = {f.name for f in dataclasses.fields(ModelConfig)} - {"kind", "alphabet_size"}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(overrides) - model_fields - train_fields
-    if unknown:
-        raise TypeError(f"unknown config fields: {', '.join(sorted(unknown))}")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    model = {**PRESETS[preset]["model"], **{k: v for k, v in given.items() if k in model_fields}}
-    recipe = dict(PRESETS[preset]["train"])
-    if kind == "synthesis":
-        if given.get("crop"):
-            raise TrainingError("--crop applies to the prediction model only (synthesis reads whole lines)")
-        recipe.pop("crop", None)
-    recipe.update({k: v for k, v in given.items() if k in train_fields})
-    return ModelConfig(kind=kind, alphabet_size=alphabet_size, **model), TrainConfig(**recipe)
 
 
 @dataclass
@@ -202,14 +131,15 @@ def train(
     config: TrainConfig,
     *,
     run_dir: str | os.PathLike,
-    resume: str | os.PathLike | None = None,
+    resume: Checkpoint | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train ``model_config`` on the store at ``store_path``; write the run into ``run_dir``.
 
-    With ``resume`` (a checkpoint file) the model, optimiser, position and random
-    state come from the checkpoint and training continues where it stopped;
-    ``model_config`` must then match the checkpoint's.
+    The loop itself; ``start`` and ``resume`` are the calls that pick configs,
+    stores and folders. With ``resume`` the model, optimiser, position and random
+    state come from that checkpoint and training continues where it stopped;
+    ``model_config``, the store and the fixed fields of ``config`` must match it.
     """
     started = time.monotonic()
     rank, world, local_rank, own_group = distributed.init(config.device)
@@ -239,7 +169,7 @@ def train(
         optimizer = make_optimizer(model, config)
         run = _Run(Path(run_dir), store, model, optimizer, config, device, rank, world, emit, len(sampler))
         if resume is not None:
-            run.restore(load_checkpoint(resume, map_location=device), resume)
+            run.restore(resume)
         run.open_metrics()
 
         net, use_bf16 = model, False
@@ -292,6 +222,67 @@ def train(
             dist.destroy_process_group()
 
 
+def start(
+    store: str | os.PathLike | None = None,
+    kind: str = "prediction",
+    preset: str = "demo",
+    *,
+    run_dir: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+    **overrides,
+) -> TrainResult:
+    """Train a new ``kind`` model from ``preset`` with ``overrides`` (config fields; None keeps the preset's).
+
+    ``store`` defaults to ``paths.default_store()``, ``run_dir`` to
+    ``models/<kind>-<date>-<time>``; a folder that already holds a run is refused.
+    """
+    check_options(kind, preset, overrides)  # before looking for the store: bad options fail first
+    store_path = Path(store) if store is not None else default_store()
+    alphabet_size = len(Store(store_path).alphabet) if kind == "synthesis" else 0
+    model_config, config = make_configs(kind, preset, alphabet_size=alphabet_size, **overrides)
+    run_dir = Path(run_dir) if run_dir is not None else MODELS_DIR / f"{kind}-{timestamp()}"
+    if distributed.is_main() and any((run_dir / name).exists() for name in ("best.pt", "last.pt")):
+        raise CheckpointError(f"{run_dir}: already holds a run (continue it with --resume {run_dir}, or pick --name)")
+    return train(store_path, model_config, config, run_dir=run_dir, progress=progress)
+
+
+def resume(
+    run: str | os.PathLike,
+    store: str | os.PathLike | None = None,
+    *,
+    progress: Progress | None = None,
+    **overrides,
+) -> TrainResult:
+    """Go on with a run (its folder, whose ``last.pt`` is used, or a checkpoint file) where it stopped.
+
+    ``overrides`` may change the fields that do not shape what is trained (epochs,
+    time limit, learning rate, device...); the fixed ones are an ``OptionError``.
+    ``store`` defaults to the one the checkpoint records (``checkpoint.find_store``).
+    A run already at its step or epoch limit raises ``NothingToDo`` and touches nothing.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    fixed = tuple(sorted(set(given) & (fixed_fields() | {"kind", "preset"})))
+    if fixed:
+        raise OptionError(fixed, "fixed by the checkpoint, cannot change on --resume")
+    run = Path(run)
+    path = run / "last.pt" if run.is_dir() else run
+    if run.is_dir() and not path.is_file():
+        raise CheckpointError(f"{run}: run folder holds no last.pt to resume from")
+    ckpt = Checkpoint.load(path)
+    if ckpt.resume is None or ckpt.train_config is None:
+        raise CheckpointError(f"{path}: holds no training state to resume from")
+    config = TrainConfig.from_dict({**ckpt.train_config.to_dict(), **given})
+    check_device_options(given)
+    if config.max_steps is not None and ckpt.step >= config.max_steps:
+        raise NothingToDo(f"{path.parent} is already at step {ckpt.step} (>= --max-steps); "
+                          "pass a larger --max-steps to go on")  # fmt: skip
+    if ckpt.epoch >= config.epochs:
+        raise NothingToDo(f"{path.parent} has done its {config.epochs} epochs already (step {ckpt.step}); "
+                          "pass a larger --epochs to go on")  # fmt: skip
+    return train(find_store(ckpt, store), ckpt.model_config, config, run_dir=path.parent, resume=ckpt,
+                 progress=progress)  # fmt: skip
+
+
 class _Run:
     """One run's position, metrics and files around the loop in ``train``; rank 0 alone writes files.
 
@@ -322,16 +313,21 @@ class _Run:
         self.notes.append(text)
         self.emit({"event": "note", "text": text})
 
-    def restore(self, ckpt: dict, source: str | os.PathLike) -> None:
-        _check_resumable(ckpt, self.model.config, self.store)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.state.update({k: ckpt[k] for k in self.state})
-        set_rng_state(ckpt["rng"])
-        self.note(f"resumed from {source} at step {self.state['step']} (epoch {self.epoch_fraction():.2f})")
+    def restore(self, ckpt: Checkpoint) -> None:
+        _check_resumable(ckpt, self.model.config, self.config, self.store)
+        try:
+            self.model.load_state_dict(ckpt.weights)
+            self.optimizer.load_state_dict(ckpt.resume.optimizer)
+            set_rng_state(ckpt.resume.rng)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{ckpt.name}: its training state does not load ({type(exc).__name__})") from None
+        self.state.update(step=ckpt.step, epoch=ckpt.epoch, epoch_step=ckpt.resume.epoch_step,
+                          stale_epochs=ckpt.resume.stale_epochs, best_valid=ckpt.best_valid,
+                          metrics=list(ckpt.metrics))  # fmt: skip
+        self.note(f"resumed from {ckpt.name} at step {self.state['step']} (epoch {self.epoch_fraction():.2f})")
         # the one setting of the optimiser a resumed run may change; compared with the run's own
         # setting, not the optimiser's current rate, which lr_decay may have lowered since
-        if self.config.lr != ckpt["train_config"]["lr"]:
+        if self.config.lr != ckpt.train_config.lr:
             self._set_lr(self.config.lr, "")
         if self.state["epoch"] >= self.config.epochs:
             self.note(f"the run has done its {self.config.epochs} epochs already; pass a larger --epochs to go on")
@@ -357,22 +353,22 @@ class _Run:
             with open(self.metrics_path, "a") as f:
                 f.write(json.dumps(entry) + "\n")
 
-    def payload(self) -> dict:
-        """A checkpoint: enough to sample (configs, alphabet, stats, weights) and to resume exactly."""
-        store = self.store
-        return {
-            "model_config": self.model.config.to_dict(),
-            "train_config": self.config.to_dict(),
-            "alphabet": store.alphabet.chars,
-            "stats": {"mean": store.mean.tolist(), "std": store.std.tolist()},
-            "store": {"path": str(store.path), "fingerprint": store.fingerprint, "source": store.source},
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None,
-            **{k: self.state[k] for k in ("step", "epoch", "epoch_step", "stale_epochs", "best_valid")},
-            "rng": rng_state(),
-            "metrics": self.state["metrics"],
-        }
+    def checkpoint(self) -> Checkpoint:
+        """Enough to sample (configs, alphabet, stats, weights) and to resume exactly."""
+        store, state = self.store, self.state
+        return Checkpoint(
+            model_config=self.model.config,
+            alphabet=store.alphabet,
+            stats={"mean": store.mean.tolist(), "std": store.std.tolist()},
+            weights=self.model.state_dict(),
+            train_config=self.config,
+            store=store.reference(),
+            step=state["step"],
+            epoch=state["epoch"],
+            best_valid=state["best_valid"],
+            metrics=state["metrics"],
+            resume=ResumeState(self.optimizer.state_dict(), rng_state(), state["epoch_step"], state["stale_epochs"]),
+        )
 
     def start(self, train_lines: int, valid_lines: int) -> None:
         total = (self.config.epochs - self.state["epoch"]) * self.batches_per_epoch - self.state["epoch_step"]
@@ -380,6 +376,8 @@ class _Run:
             total = min(total, max(self.config.max_steps - self.state["step"], 0))
         self.emit({
             "event": "start",
+            "kind": self.model.config.kind,
+            "time_limit": self.config.time_limit,
             "run_dir": str(self.run_dir),
             "total_steps": max(total, 0),
             "params": sum(p.numel() for p in self.model.parameters()),
@@ -494,9 +492,10 @@ class _Run:
             }
             self.record(entry)
             if self.is_main:
+                ckpt = self.checkpoint()
                 if improved:
-                    save_checkpoint(self.best_path, self.payload())
-                save_checkpoint(self.last_path, self.payload())
+                    ckpt.save(self.best_path)
+                ckpt.save(self.last_path)
             self.last_valid_step = state["step"]
         if self.is_main and time.monotonic() - self.plotted >= PLOT_EVERY:
             _plot(state["metrics"], self.run_dir, self.note)
@@ -511,7 +510,7 @@ class _Run:
         if not self.is_main:
             return None
         with sigint_deferred(reraise=False):  # a second Ctrl-C must not cut the save short
-            save_checkpoint(self.last_path, self.payload())
+            self.checkpoint().save(self.last_path)
             _rewrite_metrics(self.metrics_path, self.state["metrics"])  # drops a record cut mid-write
         try:
             _plot(self.state["metrics"], self.run_dir, self.note)
@@ -690,14 +689,18 @@ def _loss_per_point(net: torch.nn.Module, batch: Batch, *, bf16: bool) -> float:
     return float(batch_nll(out, batch).sum() / batch.point_mask[:, 1:].sum())
 
 
-def _check_resumable(ckpt: dict, model_config: ModelConfig, store: Store) -> None:
-    where = ckpt.get("loaded_from", "checkpoint")
-    if ckpt["model_config"] != model_config.to_dict():
-        raise CheckpointError(f"{where}: model config differs from the requested one; resume without shape flags")
-    if ckpt.get("store", {}).get("fingerprint") != store.fingerprint:
-        raise CheckpointError(f"{where}: was trained on a different store than {store.path}")
-    if "optimizer" not in ckpt or "rng" not in ckpt:
-        raise CheckpointError(f"{where}: holds no training state to resume from")
+def _check_resumable(ckpt: Checkpoint, model_config: ModelConfig, config: TrainConfig, store: Store) -> None:
+    """Resuming is exact only with the checkpoint's network, store and fixed recipe fields."""
+    if ckpt.resume is None or ckpt.train_config is None:
+        raise CheckpointError(f"{ckpt.name}: holds no training state to resume from")
+    if ckpt.model_config != model_config:
+        raise CheckpointError(f"{ckpt.name}: model config differs from the requested one; resume without shape flags")
+    changed = sorted(name for name in fixed_fields() & set(config.to_dict())
+                     if getattr(config, name) != getattr(ckpt.train_config, name))  # fmt: skip
+    if changed:
+        raise OptionError(tuple(changed), "fixed by the checkpoint, cannot change on resume")
+    if (ckpt.store or {}).get("fingerprint") != store.fingerprint:
+        raise CheckpointError(f"{ckpt.name}: was trained on a different store than {store.path}")
 
 
 # -- files ------------------------------------------------------------------------------

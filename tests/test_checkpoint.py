@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
 
 from hwkit import checkpoint
-from hwkit.checkpoint import (
-    FORMAT,
-    FORMAT_VERSION,
-    find_checkpoint,
-    load_checkpoint,
-    model_from_checkpoint,
-    save_checkpoint,
-)
-from hwkit.errors import CheckpointError
-from hwkit.models import ModelConfig, build_model
+from hwkit.checkpoint import FORMAT, FORMAT_VERSION, Checkpoint, find_checkpoint, find_store
+from hwkit.config import ModelConfig
+from hwkit.errors import CheckpointError, StoreError
+from hwkit.models import build_model
+
+
+def save_checkpoint(path, payload: dict):
+    """Write ``payload`` (the file's keys, without the format tags) through ``Checkpoint``."""
+    return Checkpoint.from_dict({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}).save(path)
 
 
 def _payload() -> dict:
@@ -53,16 +53,63 @@ def test_round_trip_is_weights_only_and_keeps_every_key(tmp_path):
     path = save_checkpoint(tmp_path / "run" / "best.pt", payload)
     raw = torch.load(path, weights_only=True)  # the plain safe loader accepts it
     assert raw["format"] == FORMAT and raw["format_version"] == FORMAT_VERSION
-    ckpt = load_checkpoint(path)
+    assert "scheduler" not in raw  # the dead key old files carry is read and dropped
     for key, value in payload.items():
-        if key in ("model", "optimizer", "rng"):
+        if key in ("model", "optimizer", "rng", "scheduler", "train_config"):
             continue
-        assert ckpt[key] == value, key
+        assert raw[key] == value, key
+    assert {k: raw["train_config"][k] for k in payload["train_config"]} == payload["train_config"]
+    ckpt = Checkpoint.load(path)
+    assert (ckpt.kind, ckpt.alphabet.chars, ckpt.step, ckpt.epoch, ckpt.best_valid) == ("synthesis", "abcd", 7, 1, -12.5)
+    assert ckpt.train_config.lr == 1e-3 and ckpt.store == payload["store"] and ckpt.path == path
     for name, tensor in payload["model"].items():
-        assert torch.equal(ckpt["model"][name], tensor)
-    assert torch.equal(ckpt["rng"]["torch"], payload["rng"]["torch"])
-    assert ckpt["optimizer"]["state"][0]["step"] == payload["optimizer"]["state"][0]["step"]
+        assert torch.equal(ckpt.weights[name], tensor)
+    assert torch.equal(ckpt.resume.rng["torch"], payload["rng"]["torch"])
+    assert ckpt.resume.optimizer["state"][0]["step"] == payload["optimizer"]["state"][0]["step"]
     assert not [p for p in path.parent.iterdir() if p.name != "best.pt"]  # no temp file left behind
+    slim = Checkpoint.load(ckpt.weights_only().save(tmp_path / "slim.pt"))
+    assert slim.resume is None and slim.metrics == payload["metrics"] and slim.step == 7
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        ({"stats": {}}, "stats must hold mean and std"),
+        ({"stats": {"mean": [0, 0], "std": [1, 0]}}, "positive std devs"),
+        ({"alphabet": "aab"}, "unique"),
+        ({"model_config": {"kind": "synthesis", "hidden": "8"}}, "hidden must be an integer"),
+        ({"model_config": {"kind": "wizard"}}, "unknown model kind"),
+        ({"train_config": {"lr": 1e-3, "warmup": 5}}, "unknown keys warmup"),
+        ({"extra": 1}, "unknown checkpoint keys extra"),
+    ],
+)
+def test_hand_edited_checkpoints_are_one_line_errors(tmp_path, change, says):
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **_payload(), **change}, tmp_path / "e.pt")
+    with pytest.raises(CheckpointError, match=says) as info:
+        Checkpoint.load(tmp_path / "e.pt")
+    assert str(info.value).startswith(f"{tmp_path / 'e.pt'}: ") and "\n" not in str(info.value)
+
+
+def test_find_store_prefers_the_hint_then_the_recorded_path_then_folders_above(tmp_path, make_store, monkeypatch):
+    store = make_store()
+    from hwkit.store import Store
+
+    payload = {**_payload(), "store": {**Store(store).reference(), "path": "cache/s.h5"}}
+    ckpt = Checkpoint.load(save_checkpoint(tmp_path / "proj" / "models" / "r" / "best.pt", payload))
+    (tmp_path / "proj" / "cache").mkdir()
+    (tmp_path / "proj" / "cache" / "s.h5").write_bytes(store.read_bytes())
+    (tmp_path / "elsewhere" / "cache").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert find_store(ckpt) == tmp_path / "proj" / "cache" / "s.h5"  # under a folder above the checkpoint
+    (tmp_path / "elsewhere" / "cache" / "s.h5").write_bytes(store.read_bytes())
+    assert find_store(ckpt) == Path("cache/s.h5")  # the recorded path, from here
+    assert find_store(ckpt, store) == store
+    with pytest.raises(StoreError, match="nope.h5: no such file"):
+        find_store(ckpt, "nope.h5")
+    (tmp_path / "elsewhere" / "cache" / "s.h5").unlink()
+    (tmp_path / "proj" / "cache" / "s.h5").unlink()
+    with pytest.raises(StoreError, match="its store cache/s.h5 is not found"):
+        find_store(ckpt)
 
 
 def test_model_from_checkpoint_rebuilds_the_same_network(tmp_path):
@@ -71,7 +118,7 @@ def test_model_from_checkpoint_rebuilds_the_same_network(tmp_path):
     torch.manual_seed(1)
     original = build_model(ModelConfig.from_dict(payload["model_config"]))
     payload["model"] = original.state_dict()
-    model = model_from_checkpoint(load_checkpoint(save_checkpoint(tmp_path / "a.pt", payload)))
+    model = Checkpoint.load(save_checkpoint(tmp_path / "a.pt", payload)).build_model()
     assert not model.training
     x = torch.randn(2, 5, 3)
     with torch.no_grad():
@@ -81,9 +128,9 @@ def test_model_from_checkpoint_rebuilds_the_same_network(tmp_path):
 def test_weights_that_do_not_fit_raise_checkpoint_error(tmp_path):
     payload = _payload()
     payload["model_config"]["hidden"] = 16
-    ckpt = load_checkpoint(save_checkpoint(tmp_path / "bad.pt", payload))
+    ckpt = Checkpoint.load(save_checkpoint(tmp_path / "bad.pt", payload))
     with pytest.raises(CheckpointError, match="bad.pt: weights do not fit"):
-        model_from_checkpoint(ckpt)
+        ckpt.build_model()
 
 
 class Foreign:
@@ -109,7 +156,7 @@ def test_foreign_files_raise_one_line_checkpoint_error(tmp_path, write, reason):
     path = tmp_path / "foreign.pt"
     write(path)
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(path)
+        Checkpoint.load(path)
     message = str(info.value)
     assert message.startswith(f"{path}: ") and reason in message and "\n" not in message
     assert "weights_only" not in message and "miniz" not in message  # torch's words are not the reason
@@ -120,16 +167,16 @@ def test_unknown_version_and_truncated_file_are_refused(tmp_path):
     data = path.read_bytes()
     torch.save({**torch.load(path, weights_only=True), "format_version": 99}, tmp_path / "v99.pt")
     with pytest.raises(CheckpointError, match=r"v99.pt: made by a newer hwkit \(format_version 99"):
-        load_checkpoint(tmp_path / "v99.pt")
+        Checkpoint.load(tmp_path / "v99.pt")
     torch.save({**torch.load(path, weights_only=True), "format_version": "1"}, tmp_path / "vs.pt")
     with pytest.raises(CheckpointError, match="unsupported checkpoint format_version '1'"):
-        load_checkpoint(tmp_path / "vs.pt")
+        Checkpoint.load(tmp_path / "vs.pt")
     for cut in (len(data) // 2, len(data) - 20, 10):
         (tmp_path / "half.pt").write_bytes(data[:cut])
         with pytest.raises(CheckpointError, match=r"half.pt: truncated"):
-            load_checkpoint(tmp_path / "half.pt")
+            Checkpoint.load(tmp_path / "half.pt")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
-        load_checkpoint(tmp_path / "missing.pt")
+        Checkpoint.load(tmp_path / "missing.pt")
 
 
 def test_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from hwkit.cli import cli
-from hwkit.demo import DemoParams
-from hwkit.prepare import PrepareParams
+from hwkit.config import DemoParams
+from hwkit.config import PrepareParams
 from hwkit.store import Store
 from iamtree import BROKEN, write_tree
 

@@ -16,9 +16,10 @@ from PIL import Image
 
 from hwkit import checkpoint, render
 from hwkit.alphabet import Alphabet
-from hwkit.checkpoint import save_checkpoint
+from hwkit.checkpoint import Checkpoint
 from hwkit.cli import cli
-from hwkit.models import ModelConfig, build_model
+from hwkit.config import ModelConfig
+from hwkit.models import build_model
 from hwkit.store import Store
 from hwkit.strokes import offsets_to_points, points_to_strokes
 from hwkit.style import load_style
@@ -46,15 +47,9 @@ def workdir(tiny_store: Path, tmp_path: Path, monkeypatch) -> Path:
                 model.window.weight.zero_()
                 model.window.bias.zero_()
                 model.window.bias[4:] = math.log(0.4)
-        save_checkpoint(
-            tmp_path / "models" / name / "best.pt",
-            {
-                "model_config": config.to_dict(),
-                "alphabet": alphabet.chars,
-                "stats": {"mean": store.mean.tolist(), "std": store.std.tolist()},
-                "store": {"path": str(tiny_store), "fingerprint": store.fingerprint, "source": store.source},
-                "model": model.state_dict(),
-            },
+        stats = {"mean": store.mean.tolist(), "std": store.std.tolist()}
+        Checkpoint(config, alphabet, stats, model.state_dict(), store=store.reference()).save(
+            tmp_path / "models" / name / "best.pt"
         )
     os.utime(tmp_path / "models" / "pred" / "best.pt", (1e9, 1e9))  # older than synth
     return tmp_path
@@ -250,13 +245,11 @@ def test_a_suffix_that_contradicts_the_format_is_refused_before_any_work(tmp_pat
 
 
 def test_style_line_from_another_folder_finds_or_names_the_checkpoints_store(workdir, tiny_store):
-    from hwkit.checkpoint import load_checkpoint
-
     (workdir / "cache").mkdir()
     (workdir / "cache" / "demo.h5").write_bytes(tiny_store.read_bytes())
-    ckpt = load_checkpoint(workdir / "models" / "synth" / "best.pt")
-    ckpt["store"]["path"] = "cache/demo.h5"  # as `hwkit train` records it: relative to where it ran
-    save_checkpoint(workdir / "models" / "rel" / "best.pt", ckpt)
+    ckpt = Checkpoint.load(workdir / "models" / "synth" / "best.pt")
+    ckpt.store["path"] = "cache/demo.h5"  # as `hwkit train` records it: relative to where it ran
+    ckpt.save(workdir / "models" / "rel" / "best.pt")
     line_id = Store(tiny_store).line_ids[3]
     (workdir / "elsewhere").mkdir()
     os.chdir(workdir / "elsewhere")

@@ -13,9 +13,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from hwkit.checkpoint import load_checkpoint
+from helpers import checkpoint_dict
 from hwkit.cli import cli
-from hwkit.cli.train import _duration
+from hwkit.cli._config_flags import Duration
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_tiny_preset_end_to_end(make_store, in_tmp):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {r["kind"] for r in records} == {"train", "valid"}
     assert "best valid" in result.stdout and "hwkit sample models/t" in result.stdout
-    ckpt = load_checkpoint(run / "best.pt")
+    ckpt = checkpoint_dict(run / "best.pt")
     assert ckpt["model_config"]["hidden"] == 32 and ckpt["train_config"]["crop"] == 64
 
     again = _invoke(store, "--preset", "tiny", "--name", "t")
@@ -45,14 +45,14 @@ def test_tiny_preset_end_to_end(make_store, in_tmp):
 
     resumed = _invoke("--resume", run, "--epochs", "3")
     assert resumed.exit_code == 0, resumed.output
-    assert load_checkpoint(run / "last.pt")["epoch"] == 3
+    assert checkpoint_dict(run / "last.pt")["epoch"] == 3
     refused = _invoke("--resume", run, "--batch-size", "4")
     assert refused.exit_code == 2 and "--batch-size" in refused.output
 
     slower = _invoke("--resume", run, "--epochs", "4", "--lr", "0.0005", "--log-every", "1")
     assert slower.exit_code == 0, slower.output
     assert "learning rate 0.003 -> 0.0005" in slower.stderr
-    ckpt = load_checkpoint(run / "last.pt")
+    ckpt = checkpoint_dict(run / "last.pt")
     assert ckpt["train_config"]["lr"] == 0.0005 and ckpt["optimizer"]["param_groups"][0]["lr"] == 0.0005
     lrs = {r["step"]: r["lr"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"}
     before, after = [s for s, lr in lrs.items() if lr == 0.003], [s for s, lr in lrs.items() if lr == 0.0005]
@@ -68,7 +68,7 @@ def test_progress_goes_to_a_log_as_plain_lines(make_store, in_tmp, monkeypatch):
     result = _invoke(store, "--preset", "tiny", "--name", "t")
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("train: ")]
-    steps = load_checkpoint(in_tmp / "models" / "t" / "last.pt")["step"]
+    steps = checkpoint_dict(in_tmp / "models" / "t" / "last.pt")["step"]
     assert [line.split()[1] for line in lines] == [f"{n}/{steps}" for n in range(1, steps + 1)]
     assert "nats/pt" in lines[-1] and "pts/s" in lines[-1] and "time limit" not in lines[-1]
     limited = _invoke(store, "--preset", "tiny", "--name", "limited", "--time-limit", "2h")
@@ -82,7 +82,7 @@ def test_default_run_name_and_synthesis(make_store, in_tmp):
     assert result.exit_code == 0, result.output
     (run,) = (in_tmp / "models").iterdir()
     assert run.name.startswith("synthesis-")
-    assert load_checkpoint(run / "best.pt")["model_config"]["alphabet_size"] > 2
+    assert checkpoint_dict(run / "best.pt")["model_config"]["alphabet_size"] > 2
 
 
 def test_missing_store_is_one_line_exit_1(in_tmp):
@@ -103,8 +103,8 @@ def test_bad_flags_exit_2(in_tmp):
     "args, says",
     [
         (["--model", "synthesis", "--crop", "100"], "--crop: prediction only"),
-        (["--preset", "graves", "--max-norm", "5"], "--max-norm: applies to --clip norm only"),
-        (["--clip", "graves", "--max-norm", "5"], "--max-norm: applies to --clip norm only"),
+        (["--preset", "graves", "--max-norm", "5"], "--max-norm: applies to norm clipping only"),
+        (["--clip", "graves", "--max-norm", "5"], "--max-norm: applies to norm clipping only"),
         (["--device", "cpu", "--bf16"], "--bf16: CUDA only"),
         (["--resume", "models", "--hidden", "64"], "--hidden: fixed by the checkpoint"),
         (["--resume", "models", "--model", "prediction"], "--model: fixed by the checkpoint"),
@@ -119,10 +119,12 @@ def test_bad_flag_combinations_are_usage_errors_before_any_work(in_tmp, args, sa
 
 
 def test_help_shows_presets_defaults_and_the_default_store():
-    from hwkit.cli.train import PRESET_TABLE
+    from hwkit.config import PRESETS, preset_table
 
     text = CliRunner().invoke(cli, ["train", "-h"]).output
-    assert "\n".join("  " + row for row in PRESET_TABLE.splitlines()) in text
+    table = preset_table()
+    assert "\n".join("  " + row for row in table.splitlines()) in text
+    assert [row.split()[0] for row in table.splitlines()[1:]] == list(PRESETS)
     flat = " ".join(text.split())
     assert "Non-finite steps in a row before giving up. [default: 5; x>=1]" in flat
     inspect_help = " ".join(CliRunner().invoke(cli, ["inspect", "-h"]).output.split())
@@ -149,13 +151,13 @@ def test_ctrl_c_saves_last_pt_and_exits_130(make_store, in_tmp, monkeypatch):
     assert result.stderr.strip().splitlines()[-1] == "interrupted at step 1; resume with: hwkit train --resume models/t"
     assert "Aborted" not in result.output and result.stdout == ""
     run = in_tmp / "models" / "t"
-    ckpt = load_checkpoint(run / "last.pt")
+    ckpt = checkpoint_dict(run / "last.pt")
     assert (ckpt["step"], ckpt["epoch"], ckpt["epoch_step"]) == (1, 0, 1) and not (run / "best.pt").exists()
 
     resumed = _invoke("--resume", "models/t")
     assert resumed.exit_code == 0, resumed.output
     assert "at step 1 (epoch 0.50)" in resumed.stderr
-    assert load_checkpoint(run / "last.pt")["step"] == 4
+    assert checkpoint_dict(run / "last.pt")["step"] == 4
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
 
@@ -186,13 +188,14 @@ def test_sigterm_saves_last_pt_like_ctrl_c(make_store, in_tmp):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    step = load_checkpoint(in_tmp / "models" / "t" / "last.pt")["step"]
+    step = checkpoint_dict(in_tmp / "models" / "t" / "last.pt")["step"]
     assert step >= 3 and err.strip().splitlines()[-1] == f"interrupted at step {step}; resume with: hwkit train --resume models/t"
     assert out == ""
 
 
 def test_duration():
-    assert _duration("900") == 900 and _duration("15m") == 900 and _duration("1h30m") == 5400
-    assert _duration("2.5s") == 2.5 and _duration(None) is None
+    duration = Duration().convert
+    assert duration("900", None, None) == 900 and duration("15m", None, None) == 900
+    assert duration("1h30m", None, None) == 5400 and duration("2.5s", None, None) == 2.5
     with pytest.raises(click.BadParameter):
-        _duration("15 minutes")
+        duration("15 minutes", None, None)

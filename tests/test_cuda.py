@@ -15,12 +15,15 @@ import sys
 import pytest
 import torch
 
-from hwkit.checkpoint import load_checkpoint, model_from_checkpoint
+from helpers import checkpoint_dict
+from hwkit.checkpoint import Checkpoint
 from hwkit.dataset import StrokeDataset, collate
-from hwkit.models import ModelConfig, Stepper, build_model
+from hwkit.config import ModelConfig
+from hwkit.models import Stepper, build_model
 from hwkit.sample import sample_unconditional
 from hwkit.store import Store
-from hwkit.train import check_fast_paths, make_configs, train
+from hwkit.config import make_configs
+from hwkit.train import check_fast_paths, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -81,11 +84,11 @@ def test_training_on_cuda_with_bf16_and_compile_leaves_a_checkpoint_that_samples
     assert result.steps > 0 and result.best_path is not None
     notes = " ".join(e["text"] for e in events if e["event"] == "note")
     print(f"{kind}: {notes or 'bf16 and compile kept'}")  # the GPU check's log says which were kept
-    ckpt = load_checkpoint(result.best_path)  # to the CPU
-    model = model_from_checkpoint(ckpt)
+    ckpt = Checkpoint.load(result.best_path)  # to the CPU
+    model = ckpt.build_model()
     assert next(model.parameters()).device.type == "cpu"
     if kind == "prediction":
-        line = sample_unconditional(model, 1, stats=ckpt["stats"], length=20, seed=0).lines[0]
+        line = sample_unconditional(model, 1, stats=ckpt.stats, length=20, seed=0).lines[0]
         assert torch.isfinite(torch.as_tensor(line.offsets)).all()
 
 
@@ -110,4 +113,4 @@ def test_two_gpu_nccl_ddp_run(make_store, tmp_path):
     ]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert load_checkpoint(tmp_path / "models" / "ddp" / "last.pt")["step"] == 4
+    assert checkpoint_dict(tmp_path / "models" / "ddp" / "last.pt")["step"] == 4

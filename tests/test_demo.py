@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from hwkit import __version__
-from hwkit.demo import MARKER, TASK_LISTS, DemoParams, ensure_demo_corpus, form_texts, plan_forms, writer_style
+from hwkit.config import DemoParams
+from hwkit.demo import MARKER, TASK_LISTS, ensure_demo_corpus, form_texts, plan_forms, writer_style
 from hwkit.demo_style import (
     PRINT_FONTS,
     SCRIPT_FONTS,

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from hwkit.cli import cli
-from hwkit.cli._common import default_store
+from hwkit.paths import default_store
 from hwkit.strokes import offset_stats
 
 SVG = "{http://www.w3.org/2000/svg}"

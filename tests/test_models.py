@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from hwkit import mdn
+from hwkit.config import ModelConfig
+from hwkit.errors import ConfigError
 from hwkit.models import (
     Attention,
-    ModelConfig,
     PredictionNet,
     Stepper,
     SynthesisNet,
@@ -58,9 +59,9 @@ def test_config_round_trips_through_json_and_rebuilds_the_same_network(kind):
 
 
 def test_config_rejects_unknown_kinds_keys_and_missing_alphabet():
-    with pytest.raises(ValueError, match="unknown model kind 'nope'"):
+    with pytest.raises(ConfigError, match="unknown model kind 'nope'"):
         ModelConfig.from_dict({"kind": "nope"})
-    with pytest.raises(ValueError, match="unknown model config keys: dropout"):
+    with pytest.raises(ConfigError, match="ModelConfig: unknown keys dropout"):
         ModelConfig.from_dict({"kind": "prediction", "dropout": 0.1})
     with pytest.raises(ValueError, match="alphabet_size"):
         ModelConfig("synthesis")

@@ -16,12 +16,13 @@ from hwkit.animate import animated_svg
 from hwkit.errors import StyleError, TextError
 from hwkit.heatmaps import attention_figure, density_figure, density_grid
 from hwkit.mdn import split_params
-from hwkit.models import Attention, ModelConfig, Stepper, build_model, finished
+from hwkit.config import ModelConfig
+from hwkit.models import Attention, Stepper, build_model, finished
 from hwkit.sample import Density, Prime, replace_unknown, sample_text, sample_unconditional, wrap
 from hwkit.strokes import PEN_UP, normalise, offsets_to_points, points_to_strokes
 from hwkit.style import load_style, save_style, style_from_store
 
-from conftest import synthetic_lines
+from helpers import synthetic_lines
 
 SVG = "{http://www.w3.org/2000/svg}"
 ALPHABET = Alphabet(" abc")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwkit.checkpoint import load_checkpoint, save_checkpoint
-
-KEEP = ("model_config", "train_config", "alphabet", "stats", "store", "model", "step", "epoch", "best_valid")
+from hwkit.checkpoint import Checkpoint
 
 
 def main() -> None:
@@ -20,11 +18,9 @@ def main() -> None:
     parser.add_argument("source", help="a checkpoint written by hwkit train")
     parser.add_argument("target", help="where the bundled model goes")
     args = parser.parse_args()
-    ckpt = load_checkpoint(args.source)
-    slim = {key: ckpt[key] for key in KEEP}
-    slim["metrics"] = [m for m in ckpt["metrics"] if m.get("kind") == "valid"]
-    save_checkpoint(args.target, slim)
-    print(f"{args.target}: step {slim['step']}, epoch {slim['epoch']}, valid {slim['best_valid']:.1f} nats/line")
+    slim = Checkpoint.load(args.source).weights_only()
+    slim.save(args.target)
+    print(f"{args.target}: step {slim.step}, epoch {slim.epoch}, valid {slim.best_valid:.1f} nats/line")
 
 
 if __name__ == "__main__":

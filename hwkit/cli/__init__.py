@@ -14,7 +14,7 @@ import sys
 import click
 
 from hwkit import __version__
-from hwkit.errors import HwkitError
+from hwkit.errors import HwkitError, OptionError
 
 # name -> "module:attribute"; order is the order shown in --help
 COMMANDS = {
@@ -35,6 +35,12 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", file=file or sys.stderr)
 
 
+def flag_name(name: str) -> str:
+    """The command-line spelling of a library keyword: max_norm -> --max-norm."""
+    return {"kind": "--model", "output": "-o/--output"}.get(
+        name, "--" + name.replace("_", "-"))
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -49,6 +55,10 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except OptionError as exc:  # options that cannot go together: a usage error, exit 2
+            if os.environ.get("HWKIT_DEBUG") == "1":
+                raise
+            raise click.UsageError(f"{', '.join(map(flag_name, exc.names))}: {exc.why}") from None
         except HwkitError as exc:
             if os.environ.get("HWKIT_DEBUG") == "1":
                 raise

@@ -13,13 +13,8 @@ in two. Tables still fit the console's width (80 columns when not a terminal).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
-CACHE_DIR = Path("cache")
-DATA_DIR = Path("data")
-MODELS_DIR = Path("models")
-PREFERRED_STORES = ("iamondb.h5", "demo.h5")
 LOG_EVERY_S = 30.0
 
 
@@ -81,16 +76,3 @@ def escape(text: str) -> str:
     from rich.markup import escape as _escape
 
     return _escape(text)
-
-
-def default_store() -> Path:
-    """The real corpus when prepared, else the demo, else the newest store in ``cache/``."""
-    from hwkit.errors import StoreError
-
-    for name in PREFERRED_STORES:
-        if (CACHE_DIR / name).is_file():
-            return CACHE_DIR / name
-    found = sorted(CACHE_DIR.glob("*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
-    if not found:
-        raise StoreError(f"{CACHE_DIR}/: no store found (run `hwkit prepare` first, or name one)")
-    return found[0]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import CACHE_DIR, default_store, escape, stderr_console, stdout_console
+from hwkit.cli._common import escape, stderr_console, stdout_console
+from hwkit.paths import CACHE_DIR, default_store
 
 DEFAULT_N = 20  # lines drawn when --n is not given (all of them when the split has fewer)
 

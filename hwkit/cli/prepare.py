@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import CACHE_DIR, DATA_DIR, escape, progress_bar, stderr_console, stdout_console
+from hwkit.cli._common import escape, progress_bar, stderr_console, stdout_console
+from hwkit.paths import CACHE_DIR, DATA_DIR
 
 DEMO_OPTIONS = ("lines", "writers", "seed")
 EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary

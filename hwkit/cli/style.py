@@ -39,7 +39,7 @@ def export(line_id: str, store: Path | None, output: Path) -> None:
     from hwkit.style import save_style, style_from_store
 
     if store is None:
-        from hwkit.cli._common import default_store
+        from hwkit.paths import default_store
 
         store = default_store()
     prime, about = style_from_store(store, line_id)

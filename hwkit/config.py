@@ -1,0 +1,249 @@
+"""Every configuration hwkit saves: model shape, training recipe, presets, prepare and demo settings.
+
+Torch-free, so the CLI derives its flags, their help and the preset table from
+here without loading torch (``hwkit train -h`` stays instant), and one copy of
+each default exists. Each training field carries metadata the CLI and
+``hwkit.train.resume`` read:
+
+- ``help``: the flag's help line (a field without it is not a flag);
+- ``fixed``: True when the field shapes what is trained (the network, the batch
+  order, the crops), so a resumed run must keep it for resuming to be exact;
+  False when it only says how long, where or how fast to run;
+- ``choices``, ``min``, ``max``, ``open``, ``duration``: the flag's value type.
+
+One serialisation rule for every config: ``to_dict`` gives plain JSON values and
+``from_dict`` refuses unknown keys by name (missing keys take their defaults, so
+files written before a field was added still load).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from hwkit import __version__
+from hwkit.errors import ConfigError, OptionError
+
+KINDS = ("prediction", "synthesis")
+C = TypeVar("C")
+
+
+def _flag(default: Any, help: str, *, fixed: bool = False, **kind: Any) -> Any:
+    return field(default=default, metadata={"help": help, "fixed": fixed, **kind})
+
+
+class _Serialised:
+    """``to_dict`` / ``from_dict`` with the one rule above."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+
+@dataclass
+class ModelConfig(_Serialised):
+    """Everything needed to rebuild a network's shape; saved in every checkpoint."""
+
+    kind: str
+    hidden: int = _flag(400, "LSTM cells per layer.", fixed=True, min=1)
+    layers: int = _flag(3, "LSTM layers.", fixed=True, min=1)
+    mixtures: int = _flag(20, "Gaussian mixture components of the output (M).", fixed=True, min=1)
+    window_mixtures: int = _flag(10, "Gaussians of the synthesis window (K).", fixed=True, min=1)
+    alphabet_size: int = 0  # one-hot size incl. padding code 0 (= len(Alphabet)); synthesis only
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        for name in ("hidden", "layers", "mixtures", "window_mixtures"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer of at least 1, got {getattr(self, name)!r}")
+        if self.kind == "synthesis" and self.alphabet_size < 2:
+            raise ValueError("a synthesis model needs alphabet_size >= 2 (padding plus characters)")
+
+
+@dataclass
+class TrainConfig(_Serialised):
+    """How to train (the network's shape lives in ``ModelConfig``); saved in every checkpoint."""
+
+    batch_size: int = _flag(32, "Lines per batch (per process under torchrun).", fixed=True, min=1)
+    lr: float = _flag(1e-3, "Learning rate (may change on --resume, to lower it as a run goes on).",
+                      min=0, open=True)  # fmt: skip
+    optimizer: str = _flag("adam", "Adam, or Graves' centred RMSProp with momentum.", fixed=True,
+                           choices=("adam", "rmsprop"))  # fmt: skip
+    clip: str = _flag("norm", "graves: LSTM gradients to [-10, 10], outputs to [-100, 100]; "
+                      "norm: global norm <= --max-norm.", fixed=True, choices=("graves", "norm"))  # fmt: skip
+    max_norm: float = _flag(100.0, "Gradient norm limit for --clip norm (nats per line).", fixed=True,
+                            min=0, open=True)  # fmt: skip
+    epochs: int = _flag(20, "Passes over the train split.", min=1)
+    max_steps: int | None = _flag(None, "Stop after this many optimiser steps in all.", min=1)
+    time_limit: float | None = _flag(None, "Stop after this long (900, 15m, 2h; 0: no limit), validating and "
+                                     "saving first.", duration=True)  # fmt: skip
+    crop: int | None = _flag(None, "Prediction only: train on random windows of this many points.", fixed=True,
+                             min=2)  # fmt: skip
+    patience: int | None = _flag(None, "Stop after this many epochs without a better valid loss.", min=1)
+    lr_decay: float | None = _flag(None, "Multiply the learning rate by this after every 2 epochs in a row "
+                                   "without a better valid loss.", min=0, max=1, open=True)  # fmt: skip
+    seed: int = _flag(0, "Seed for initialisation, batch order and crops.", fixed=True)
+    workers: int = _flag(0, "DataLoader worker processes.", min=0)
+    device: str = _flag("auto", "auto: CUDA when present, else CPU.", choices=("auto", "cpu", "cuda"))
+    bf16: bool = _flag(False, "CUDA: bf16 autocast, kept only if it matches fp32 on a batch.")
+    compile: bool = _flag(False, "CUDA: torch.compile, kept only if it matches eager on a batch.")
+    log_every: int = _flag(10, "Steps between train records in metrics.jsonl.", min=1)
+    max_bad_steps: int = _flag(5, "Non-finite steps in a row before giving up.", min=1)
+
+
+def flag_fields() -> list[dataclasses.Field]:
+    """The config fields ``hwkit train`` offers as flags, model shape first."""
+    return [f for cls in (ModelConfig, TrainConfig) for f in dataclasses.fields(cls) if "help" in f.metadata]
+
+
+def fixed_fields() -> frozenset[str]:
+    """Fields a resumed run keeps from its checkpoint (the model's shape and the recipe's)."""
+    return frozenset(f.name for f in flag_fields() if f.metadata["fixed"])
+
+
+# Presets: model shape and training recipe together. ``crop`` applies to the
+# prediction network only (synthesis needs whole lines to align with the text).
+PRESETS: dict[str, dict] = {
+    # seconds on a CPU: for tests and CI, not for pictures
+    "tiny": {
+        "model": {"hidden": 32, "layers": 1, "mixtures": 3, "window_mixtures": 2},
+        "train": {"batch_size": 8, "lr": 3e-3, "epochs": 2, "crop": 64, "log_every": 5},
+    },
+    # 15 minutes on a CPU (the time limit; fewer if the epochs run out first) on the demo corpus
+    "demo": {
+        "model": {"hidden": 256, "layers": 2, "mixtures": 20, "window_mixtures": 10},
+        "train": {"batch_size": 32, "lr": 2e-3, "epochs": 30, "time_limit": 900.0, "crop": 300, "patience": 3},
+    },
+    # the paper's sizes and optimiser (sec. 4.2 and 5); a GPU job
+    "graves": {
+        "model": {"hidden": 400, "layers": 3, "mixtures": 20, "window_mixtures": 10},
+        "train": {
+            "batch_size": 32,
+            "optimizer": "rmsprop",
+            "lr": 1e-4,
+            "clip": "graves",
+            "epochs": 100,
+            "patience": 10,
+        },
+    },
+}
+PRESET_HELP = {
+    "tiny": "seconds, for tests",
+    "demo": "~15 min on a CPU",
+    "graves": "the paper's sizes (GPU)",
+}
+
+
+def check_options(kind: str, preset: str, overrides: Mapping[str, Any]) -> None:
+    """Refuse option combinations that cannot work (``OptionError``), before any work is done."""
+    if kind not in KINDS:
+        raise OptionError("kind", f"unknown model kind {kind!r} (choose from {', '.join(KINDS)})")
+    if preset not in PRESETS:
+        raise OptionError("preset", f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    check_device_options(given)
+    if kind != "prediction" and given.get("crop"):
+        raise OptionError("crop", f"prediction only, cannot go with the {kind} model (it reads whole lines)")
+    if "max_norm" in given:
+        clip = given.get("clip", PRESETS[preset]["train"].get("clip", TrainConfig.clip))
+        if clip != "norm":
+            raise OptionError("max_norm", f"applies to norm clipping only (this run clips the {clip} way)")
+
+
+def check_device_options(overrides: Mapping[str, Any]) -> None:
+    """bf16 and compile are CUDA options: refused together with an explicit cpu device."""
+    if overrides.get("device") == "cpu":
+        fast = tuple(name for name in ("bf16", "compile") if overrides.get(name))
+        if fast:
+            raise OptionError(fast, "CUDA only, cannot go with the cpu device")
+
+
+def make_configs(
+    kind: str, preset: str = "demo", *, alphabet_size: int = 0, **overrides: Any
+) -> tuple[ModelConfig, TrainConfig]:
+    """A preset's configs with ``overrides`` applied (keys of either config; None means keep).
+
+    A synthesis model needs ``alphabet_size``: ``len(store.alphabet)`` of the store it trains on.
+    Combinations that cannot work are an ``OptionError`` (``check_options``).
+    """
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)} - {"kind", "alphabet_size"}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(overrides) - model_fields - train_fields
+    if unknown:
+        raise TypeError(f"unknown config fields: {', '.join(sorted(unknown))}")
+    check_options(kind, preset, overrides)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    model = {**PRESETS[preset]["model"], **{k: v for k, v in given.items() if k in model_fields}}
+    recipe = {k: v for k, v in PRESETS[preset]["train"].items() if k != "crop" or kind == "prediction"}
+    recipe.update({k: v for k, v in given.items() if k in train_fields})
+    return ModelConfig(kind=kind, alphabet_size=alphabet_size, **model), TrainConfig(**recipe)
+
+
+def preset_table() -> str:
+    """What each preset sets, as the plain-text table of ``hwkit train -h``."""
+    defaults = TrainConfig().to_dict()
+    rows = [("preset", "LSTM", "M/K", "batch", "lr", "optimiser (clip)", "crop", "stops after")]
+    for name, preset in PRESETS.items():
+        model, recipe = preset["model"], {**defaults, **preset["train"]}
+        stops = [f"{recipe['epochs']} epochs"]
+        if recipe.get("time_limit"):
+            stops.append(human_duration(recipe["time_limit"]))
+        if recipe.get("patience"):
+            stops.append(f"patience {recipe['patience']}")
+        rows.append((
+            name,
+            f"{model['hidden']} x {model['layers']}",
+            f"{model['mixtures']}/{model['window_mixtures']}",
+            str(recipe["batch_size"]),
+            f"{recipe['lr']:g}",
+            f"{recipe['optimizer']} ({recipe['clip']})",
+            str(recipe["crop"]) if recipe.get("crop") else "-",
+            ", ".join(stops),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def human_duration(seconds: float) -> str:
+    """900 -> '15m', 5400 -> '1h30m'."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+
+
+@dataclass(frozen=True)
+class PrepareParams(_Serialised):
+    """Cleaning thresholds and split fractions; saved as JSON in every store (with the decisions made)."""
+
+    min_points: int = 40
+    """Lines with fewer points (after cleaning) are left out: a letter or two, nothing to learn from."""
+    max_jump: float = 500.0
+    """A pen-down step longer than this (raw units, about a line height in IAM-OnDB) splits its stroke."""
+    valid_fraction: float = 0.05
+    """Share of lines for the validation split when no task lists are present."""
+    test_fraction: float = 0.05
+    """Share of lines for the test split when no task lists are present."""
+
+
+@dataclass(frozen=True)
+class DemoParams(_Serialised):
+    """What a demo corpus is generated from; saved as ``DEMO.json`` beside it."""
+
+    lines: int = 3000
+    writers: int = 40
+    seed: int = 0
+    hwkit_version: str = __version__

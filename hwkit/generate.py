@@ -1,0 +1,153 @@
+"""Write handwriting from what a person names: a checkpoint (or none), texts, styles, options.
+
+``generate`` is the one call behind ``hwkit sample`` (and any other front end):
+it finds the checkpoint, turns style names into primes (style files, or line
+ids of the checkpoint's store), checks that the request fits the model, makes
+the texts encodable, and samples every line as one batch. Writing files is
+``hwkit.outputs``' job; this module returns arrays and notes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hwkit.alphabet import Alphabet
+from hwkit.checkpoint import BUNDLED, Checkpoint, find_checkpoint, find_store
+from hwkit.errors import CheckpointError, OptionError, StoreError, StyleError, TextError
+from hwkit.paths import MODELS_DIR
+from hwkit.sample import Prime, SampleResult, sample_text, sample_unconditional, wrap
+from hwkit.sample import replace_unknown as stand_ins
+
+DEFAULT_LENGTH = 700  # points per unconditional line
+DEFAULT_WIDTH = 50  # characters per written line
+
+
+@dataclass
+class Generation:
+    """Sampled lines and where they came from; ``notes`` are one line each, for a person to read."""
+
+    result: SampleResult
+    checkpoint: Path
+    kind: str
+    device: str
+    bias: float
+    notes: list[str] = field(default_factory=list)
+
+
+def generate(
+    checkpoint: str | os.PathLike | None = None,
+    texts: Sequence[str] = (),
+    *,
+    width: int = DEFAULT_WIDTH,
+    n: int = 1,
+    length: int | None = None,
+    strokes: int | None = None,
+    bias: float = 0.0,
+    seed: int | None = None,
+    styles: Sequence[str] = (),
+    store: str | os.PathLike | None = None,
+    keep_prime: bool = False,
+    replace_unknown: bool = False,
+    attention: bool = False,
+    device: str = "auto",
+    models_dir: str | os.PathLike = MODELS_DIR,
+) -> Generation:
+    """Handwriting from a checkpoint: ``texts`` (synthesis, wrapped to ``width``) or ``n`` free lines (prediction).
+
+    ``checkpoint`` is a file or run folder; None takes the newest ``best.pt`` under
+    ``models_dir`` (a synthesis one when there are texts), else the bundled demo
+    model. A synthesis model writes ``n`` versions of each text line; a prediction
+    model writes ``n`` lines of ``length`` points (default 700) or ``strokes`` pen
+    lifts. ``styles`` are style files or line ids of ``store`` (default: the
+    checkpoint's store); each primes its own set of lines. ``replace_unknown``
+    swaps characters the model lacks for their nearest stand-ins (noted) instead
+    of refusing them. ``attention``: the window weights will be drawn, so the
+    model must be a synthesis one.
+    """
+    from hwkit.distributed import pick_device
+
+    if keep_prime and not styles:
+        raise OptionError("keep_prime", "only with a style")
+    if store is not None and not styles:
+        raise OptionError("store", "only with a style given as a line id")
+    notes: list[str] = []
+    texts = [t for t in texts if t.strip()]
+    path = find_checkpoint(checkpoint, models_dir, kind="synthesis" if texts else None)
+    if path == BUNDLED:
+        notes.append(f"no {models_dir}/*/best.pt yet: using the bundled demo model (`hwkit train` makes your own)")
+    ckpt = Checkpoint.load(path)
+    lines = [line for t in texts for line in wrap(t, width)]
+    _check_fits(ckpt, path, lines, length, strokes, attention)
+    primes: list[Prime | None] = _primes(styles, store, ckpt) or [None]
+    if ckpt.kind == "synthesis":
+        lines = [_encodable(ckpt.alphabet, t, replace_unknown, notes) for t in lines]
+        primes = [p if p is None else Prime(p.offsets, _encodable(ckpt.alphabet, p.text, replace_unknown, notes, "style text"))
+                  for p in primes]  # fmt: skip
+    torch_device = pick_device(device, None)
+    model = ckpt.build_model(torch_device)
+    common = dict(stats=ckpt.stats, bias=bias, seed=seed, keep_prime=keep_prime)
+    if ckpt.kind == "synthesis":
+        batch = [(p, t) for p in primes for t in lines for _ in range(n)]
+        result = sample_text(model, ckpt.alphabet, [t for _, t in batch], primes=[p for p, _ in batch], **common)
+    else:
+        batch_primes = [p for p in primes for _ in range(n)]
+        result = sample_unconditional(model, len(batch_primes), length=length or DEFAULT_LENGTH, strokes=strokes,
+                                      primes=batch_primes, **common)  # fmt: skip
+    return Generation(result, path, ckpt.kind, str(torch_device), bias, notes)
+
+
+def _check_fits(ckpt: Checkpoint, path: Path, lines: list[str], length: int | None, strokes: int | None,
+                attention: bool) -> None:  # fmt: skip
+    """What this checkpoint cannot do is a ``CheckpointError`` naming the option at fault."""
+    if attention and ckpt.kind != "synthesis":
+        raise CheckpointError(f"{path}: --plot-attention needs a synthesis model")
+    if ckpt.kind == "prediction" and lines:
+        raise CheckpointError(
+            f"{path}: a prediction model writes without text; drop --text or use a synthesis checkpoint"
+        )
+    if ckpt.kind == "synthesis":
+        given = [f"--{name}" for name, value in (("length", length), ("strokes", strokes)) if value is not None]
+        if given:
+            raise CheckpointError(f"{' and '.join(given)}: only for a prediction model ({path} is a synthesis "
+                                  "model; its lines end by the attention rule)")  # fmt: skip
+        if not lines:
+            raise CheckpointError(f"{path}: a synthesis model needs --text or --text-file")
+
+
+def _encodable(alphabet: Alphabet, text: str, replace: bool, notes: list[str], what: str = "text") -> str:
+    missing = alphabet.unknown(text)
+    if not missing:
+        return text
+    if not replace:
+        shown = " ".join(repr(c) for c in missing)
+        raise TextError(f"{what} has characters the model's alphabet lacks: {shown} (use --replace-unknown)")
+    new, made = stand_ins(alphabet, text)
+    notes.append(f"replaced in {what}: " + ", ".join(f"{a!r} -> {b!r}" for a, b in made.items()))
+    return new
+
+
+def _primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: Checkpoint) -> list[Prime]:
+    """Style files as they are; other names as line ids of ``store`` (else of the checkpoint's store)."""
+    from hwkit.store import Store
+    from hwkit.style import load_style, style_from_store
+
+    primes, opened = [], None
+    for spec in styles:
+        if Path(spec).is_file():
+            primes.append(load_style(spec))
+            continue
+        if opened is None:  # opened once for every style that names one of its lines
+            try:
+                opened = Store(find_store(ckpt, store))
+            except StoreError as exc:
+                if store is not None:
+                    raise StoreError(f"--store {exc}") from None
+                recorded = (ckpt.store or {}).get("path")
+                where = (f"the checkpoint's store {recorded} not found (from here)" if recorded
+                         else "the checkpoint records no store to look it up as a line id")  # fmt: skip
+                raise StyleError(f"--style {spec}: no such style file, and {where}; pass --store FILE") from None
+        primes.append(style_from_store(opened, spec)[0])
+    return primes

@@ -1,0 +1,143 @@
+"""Sampled handwriting -> files: which file each format goes to, and the writers.
+
+Every front end (``hwkit sample``, the evaluation grids, a web page) names
+formats and an output path the same way and gets the same files:
+
+    svg       .svg            the lines laid out on a page, with captions
+    png       .png            the same picture as a PNG
+    animate   .animated.svg   the pen replaying each line
+    npz       .npz            raw offsets in pen units (flat + line_offsets), no pickle
+    json      .json           raw offsets in pen units, per line
+    attention .attention.png  synthesis window weights over time (a plot)
+    density   .density.png    the predicted mixture along each line (a plot)
+
+``plan`` decides the paths before any work is done (a bad ``-o`` fails fast);
+``write`` writes each file atomically (a crash never leaves half a picture).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.errors import HwkitError, OptionError
+from hwkit.files import atomic_path
+from hwkit.paths import SAMPLES_DIR, timestamp
+
+FORMATS = {"svg": ".svg", "png": ".png", "animate": ".animated.svg", "npz": ".npz", "json": ".json"}
+PLOTS = {"attention": ".attention.png", "density": ".density.png"}
+
+
+def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequence[str] = ()) -> dict[str, Path]:
+    """Where each chosen format and plot goes (format name -> path).
+
+    No ``output``: ``samples/<date>-<time>`` + each suffix (numbered when taken).
+    ``output`` without a known suffix: it is the stem. With a format's suffix (any
+    case): with no ``formats`` that suffix picks the format and ``output`` is its
+    file; with ``formats`` the suffix must be one of theirs (an animation may also
+    be ``.svg``) and the other formats share its stem. Anything else is an
+    ``OptionError`` on ``output``. No formats means SVG.
+    """
+    unknown = [f for f in (*formats, *plots) if f not in FORMATS and f not in PLOTS]
+    if unknown:
+        raise OptionError("formats", f"unknown format {unknown[0]!r} (known: {', '.join([*FORMATS, *PLOTS])})")
+    chosen, exact = list(formats), None
+    if output is None:
+        stamp = timestamp()
+        stem, k = SAMPLES_DIR / stamp, 1
+        while any(stem.with_name(stem.name + s).exists() for s in (*FORMATS.values(), *PLOTS.values())):
+            k += 1
+            stem = SAMPLES_DIR / f"{stamp}-{k}"
+        chosen = chosen or ["svg"]
+    else:
+        output = Path(output)
+        name = output.name
+        by_length = sorted(FORMATS, key=lambda f: len(FORMATS[f]), reverse=True)
+        matched = next((f for f in by_length if name.lower().endswith(FORMATS[f]) and len(name) > len(FORMATS[f])), None)
+        if matched is None:
+            if Path(name).suffix:
+                raise OptionError("output", f"{output}: unknown suffix {Path(name).suffix!r} (known: "
+                                  f"{', '.join(FORMATS.values())}; or none, to add each format's own)")  # fmt: skip
+            stem, chosen = output, chosen or ["svg"]
+        else:
+            suffix = name[len(name) - len(FORMATS[matched]) :]
+            stem = output.with_name(name[: len(name) - len(suffix)])
+            chosen = chosen or [matched]
+            if matched in chosen:
+                exact = matched
+            elif matched == "svg" and "animate" in chosen and "svg" not in chosen:
+                exact = "animate"
+            else:
+                picked = " ".join(f"--{f}" for f in chosen)
+                raise OptionError("output", f"{output}: the suffix {suffix} does not fit {picked}; give it without "
+                                  f"a suffix (e.g. {stem}) or one of {', '.join(FORMATS[f] for f in chosen)}")  # fmt: skip
+    targets = {name: stem.with_name(stem.name + FORMATS[name]) for name in chosen}
+    if exact is not None:
+        targets[exact] = output
+    targets.update({name: stem.with_name(stem.name + PLOTS[name]) for name in plots})
+    return targets
+
+
+def check_colour(colour: str) -> None:
+    """A colour name or #rrggbb, or 'stroke' (one per stroke) or 'eos' (shaded by end-of-stroke probability)."""
+    from PIL import ImageColor
+
+    if colour in ("stroke", "eos"):
+        return
+    try:
+        ImageColor.getrgb(colour)
+    except ValueError:
+        raise OptionError("colour", f"{colour!r} is not a colour name or #rrggbb") from None
+
+
+def write(
+    result, targets: dict[str, Path], *, colour: str = "black", stroke_width: float = 1.6, captions: bool = True
+) -> list[Path]:
+    """Write a ``sample.SampleResult`` to each of ``targets`` (from ``plan``); return the paths written.
+
+    ``colour`` 'eos' shades the SVG and PNG by the predicted end-of-stroke
+    probability; the animation is then drawn in black.
+    """
+    from hwkit import render
+
+    check_colour(colour)
+    lines = [line.offsets for line in result.lines]
+    texts = [line.text for line in result.lines] if captions else None
+    style = render.Style(colour="black" if colour == "eos" else colour, width=stroke_width)
+    placed = render.layout(lines, texts, style) if {"svg", "png"} & set(targets) else None
+    shade = [line.eos for line in result.lines] if colour == "eos" else None
+    for target in targets.values():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HwkitError(f"{target.parent}: cannot create the output folder ({exc.strerror or exc})") from None
+    for name, target in targets.items():
+        with atomic_path(target) as tmp:
+            if name == "svg":
+                svg = render.layout_svg(placed) if shade is None else render.shaded_svg(placed, shade)
+                tmp.write_text(svg, encoding="utf-8")
+            elif name == "png":
+                image = render.layout_png(placed) if shade is None else render.shaded_png(placed, shade)
+                image.save(tmp, format="PNG")
+            elif name == "animate":
+                from hwkit.animate import animated_svg
+
+                tmp.write_text(animated_svg(lines, texts, style), encoding="utf-8")
+            elif name == "npz":
+                with open(tmp, "wb") as f:  # a file object: numpy adds no second .npz
+                    np.savez_compressed(f, **result.as_arrays())
+            elif name == "json":
+                tmp.write_text(json.dumps(result.as_dict(), ensure_ascii=False) + "\n", encoding="utf-8")
+            elif name == "attention":
+                from hwkit.heatmaps import attention_figure
+
+                attention_figure(result.lines, tmp)
+            elif name == "density":
+                from hwkit.heatmaps import density_figure
+
+                density_figure(result.lines, tmp)
+    return list(targets.values())
