@@ -1,8 +1,7 @@
 """Torch access to a stroke store: a Dataset of lines, padding collate, bucketed batches.
 
-Items arrive normalised the way every model reads them (``strokes.normalise``
-with the store's train statistics, then row 0's ``dx, dy`` set to exactly 0 as a
-start token), so training, sampling and ``hwkit inspect --batch`` all see the
+Items arrive the way every model reads them (``strokes.model_input`` with the
+store's train statistics), so training, sampling and ``hwkit inspect --batch`` all see the
 same numbers. Randomness (crop windows, batch order) is a pure function of
 ``(seed, epoch, position)``, never of process state, so DataLoader workers and
 DDP ranks agree without talking to each other.
@@ -19,7 +18,7 @@ import torch
 
 from hwkit.errors import StoreError
 from hwkit.store import Store
-from hwkit.strokes import denormalise, normalise
+from hwkit.strokes import denormalise, model_input
 
 # Shuffled epochs sort lines by length inside pools of this many batches: batches
 # stay tight (little padding) while their membership still changes every epoch.
@@ -86,8 +85,7 @@ class StrokeDataset(torch.utils.data.Dataset):
             rng = np.random.default_rng((self.seed, self.epoch, index))
             start = int(rng.integers(0, len(offsets) - self.crop + 1))
             offsets = offsets[start : start + self.crop]
-        x = normalise(offsets, self._mean, self._std)
-        x[0, :2] = 0.0
+        x = model_input(offsets, self._mean, self._std)
         chars = self.store.alphabet.encode(self.store.texts[index])
         return Item(torch.from_numpy(x), torch.from_numpy(chars), self.store.line_ids[index], index)
 

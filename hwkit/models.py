@@ -273,14 +273,12 @@ class Stepper:
     def _pack(self) -> list:
         """The LSTM layers' and the head's weights packed for oneDNN's matmul, or ``[]`` where that is not to be had.
 
-        For batches of ``_PACKED_MIN_BATCH`` lines or more on a CPU, oneDNN's
-        matmul on weights reordered once runs about 1.4x faster than ``addmm``
-        (MKL) for these shapes. For one line it is slower on one thread, but on
-        two or more it is the faster one (MKL runs a one-row product on one
-        thread, oneDNN splits it: 0.35 against 0.41 ms a step for 3 x 400 on
-        two cores), so ``__call__`` uses it for any batch then. The ops are
-        torch's internal ones (those ``torch.compile`` uses on the CPU), so any
-        failure, or a result off from ``addmm``'s, falls back to ``addmm``.
+        On a CPU, oneDNN's matmul on weights reordered once beats ``addmm`` (MKL)
+        for batches of ``_PACKED_MIN_BATCH`` lines or more, and for any batch on
+        two or more threads (MKL runs a one-row product on one thread; oneDNN
+        splits it): BENCHMARKS.md has the numbers. The ops are torch's internal
+        ones (those ``torch.compile`` uses on the CPU), so any failure, or a
+        result off from ``addmm``'s, falls back to ``addmm``.
         """
         if self._packed is None:
             self._packed = []

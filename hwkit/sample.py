@@ -33,7 +33,7 @@ from hwkit import mdn
 from hwkit.alphabet import Alphabet
 from hwkit.errors import TextError
 from hwkit.models import Attention, Stepper, SynthesisNet, finished
-from hwkit.strokes import PEN_UP, denormalise, normalise
+from hwkit.strokes import PEN_UP, denormalise, model_input
 
 # Safety net for synthesis when Graves' stop rule never fires: about 25 points
 # per character in IAM-OnDB, so 40 per character plus a tail is generous.
@@ -186,9 +186,7 @@ def _teacher_rows(prime: Prime | None, mean: np.ndarray, std: np.ndarray) -> np.
     """The rows a line is forced through before it samples: its prime, or the start token."""
     if prime is None:
         return np.zeros((1, 3), np.float32)
-    rows = normalise(prime.offsets, mean, std)
-    rows[0, :2] = 0.0  # start token, as in training (dataset.py)
-    return rows
+    return model_input(prime.offsets, mean, std)
 
 
 def sample_unconditional(

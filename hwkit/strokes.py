@@ -129,6 +129,17 @@ def normalise(offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndar
     return out
 
 
+def model_input(offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """A line as every network reads it: normalised, and row 0's ``dx, dy`` set to exactly 0.
+
+    Row 0 is the move from nowhere to the first point: meaningless, so it becomes
+    the start token the networks learn to begin from (pen_up is kept).
+    """
+    out = normalise(offsets, mean, std)
+    out[0, :2] = 0.0
+    return out
+
+
 def denormalise(offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """Undo ``normalise``."""
     out = np.array(offsets, dtype=np.float32, copy=True)

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import inspect
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -35,11 +37,22 @@ def test_help_does_not_import_heavy_modules(args):
     assert done.returncode == 0, done.stderr
 
 
-def test_every_command_help_starts_imperative_and_ends_with_example():
-    runner = CliRunner()
+def _commands():
     for name in COMMANDS:
-        text = runner.invoke(cli, [name, "--help"]).output
-        assert "Example" in text or "example" in text, name
+        command = cli.get_command(None, name)
+        yield name, command
+        for sub in getattr(command, "commands", {}).values():
+            yield f"{name} {sub.name}", sub
+
+
+@pytest.mark.parametrize("name, command", list(_commands()), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_command_help_starts_imperative_and_ends_with_example(name, command):
+    text = inspect.cleandoc(command.help)
+    first = text.split()[0]
+    assert first[0].isupper() and not first.endswith(("s", "ing")) and first not in ("The", "This", "A"), name
+    last = text.split("\n\n")[-1].lstrip("\b").strip()
+    assert last.startswith(("Example:", "Examples:")) and len(last.splitlines()) >= 2, name
+    assert CliRunner().invoke(cli, [*name.split(), "--help"]).exit_code == 0
 
 
 def _group_with(callback):

@@ -28,11 +28,17 @@ def _invoke(*args):
     return CliRunner().invoke(cli, ["train", *map(str, args)])
 
 
-def test_tiny_preset_end_to_end(make_store, in_tmp):
+@pytest.fixture
+def tiny_run(make_store, in_tmp):
+    """A finished tiny-preset run in models/t (2 epochs), and its store."""
     store = make_store(n_lines=24, max_points=60)
     result = _invoke(store, "--preset", "tiny", "--name", "t", "--log-every", "1")
     assert result.exit_code == 0, result.output
-    run = in_tmp / "models" / "t"
+    return in_tmp / "models" / "t", store, result
+
+
+def test_tiny_preset_writes_the_run_and_a_summary(tiny_run):
+    run, _, result = tiny_run
     assert {"best.pt", "last.pt", "metrics.jsonl", "loss.png", "loss.svg"} <= {p.name for p in run.iterdir()}
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {r["kind"] for r in records} == {"train", "valid"}
@@ -40,15 +46,28 @@ def test_tiny_preset_end_to_end(make_store, in_tmp):
     ckpt = checkpoint_dict(run / "best.pt")
     assert ckpt["model_config"]["hidden"] == 32 and ckpt["train_config"]["crop"] == 64
 
+
+def test_a_new_run_never_overwrites_one(tiny_run):
+    _, store, _ = tiny_run
     again = _invoke(store, "--preset", "tiny", "--name", "t")
     assert again.exit_code == 1 and "already holds a run" in again.output
 
+
+def test_resume_goes_on_with_more_epochs(tiny_run):
+    run, _, _ = tiny_run
     resumed = _invoke("--resume", run, "--epochs", "3")
     assert resumed.exit_code == 0, resumed.output
     assert checkpoint_dict(run / "last.pt")["epoch"] == 3
-    refused = _invoke("--resume", run, "--batch-size", "4")
-    assert refused.exit_code == 2 and "--batch-size" in refused.output
 
+
+def test_resume_refuses_a_fixed_flag(tiny_run):
+    run, _, _ = tiny_run
+    refused = _invoke("--resume", run, "--batch-size", "4")
+    assert refused.exit_code == 2 and "--batch-size: fixed by the checkpoint" in refused.output
+
+
+def test_resume_with_a_new_learning_rate_switches_at_the_resume_point(tiny_run):
+    run, _, _ = tiny_run
     slower = _invoke("--resume", run, "--epochs", "4", "--lr", "0.0005", "--log-every", "1")
     assert slower.exit_code == 0, slower.output
     assert "learning rate 0.003 -> 0.0005" in slower.stderr

@@ -29,7 +29,7 @@ ALPHABET = Alphabet(" abc")
 STATS = {"mean": [2.0, 0.5], "std": [3.0, 2.5]}
 
 
-def tiny(kind: str, seed: int = 0) -> torch.nn.Module:
+def tiny_model(kind: str, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     size = len(ALPHABET) if kind == "synthesis" else 0
     config = ModelConfig(kind, hidden=16, layers=2, mixtures=3, window_mixtures=2, alphabet_size=size)
@@ -70,7 +70,7 @@ def test_stop_rule_fires_exactly_when_the_stop_position_outweighs_every_characte
 def test_lines_stop_by_the_rule_at_the_predicted_step_each_on_its_own_in_one_batch():
     # kappa = 0.4 t exactly; the stop column L + 1 wins once kappa > L + 0.5, at t = ceil((L + 0.5) / 0.4)
     # (0.1 from any tie). Row 0 is the start token, step t writes row t, the stopping step writes nothing.
-    model = fixed_window(tiny("synthesis"), 0.4)
+    model = fixed_window(tiny_model("synthesis"), 0.4)
     texts = ["abc", "a", "ab"]
     result = sample_text(model, ALPHABET, texts, stats=STATS, seed=0)
     assert [line.stop for line in result.lines] == ["rule"] * 3
@@ -82,14 +82,14 @@ def test_lines_stop_by_the_rule_at_the_predicted_step_each_on_its_own_in_one_bat
 
 
 def test_the_cap_stops_a_line_whose_window_never_moves():
-    model = fixed_window(tiny("synthesis"), 1e-12)
+    model = fixed_window(tiny_model("synthesis"), 1e-12)
     result = sample_text(model, ALPHABET, ["ab", "abc"], stats=STATS, seed=0, points_per_char=5)
     assert [line.stop for line in result.lines] == ["cap", "cap"]
     assert [len(line.offsets) for line in result.lines] == [1 + 5 * 2 + 100, 1 + 5 * 3 + 100]
 
 
 def test_unconditional_lines_end_at_length_or_after_the_requested_pen_lifts():
-    model = tiny("prediction")
+    model = tiny_model("prediction")
     result = sample_unconditional(model, 3, stats=STATS, length=40, seed=1)
     assert [len(line.offsets) for line in result.lines] == [40, 40, 40]
     assert all(line.stop == "length" and line.text == "" and line.phi is None for line in result.lines)
@@ -105,18 +105,18 @@ def test_unconditional_lines_end_at_length_or_after_the_requested_pen_lifts():
 
 
 def test_same_seed_same_lines_other_seed_other_lines():
-    model = fixed_window(tiny("synthesis"), 0.05)
+    model = fixed_window(tiny_model("synthesis"), 0.05)
     a = sample_text(model, ALPHABET, ["abc", "cab"], stats=STATS, seed=7)
     b = sample_text(model, ALPHABET, ["abc", "cab"], stats=STATS, seed=7)
     c = sample_text(model, ALPHABET, ["abc", "cab"], stats=STATS, seed=8)
     for x, y in zip(a.lines, b.lines):
         assert np.array_equal(x.offsets, y.offsets) and np.array_equal(x.eos, y.eos)
     assert not np.array_equal(a.lines[0].offsets, c.lines[0].offsets)
-    assert sample_unconditional(tiny("prediction"), 1, stats=STATS, length=5, seed=None).seed >= 0
+    assert sample_unconditional(tiny_model("prediction"), 1, stats=STATS, length=5, seed=None).seed >= 0
 
 
 def test_adding_lines_to_a_batch_leaves_the_earlier_lines_alone():
-    model = tiny("prediction")
+    model = tiny_model("prediction")
     two = sample_unconditional(model, 2, stats=STATS, length=30, seed=5)
     three = sample_unconditional(model, 3, stats=STATS, length=30, seed=5)
     for x, y in zip(two.lines, three.lines):
@@ -126,7 +126,7 @@ def test_adding_lines_to_a_batch_leaves_the_earlier_lines_alone():
 
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
 def test_priming_reproduces_the_prime_then_continues_from_what_the_network_read(kind):
-    model = tiny(kind) if kind == "prediction" else fixed_window(tiny(kind), 0.05)
+    model = tiny_model(kind) if kind == "prediction" else fixed_window(tiny_model(kind), 0.05)
     prime = prime_line(30)
     p = len(prime.offsets)
     if kind == "prediction":
@@ -163,7 +163,7 @@ def test_a_larger_bias_gives_a_smaller_spread_of_offsets():
     # Same network, same seed: bias 3 shrinks every std dev by e^3 (about 20x). The
     # spread must fall below half; with 32 x 120 offsets its estimate is good to a few
     # per cent, so an ignored bias (ratio ~1) cannot pass.
-    model = tiny("prediction")
+    model = tiny_model("prediction")
     spread = {}
     for bias in (0.0, 3.0):
         result = sample_unconditional(model, 32, stats=STATS, length=120, seed=5, bias=bias)
@@ -172,7 +172,7 @@ def test_a_larger_bias_gives_a_smaller_spread_of_offsets():
 
 
 def test_texts_must_be_encodable_and_can_be_repaired():
-    model = tiny("synthesis")
+    model = tiny_model("synthesis")
     with pytest.raises(TextError, match="'x'"):
         sample_text(model, ALPHABET, ["abx"], stats=STATS, seed=0)
     with pytest.raises(TextError):
@@ -191,7 +191,7 @@ def test_brackets_and_slashes_are_replaced_by_the_nearest_the_alphabet_has():
 
 
 def test_results_export_as_plain_arrays_and_json():
-    result = sample_text(fixed_window(tiny("synthesis"), 0.4), ALPHABET, ["abc", "a"], stats=STATS, seed=0)
+    result = sample_text(fixed_window(tiny_model("synthesis"), 0.4), ALPHABET, ["abc", "a"], stats=STATS, seed=0)
     arrays = result.as_arrays()
     assert arrays["line_offsets"].tolist() == [0, 9, 13]
     assert np.array_equal(arrays["offsets"][9:13], result.lines[1].offsets)
@@ -273,20 +273,20 @@ def test_density_grid_holds_one_unit_of_probability_per_predicted_point():
 
 
 def test_attention_and_density_figures_are_written(tmp_path):
-    model = fixed_window(tiny("synthesis"), 0.2)
+    model = fixed_window(tiny_model("synthesis"), 0.2)
     result = sample_text(model, ALPHABET, ["abc", "b a"], stats=STATS, seed=0)
     for draw, name in ((attention_figure, "a.png"), (density_figure, "d.png")):
         path = draw(result.lines, tmp_path / name)
         with Image.open(path) as image:
             assert image.width > 300 and image.height > 200
     with pytest.raises(ValueError, match="synthesis"):
-        attention_figure(sample_unconditional(tiny("prediction"), 1, stats=STATS, length=5).lines, tmp_path / "x.png")
+        attention_figure(sample_unconditional(tiny_model("prediction"), 1, stats=STATS, length=5).lines, tmp_path / "x.png")
 
 
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
 def test_a_big_batch_steps_as_its_lines_would_in_a_small_one(kind):
     """From 8 lines (on one thread) the stepper may run its matmuls on oneDNN (models._PACKED_MIN_BATCH): same numbers."""
-    model = tiny(kind)
+    model = tiny_model(kind)
     b = 9
     chars = torch.tensor([[1, 2, 3, 1]] * b)
     big = Stepper(model, chars, chars != 0) if kind == "synthesis" else Stepper(model)
@@ -304,7 +304,7 @@ def test_a_big_batch_steps_as_its_lines_would_in_a_small_one(kind):
 
 def test_one_line_steps_alike_on_one_thread_and_on_two():
     """On two threads even one line runs on oneDNN (see ``Stepper._pack``): same numbers as MKL's on one."""
-    model = tiny("prediction")
+    model = tiny_model("prediction")
     x = torch.randn(1, 20, 3, generator=torch.Generator().manual_seed(1))
 
     def run(threads: int) -> list[torch.Tensor]:
@@ -328,7 +328,7 @@ def test_one_line_steps_alike_on_one_thread_and_on_two():
 
 def test_stops_read_off_after_the_loop_are_those_of_a_check_per_point():
     """Each line of a batch ends at its own third pen lift or its length, whenever the others end."""
-    model = tiny("prediction")
+    model = tiny_model("prediction")
     for n_lines in (1, 2, 9):
         lines = sample_unconditional(model, n_lines, stats=STATS, length=50, strokes=3, seed=5).lines
         for line in lines:
