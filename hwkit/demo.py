@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -30,6 +29,7 @@ from hwkit.config import DemoParams
 from hwkit.demo_style import Trajectory, WriterStyle, random_style, render_line
 from hwkit.demo_text import make_texts
 from hwkit.errors import CorpusError
+from hwkit.progress import Progress, ignore
 from hwkit.strokes import PEN_UP
 
 MARKER = iam.DEMO_MARKER  # how prepare tells the demo corpus from IAM-OnDB
@@ -66,7 +66,7 @@ def ensure_demo_corpus(
     lines: int = 3000,
     writers: int = 40,
     seed: int = 0,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = ignore,
 ) -> Path:
     """Make ``root`` hold the demo corpus for these parameters; return ``root``.
 
@@ -74,7 +74,7 @@ def ensure_demo_corpus(
     Otherwise it is generated in a temporary folder beside ``root`` and swapped in
     only when complete, so an interrupted run never leaves a half corpus that looks
     whole. A non-empty ``root`` without ``DEMO.json`` is not ours and is refused.
-    ``progress(n)`` is called with the number of lines just written.
+    ``progress`` gets ``{"event": "lines", "done", "total"}`` as forms are written.
     """
     root = Path(root)
     if lines < 1 or writers < 1:
@@ -103,9 +103,13 @@ def ensure_demo_corpus(
     return root
 
 
-def write_demo_corpus(root: Path, params: DemoParams, progress: Callable[[int], None] | None = None) -> None:
-    """Write the whole tree into the existing folder ``root``; the marker goes last."""
+def write_demo_corpus(root: Path, params: DemoParams, progress: Progress = ignore) -> None:
+    """Write the whole tree into the existing folder ``root``; the marker goes last.
+
+    ``progress`` gets ``{"event": "lines", "done", "total"}`` after each form (``hwkit.progress``).
+    """
     root = Path(root)
+    done = 0
     styles = [writer_style(params.seed, w) for w in range(params.writers)]
     forms = plan_forms(params)
     by_writer: dict[int, list[str]] = {}
@@ -115,8 +119,8 @@ def write_demo_corpus(root: Path, params: DemoParams, progress: Callable[[int], 
         lines = [render_line(t, style, _rng(params.seed, _LINE, form.first_line + k)) for k, t in enumerate(texts)]
         _write_form(root, form, texts, lines, style, _rng(params.seed, _PAGE, form.first_line))
         by_writer.setdefault(form.writer, []).append(form.form_id)
-        if progress is not None:
-            progress(form.n_lines)
+        done += form.n_lines
+        progress({"event": "lines", "done": done, "total": params.lines})
     for name, writers in split_writers(params.seed, params.writers).items():
         ids = [f for w in writers for f in by_writer.get(w, [])]
         (root / name).write_text("".join(f"{i}\n" for i in ids), encoding=ENCODING)

@@ -20,7 +20,7 @@ import multiprocessing
 import multiprocessing.pool
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from hwkit import iam
 from hwkit.alphabet import Alphabet
 from hwkit.config import PrepareParams
 from hwkit.errors import CorpusError
+from hwkit.progress import Progress, ignore
 from hwkit.store import SPLITS, Line, check_writable, write_store
 from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps
 
@@ -44,16 +45,6 @@ DUPLICATE = "duplicate line id"
 CHUNK_FILES = 64  # stroke files per worker task: ~3 MB, big enough to amortise numpy's per-call cost
 TRAIN_LISTS = ("trainset", "testset_t", "testset_f")
 VALID_LISTS = ("testset_v",)
-
-
-@dataclass(frozen=True)
-class PrepareProgress:
-    """Where a running prepare stands; ``files_total`` is None while archives are streamed."""
-
-    files_done: int
-    files_total: int | None
-    lines_kept: int
-    points: int
 
 
 @dataclass
@@ -101,11 +92,12 @@ def prepare_corpus(
     jobs: int | None = None,
     force: bool = False,
     params: PrepareParams = PrepareParams(),
-    progress: Callable[[PrepareProgress], None] | None = None,
+    progress: Progress = ignore,
 ) -> PrepareReport:
     """Parse, clean and split an IAM-OnDB root (folders or archives) into a store at ``output``.
 
-    ``progress`` is called in this process only, after each parsed chunk.
+    ``progress`` gets ``{"event": "files", "done", "total", "lines", "points"}`` (``hwkit.progress``)
+    in this process only, after each parsed chunk; ``total`` is None while archives are streamed.
     """
     output = Path(output)
     check_writable(output, force)
@@ -150,8 +142,7 @@ def prepare_corpus(
                     lines.append(Line(result, text, line_id, writers.get(_form_of(line_id), -1)))
                     n_points += len(result)
             done[0] += len(chunk)
-            if progress is not None:
-                progress(PrepareProgress(done[0], total, len(lines), n_points))
+            progress({"event": "files", "done": done[0], "total": total, "lines": len(lines), "points": n_points})
 
     _require_readable(corpus.strokes, skipped)
     if not lines:

@@ -33,8 +33,8 @@ Decisions worth knowing:
 - ``bf16`` autocast and ``torch.compile`` are CUDA-only options, and each is
   kept only if it gives the fp32 eager loss on the first batch (``check_fast_paths``).
 
-The library reports progress through a ``progress(event: dict)`` callback and
-never prints; the CLI turns the events into a progress bar.
+The library reports progress through ``progress(event: dict)`` (``hwkit.progress``)
+and never prints; the CLI turns the events into a progress bar.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from hwkit.dataset import Batch, BucketBatchSampler, StrokeDataset, collate
 from hwkit.errors import CheckpointError, NothingToDo, OptionError, TrainingError
 from hwkit.models import build_model
 from hwkit.paths import MODELS_DIR, default_store, timestamp
+from hwkit.progress import Progress
 from hwkit.runstate import (
     rng_state,
     seed_everything,
@@ -73,7 +74,6 @@ from hwkit.runstate import (
 )
 from hwkit.store import Store
 
-Progress = Callable[[dict], None]
 
 # Graves' clipping (sec. 4): a line's loss derivatives w.r.t. the LSTM layers are
 # clipped to [-10, 10] and w.r.t. the network outputs to [-100, 100].
@@ -650,36 +650,34 @@ def check_fast_paths(
     reference = _loss_per_point(model, batch, bf16=False)
     net = model
     if compile:
-        failed = False
-        try:
-            compiled = torch.compile(model)
-            got = _loss_per_point(compiled, batch, bf16=False)
-            failed = abs(got - reference) > COMPILE_TOLERANCE * max(1.0, abs(reference))
-            if failed:
-                notes.append(f"--compile moved the loss from {reference:.4f} to {got:.4f} nats/point; running eagerly")
-        except Exception as exc:  # any compiler failure means: run eagerly
-            failed = True
-            notes.append(f"--compile failed ({type(exc).__name__}); running eagerly")
-        (failed_anywhere,) = distributed.any_rank(world, device, failed)
-        if failed_anywhere and not failed:
-            notes.append("--compile failed on another process; running eagerly")
-        net = model if failed_anywhere else compiled
-    use_bf16 = False
-    if bf16:
-        failed = False
-        try:
-            got = _loss_per_point(net, batch, bf16=True)
-            failed = abs(got - reference) > BF16_TOLERANCE
-            if failed:
-                notes.append(f"--bf16 moved the loss from {reference:.4f} to {got:.4f} nats/point; using fp32")
-        except RuntimeError as exc:  # an op without a bf16 kernel: stay in fp32
-            failed = True
-            notes.append(f"--bf16 failed ({type(exc).__name__}); using fp32")
-        (failed_anywhere,) = distributed.any_rank(world, device, failed)
-        if failed_anywhere and not failed:
-            notes.append("--bf16 failed on another process; using fp32")
-        use_bf16 = not failed_anywhere
+        compiled = torch.compile(model)  # lazy: compiling happens, and fails, in the first call
+        tolerance = COMPILE_TOLERANCE * max(1.0, abs(reference))
+        keep = _judge("--compile", lambda: (_loss_per_point(compiled, batch, bf16=False), tolerance), reference,
+                      "running eagerly", world, device, notes, errors=(Exception,))  # any compiler failure  # fmt: skip
+        net = compiled if keep else model
+    use_bf16 = bf16 and _judge(
+        "--bf16", lambda: (_loss_per_point(net, batch, bf16=True), BF16_TOLERANCE), reference, "using fp32", world,
+        device, notes, errors=(RuntimeError,),  # an op without a bf16 kernel: stay in fp32
+    )  # fmt: skip
     return net, use_bf16, notes
+
+
+def _judge(flag: str, trial: Callable[[], tuple[float, float]], reference: float, fallback: str, world: int,
+           device: torch.device, notes: list[str], errors: tuple[type[BaseException], ...]) -> bool:  # fmt: skip
+    """Whether a fast path passes on every rank: ``trial()`` gives its loss and the tolerance it must meet."""
+    failed = False
+    try:
+        got, tolerance = trial()
+        failed = abs(got - reference) > tolerance
+        if failed:
+            notes.append(f"{flag} moved the loss from {reference:.4f} to {got:.4f} nats/point; {fallback}")
+    except errors as exc:
+        failed = True
+        notes.append(f"{flag} failed ({type(exc).__name__}); {fallback}")
+    (failed_anywhere,) = distributed.any_rank(world, device, failed)
+    if failed_anywhere and not failed:
+        notes.append(f"{flag} failed on another process; {fallback}")
+    return not failed_anywhere
 
 
 @torch.no_grad()

@@ -138,7 +138,7 @@ class FakeDemo:
             if not (root / "DEMO.json").exists():
                 write_tree(root, demo=True)
             if progress is not None:
-                progress(lines)
+                progress({"event": "lines", "done": lines, "total": lines})
             return root
 
         fake.ensure_demo_corpus = ensure_demo_corpus

@@ -239,11 +239,11 @@ def test_tree_has_the_iam_ondb_layout(corpus):
 
 def test_existing_corpus_is_reused_and_other_params_regenerate(corpus, tmp_path):
     root = ensure_demo_corpus(tmp_path / "c", lines=12, writers=2)
-    calls: list[int] = []
+    calls: list[dict] = []
     ensure_demo_corpus(root, lines=12, writers=2, progress=calls.append)
     assert calls == []
     ensure_demo_corpus(root, lines=14, writers=2, progress=calls.append)
-    assert sum(calls) == 14
+    assert calls[-1] == {"event": "lines", "done": 14, "total": 14}
     assert json.loads((root / MARKER).read_text())["lines"] == 14
     assert len(list((root / "lineStrokes").rglob("*.xml"))) == 14
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no temporary folders left
@@ -253,7 +253,7 @@ def test_interrupted_regeneration_leaves_the_old_corpus_whole(tmp_path):
     root = ensure_demo_corpus(tmp_path / "c", lines=8, writers=2)
     before = tree_files(root)
 
-    def interrupt(n: int) -> None:
+    def interrupt(event: dict) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -155,9 +155,10 @@ def test_parallel_parse_equals_serial(tmp_path):
     assert a.attrs["content_sha256"] == b.attrs["content_sha256"] and a.skipped == b.skipped
     assert_store_matches(b, tree)
     assert len(calls) == 4
-    assert [c.files_done for c in calls] == sorted(c.files_done for c in calls)
-    assert calls[-1].files_done == calls[-1].files_total == 3 * forms
-    assert calls[-1].lines_kept == len(b) and calls[-1].points == b.n_points
+    assert {c["event"] for c in calls} == {"files"}
+    assert [c["done"] for c in calls] == sorted(c["done"] for c in calls)
+    assert calls[-1]["done"] == calls[-1]["total"] == 3 * forms
+    assert calls[-1]["lines"] == len(b) and calls[-1]["points"] == b.n_points
 
 
 def test_official_task_lists(tmp_path):

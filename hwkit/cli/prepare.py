@@ -102,10 +102,10 @@ def prepare(
     with progress_bar("parsing", unit="files") as advance:
         last = [0]
 
-        def report(p) -> None:
-            status = f"{p.lines_kept:,} lines, {p.points:,} points"
-            advance(p.files_done - last[0], status=status, total=p.files_total)
-            last[0] = p.files_done
+        def report(event: dict) -> None:
+            status = f"{event['lines']:,} lines, {event['points']:,} points"
+            advance(event["done"] - last[0], status=status, total=event["total"])
+            last[0] = event["done"]
 
         result = prepare_corpus(source, output, jobs=jobs, force=force, params=params, progress=report)
     if as_json:
@@ -124,7 +124,13 @@ def _demo_corpus(root: Path, lines: int | None, writers: int | None, seed: int |
     writers = defaults.writers if writers is None else writers
     seed = defaults.seed if seed is None else seed
     with progress_bar("demo corpus", total=lines, unit="lines") as advance:
-        return ensure_demo_corpus(root, lines=lines, writers=writers, seed=seed, progress=advance)
+        last = [0]
+
+        def report(event: dict) -> None:
+            advance(event["done"] - last[0])
+            last[0] = event["done"]
+
+        return ensure_demo_corpus(root, lines=lines, writers=writers, seed=seed, progress=report)
 
 
 def _summary(report) -> None:
