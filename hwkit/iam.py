@@ -171,7 +171,31 @@ def find_corpus(root: str | os.PathLike) -> Corpus:
     return Corpus(root, strokes, ascii_, original, lists)
 
 
-def iter_part(part: Part, skipped: list[tuple[str, str]], *, head: int | None = None) -> Iterator[tuple[str, bytes]]:
+class Skips(list):
+    """Every input left out, as ``(name, reason)`` pairs in the order met (what ``/skipped`` records).
+
+    A list, so it sorts and compares as one; ``add`` records, the other methods
+    answer what prepare asks of the record, so no caller searches reason strings.
+    """
+
+    def add(self, name: str, reason: str) -> None:
+        self.append((name, reason))
+
+    def names(self, reason: str) -> list[str]:
+        """What was left out for ``reason``."""
+        return [name for name, why in self if why == reason]
+
+    def archive_damage(self, part: Part | None) -> str | None:
+        """'truncated' or 'unreadable' when ``part`` is an archive that ``iter_part`` found damaged, else None."""
+        if part is None or not part.archived:
+            return None
+        reasons = {why for name, why in self if name == part.path.name}
+        if UNREADABLE_ARCHIVE in reasons:
+            return "unreadable"
+        return "truncated" if TRUNCATED in reasons else None
+
+
+def iter_part(part: Part, skipped: Skips, *, head: int | None = None) -> Iterator[tuple[str, bytes]]:
     """Yield ``(relpath, bytes)`` for every file of a part (only the first ``head`` bytes if given).
 
     Archives are streamed; a read error or a truncated archive is recorded in
@@ -185,7 +209,7 @@ def iter_part(part: Part, skipped: list[tuple[str, str]], *, head: int | None = 
                 with open(os.path.join(part.path.parent, relpath), "rb", buffering=0) as f:
                     yield relpath, f.readall() if head is None else f.read(head)
             except OSError:
-                skipped.append((relpath, UNREADABLE))
+                skipped.add(relpath, UNREADABLE)
         return
     read = 0
     try:
@@ -199,7 +223,7 @@ def iter_part(part: Part, skipped: list[tuple[str, str]], *, head: int | None = 
                     read += 1
                     yield name, data
     except (tarfile.TarError, EOFError, OSError, zlib.error):
-        skipped.append((part.path.name, TRUNCATED if read else UNREADABLE_ARCHIVE))
+        skipped.add(part.path.name, TRUNCATED if read else UNREADABLE_ARCHIVE)
 
 
 # -- text and writers -------------------------------------------------------------

@@ -102,17 +102,36 @@ def prepare_corpus(
     output = Path(output)
     check_writable(output, force)
     corpus = iam.find_corpus(source)
+    collected = _collect(corpus, jobs, params, progress)
+    return _finish(collected, corpus, output, params, force)
+
+
+@dataclass
+class _Collected:
+    """What reading a corpus gave: the kept lines, every skip, and the labels they were judged by."""
+
+    lines: list[Line]
+    skips: iam.Skips
+    texts: dict[str, list[str] | None]  # form id -> its CSR lines
+    writers: dict[str, int]  # form id -> writer id
+    seen: set[str]  # line ids of the stroke files met
+    files: int  # stroke files accounted for
+    points: int
+
+
+def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progress: Progress) -> _Collected:
+    """Read the labels, then parse and clean every stroke file (in worker processes)."""
     jobs = max(1, jobs or default_jobs())
     if not corpus.strokes.archived:
         jobs = min(jobs, -(-len(corpus.strokes.files) // CHUNK_FILES))
-    skipped: list[tuple[str, str]] = []
+    skips = iam.Skips()
     lines: list[Line] = []
     with _worker_pool(jobs) as pool:  # started first, so that workers boot while the labels are read
-        texts = _read_texts(corpus, skipped)
-        _require_readable(corpus.ascii, skipped)
-        writers = _read_writers(corpus, skipped)
+        texts = _read_texts(corpus, skips)
+        _require_readable(corpus.ascii, skips)
+        writers = _read_writers(corpus, skips)
         if corpus.strokes.archived:
-            files: Iterable[tuple[str, bytes | None]] = iam.iter_part(corpus.strokes, skipped)
+            files: Iterable[tuple[str, bytes | None]] = iam.iter_part(corpus.strokes, skips)
             total = None
         else:
             files = [(relpath, None) for relpath in corpus.strokes.files]
@@ -124,7 +143,7 @@ def prepare_corpus(
             for relpath, data in files:
                 reason, line_id, text = _label(relpath, texts, seen)
                 if reason:
-                    skipped.append((line_id or relpath, reason))
+                    skips.add(line_id or relpath, reason)
                     done[0] += 1
                 else:
                     yield line_id, relpath, data, text
@@ -135,22 +154,27 @@ def prepare_corpus(
         for chunk, results in _parse_chunks(chunks, root, params.max_jump, pool, ahead=2 * (jobs - 1)):
             for (line_id, _relpath, _data, text), result in zip(chunk, results):
                 if isinstance(result, str):
-                    skipped.append((line_id, result))
+                    skips.add(line_id, result)
                 elif len(result) < params.min_points:
-                    skipped.append((line_id, TOO_FEW))
+                    skips.add(line_id, TOO_FEW)
                 else:
                     lines.append(Line(result, text, line_id, writers.get(_form_of(line_id), -1)))
                     n_points += len(result)
             done[0] += len(chunk)
             progress({"event": "files", "done": done[0], "total": total, "lines": len(lines), "points": n_points})
+    _require_readable(corpus.strokes, skips)
+    return _Collected(lines, skips, texts, writers, seen, done[0], n_points)
 
-    _require_readable(corpus.strokes, skipped)
+
+def _finish(got: _Collected, corpus: iam.Corpus, output: Path, params: PrepareParams, force: bool) -> PrepareReport:
+    """Split the kept lines, record every decision, write the store, and report."""
+    lines, skips = got.lines, got.skips
     if not lines:
-        common = Counter(reason for _, reason in skipped).most_common(1)
+        common = Counter(reason for _, reason in skips).most_common(1)
         why = f", mostly {common[0][0]!r}" if common else ""
-        raise CorpusError(f"{corpus.root}: no usable lines ({len(skipped)} inputs left out{why})")
+        raise CorpusError(f"{corpus.root}: no usable lines ({len(skips)} inputs left out{why})")
     lines.sort(key=lambda line: line.line_id)
-    skipped.sort()
+    skips.sort()
     lists = {name: iam.read_task_list(path) for name, path in corpus.task_lists.items()}
     line_ids, writer_ids = [line.line_id for line in lines], [line.writer_id for line in lines]
     splits, split_rule = split_lines(line_ids, writer_ids, lists, params)
@@ -168,80 +192,58 @@ def prepare_corpus(
     }
     source_name = "demo" if corpus.demo else "iam-ondb"
     fingerprint = corpus.fingerprint()
-    warnings = _archive_warnings(corpus, skipped, texts, writers, seen, lines)
-    warnings += [
-        f"split {name!r} is empty; hwkit train needs train and valid lines"
-        for name in ("train", "valid")
-        if not splits[name]
-    ]
-    write_store(
-        output,
-        lines,
-        splits,
-        skipped,
-        source=source_name,
-        source_fingerprint=fingerprint,
-        prepare_params=recorded,
-        force=force,
-    )
+    warnings = _archive_warnings(corpus, got)
+    warnings += [f"split {name!r} is empty; hwkit train needs train and valid lines"
+                 for name in ("train", "valid") if not splits[name]]  # fmt: skip
+    write_store(output, lines, splits, skips, source=source_name, source_fingerprint=fingerprint,
+                prepare_params=recorded, force=force)  # fmt: skip
     return PrepareReport(
         output=output,
         source=source_name,
         fingerprint=fingerprint,
-        files=done[0],
+        files=got.files,
         lines={name: len(splits[name]) for name in SPLITS},
-        points=n_points,
+        points=got.points,
         writers=len({line.writer_id for line in lines if line.writer_id >= 0}),
         alphabet_size=len(Alphabet.from_texts(line.text for line in lines).chars),
         split_rule=split_rule["rule"],
-        skipped=skipped,
+        skipped=list(skips),
         warnings=warnings,
     )
 
 
-def _require_readable(part: iam.Part, skipped: Sequence[tuple[str, str]]) -> None:
+def _require_readable(part: iam.Part, skips: iam.Skips) -> None:
     """A lineStrokes or ascii archive of which not one file could be read is an error, not a skip."""
-    if part.archived and (part.path.name, iam.UNREADABLE_ARCHIVE) in skipped:
+    if skips.archive_damage(part) == "unreadable":
         raise CorpusError(
             f"{part.path}: unreadable archive (not one file could be read: not a tar.gz file, "
             "or cut short before its first file)"
         )
 
 
-def _archive_warnings(
-    corpus: iam.Corpus,
-    skipped: Sequence[tuple[str, str]],
-    texts: Mapping[str, list[str] | None],
-    writers: Mapping[str, int],
-    seen: set[str],
-    lines: Sequence[Line],
-) -> list[str]:
+def _archive_warnings(corpus: iam.Corpus, got: _Collected) -> list[str]:
     """One line per damaged archive, saying what its damage cost.
 
     The files lost past a cut are not listed anywhere, so each loss is counted
     from another part: stroke files from the lines the transcriptions name, and
     transcriptions and writers from the lines that went without them.
     """
-    damaged = {name: reason for name, reason in skipped if reason in (iam.TRUNCATED, iam.UNREADABLE_ARCHIVE)}
     out = []
     for part in (corpus.strokes, corpus.ascii, corpus.original):
-        if part is None or not part.archived or part.path.name not in damaged:
+        state = got.skips.archive_damage(part)
+        if state is None:
             continue
         name = part.path.name
-        state = "truncated" if damaged[name] == iam.TRUNCATED else "unreadable"
         if part is corpus.strokes:
-            per_form = Counter(_form_of(line_id) for line_id in seen)
-            lost = sum(
-                max(0, sum(1 for text in block if text) - per_form[form])
-                for form, block in texts.items()
-                if block is not None
-            )
+            per_form = Counter(_form_of(line_id) for line_id in got.seen)
+            lost = sum(max(0, sum(1 for text in block if text) - per_form[form])
+                       for form, block in got.texts.items() if block is not None)  # fmt: skip
             out.append(f"{name} is {state}: {lost:,} files could not be read")
         elif part is corpus.ascii:
-            lost = sum(1 for _, reason in skipped if reason == NO_ASCII)
+            lost = len(got.skips.names(NO_ASCII))
             out.append(f"{name} is {state}: {lost:,} lines left out for want of their transcription")
         else:
-            lost = sum(1 for line in lines if line.writer_id < 0 and _form_of(line.line_id) not in writers)
+            lost = sum(1 for line in got.lines if line.writer_id < 0 and _form_of(line.line_id) not in got.writers)
             out.append(f"{name} is {state}: {lost:,} lines have no writer id")
     return out
 
@@ -253,7 +255,7 @@ def _form_of(line_id: str) -> str:
     return line_id.rsplit("-", 1)[0]
 
 
-def _read_texts(corpus: iam.Corpus, skipped: list[tuple[str, str]]) -> dict[str, list[str] | None]:
+def _read_texts(corpus: iam.Corpus, skipped: iam.Skips) -> dict[str, list[str] | None]:
     """Form id -> CSR lines (None when the file has no CSR block)."""
     texts = {}
     for relpath, data in iam.iter_part(corpus.ascii, skipped):
@@ -263,7 +265,7 @@ def _read_texts(corpus: iam.Corpus, skipped: list[tuple[str, str]]) -> dict[str,
     return texts
 
 
-def _read_writers(corpus: iam.Corpus, skipped: list[tuple[str, str]]) -> dict[str, int]:
+def _read_writers(corpus: iam.Corpus, skipped: iam.Skips) -> dict[str, int]:
     """Form id -> writer id, from the heads of the original files."""
     writers = {}
     if corpus.original is None:
@@ -275,7 +277,7 @@ def _read_writers(corpus: iam.Corpus, skipped: list[tuple[str, str]]) -> dict[st
         try:
             writers[form] = iam.parse_writer(head)
         except iam.Skip as skip:
-            skipped.append((relpath, skip.reason))
+            skipped.add(relpath, skip.reason)
     return writers
 
 

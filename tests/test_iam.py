@@ -256,7 +256,7 @@ def test_truncated_archive_keeps_what_it_can(tmp_path):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     (tmp_path / "ascii-all.tar.gz").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    skipped = []
+    skipped = iam.Skips()
     members = list(iam.iter_part(iam.Part("ascii", tmp_path / "ascii-all.tar.gz", archived=True), skipped))
     assert 5 < len(members) < 40
     assert [m[0] for m in members] == [f"ascii/a01/f{i:02d}.txt" for i in range(len(members))]
@@ -265,6 +265,6 @@ def test_truncated_archive_keeps_what_it_can(tmp_path):
 
 def test_junk_archive_is_unreadable_not_truncated(tmp_path):
     (tmp_path / "ascii-all.tar.gz").write_bytes(b"<html>not found</html>" * 20)
-    skipped = []
+    skipped = iam.Skips()
     assert list(iam.iter_part(iam.Part("ascii", tmp_path / "ascii-all.tar.gz", archived=True), skipped)) == []
     assert skipped == [("ascii-all.tar.gz", iam.UNREADABLE_ARCHIVE)]
