@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 from hwkit import __version__
 from hwkit.errors import ConfigError, OptionError
 
-KINDS = ("prediction", "synthesis")
+KINDS = ("prediction", "synthesis", "recognizer")
+WRITERS = ("prediction", "synthesis")  # the kinds that write handwriting (the recognizer reads it)
 C = TypeVar("C")
 
 
@@ -62,16 +63,17 @@ class ModelConfig(_Serialised):
     layers: int = _flag(3, "LSTM layers.", fixed=True, min=1)
     mixtures: int = _flag(20, "Gaussian mixture components of the output (M).", fixed=True, min=1)
     window_mixtures: int = _flag(10, "Gaussians of the synthesis window (K).", fixed=True, min=1)
-    alphabet_size: int = 0  # one-hot size incl. padding code 0 (= len(Alphabet)); synthesis only
+    subsample: int = _flag(4, "Recognizer: pen points stacked into one LSTM frame.", fixed=True, min=1)
+    alphabet_size: int = 0  # one-hot size incl. padding code 0 (= len(Alphabet)); synthesis and recognizer
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}")
-        for name in ("hidden", "layers", "mixtures", "window_mixtures"):
+        for name in ("hidden", "layers", "mixtures", "window_mixtures", "subsample"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer of at least 1, got {getattr(self, name)!r}")
-        if self.kind == "synthesis" and self.alphabet_size < 2:
-            raise ValueError("a synthesis model needs alphabet_size >= 2 (padding plus characters)")
+        if self.kind != "prediction" and self.alphabet_size < 2:
+            raise ValueError(f"a {self.kind} model needs alphabet_size >= 2 (padding plus characters)")
 
 
 @dataclass
@@ -116,7 +118,9 @@ def fixed_fields() -> frozenset[str]:
 
 
 # Presets: model shape and training recipe together. ``crop`` applies to the
-# prediction network only (synthesis needs whole lines to align with the text).
+# prediction network only (synthesis and the recognizer need whole lines to align
+# with the text). A preset's "recognizer" entry overrides its values for that kind:
+# reading needs a smaller network and fewer epochs than writing.
 PRESETS: dict[str, dict] = {
     # seconds on a CPU: for tests and CI, not for pictures
     "tiny": {
@@ -127,6 +131,9 @@ PRESETS: dict[str, dict] = {
     "demo": {
         "model": {"hidden": 256, "layers": 2, "mixtures": 20, "window_mixtures": 10},
         "train": {"batch_size": 32, "lr": 2e-3, "epochs": 30, "time_limit": 900.0, "crop": 300, "patience": 3},
+        # test-split CER about 1% after 15 epochs, 8 minutes on one CPU thread (BENCHMARKS.md)
+        "recognizer": {"model": {"hidden": 128, "layers": 2}, "train": {"batch_size": 16, "lr": 3e-3,
+                       "max_norm": 5.0, "epochs": 15, "patience": 4}},  # fmt: skip
     },
     # the paper's sizes and optimiser (sec. 4.2 and 5); a GPU job
     "graves": {
@@ -158,8 +165,10 @@ def check_options(kind: str, preset: str, overrides: Mapping[str, Any]) -> None:
     check_device_options(given)
     if kind != "prediction" and given.get("crop"):
         raise OptionError("crop", f"prediction only, cannot go with the {kind} model (it reads whole lines)")
+    if kind == "recognizer" and given.get("clip") == "graves":
+        raise OptionError("clip", "graves clipping is for the handwriting nets; the recognizer clips by norm")
     if "max_norm" in given:
-        clip = given.get("clip", PRESETS[preset]["train"].get("clip", TrainConfig.clip))
+        clip = given.get("clip", preset_values(kind, preset)[1].get("clip", TrainConfig.clip))
         if clip != "norm":
             raise OptionError("max_norm", f"applies to norm clipping only (this run clips the {clip} way)")
 
@@ -187,18 +196,32 @@ def make_configs(
         raise TypeError(f"unknown config fields: {', '.join(sorted(unknown))}")
     check_options(kind, preset, overrides)
     given = {k: v for k, v in overrides.items() if v is not None}
-    model = {**PRESETS[preset]["model"], **{k: v for k, v in given.items() if k in model_fields}}
-    recipe = {k: v for k, v in PRESETS[preset]["train"].items() if k != "crop" or kind == "prediction"}
+    model, recipe = preset_values(kind, preset)
+    model.update({k: v for k, v in given.items() if k in model_fields})
     recipe.update({k: v for k, v in given.items() if k in train_fields})
     return ModelConfig(kind=kind, alphabet_size=alphabet_size, **model), TrainConfig(**recipe)
+
+
+def preset_values(kind: str, preset: str) -> tuple[dict, dict]:
+    """What ``preset`` sets for a ``kind`` model: (model fields, train fields)."""
+    entry = PRESETS[preset]
+    own = entry.get(kind, {})
+    model = {**entry["model"], **own.get("model", {})}
+    recipe = {k: v for k, v in {**entry["train"], **own.get("train", {})}.items() if k != "crop" or kind == "prediction"}
+    if kind == "recognizer":
+        recipe["clip"] = "norm"  # Graves' clipping hooks belong to the handwriting nets
+    return model, recipe
 
 
 def preset_table() -> str:
     """What each preset sets, as the plain-text table of ``hwkit train -h``."""
     defaults = TrainConfig().to_dict()
     rows = [("preset", "LSTM", "M/K", "batch", "lr", "optimiser (clip)", "crop", "stops after")]
-    for name, preset in PRESETS.items():
-        model, recipe = preset["model"], {**defaults, **preset["train"]}
+    for name, kind in [(name, kind) for name in PRESETS for kind in ("prediction", "recognizer")
+                       if kind == "prediction" or kind in PRESETS[name]]:  # fmt: skip
+        model, recipe = preset_values(kind, name)
+        recipe = {**defaults, **recipe}
+        name = name if kind == "prediction" else f"  {kind}"
         stops = [f"{recipe['epochs']} epochs"]
         if recipe.get("time_limit"):
             stops.append(human_duration(recipe["time_limit"]))
@@ -207,7 +230,7 @@ def preset_table() -> str:
         rows.append((
             name,
             f"{model['hidden']} x {model['layers']}",
-            f"{model['mixtures']}/{model['window_mixtures']}",
+            f"{model['mixtures']}/{model['window_mixtures']}" if kind == "prediction" else "-",
             str(recipe["batch_size"]),
             f"{recipe['lr']:g}",
             f"{recipe['optimizer']} ({recipe['clip']})",

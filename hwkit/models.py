@@ -329,4 +329,8 @@ class Stepper:
 
 def build_model(config: ModelConfig) -> nn.Module:
     """The network ``config`` describes, freshly initialised."""
+    if config.kind == "recognizer":
+        from hwkit.recognizer import RecognizerNet
+
+        return RecognizerNet(config)
     return PredictionNet(config) if config.kind == "prediction" else SynthesisNet(config)

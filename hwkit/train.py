@@ -62,7 +62,9 @@ from hwkit.config import (
 )
 from hwkit.dataset import Batch, BucketBatchSampler, StrokeDataset, collate
 from hwkit.errors import CheckpointError, NothingToDo, OptionError, TrainingError
+from hwkit.cer import edit_distance
 from hwkit.models import build_model
+from hwkit.recognizer import ctc_nll, greedy_decode
 from hwkit.paths import MODELS_DIR, default_store, timestamp
 from hwkit.progress import Progress
 from hwkit.runstate import (
@@ -100,6 +102,7 @@ class TrainResult:
     last_path: Path
     best_valid: float  # nats per line
     best_valid_per_point: float
+    best_valid_cer: float | None  # recognizer: character error rate at the best valid loss
     steps: int
     epochs: float  # epochs done, fractional when stopped mid-epoch
     seconds: float
@@ -150,7 +153,7 @@ def train(
             raise TrainingError(f"unknown clip {config.clip!r} (choose graves or norm)")
         device = distributed.pick_device(config.device, local_rank if world > 1 else None)
         store = Store(store_path)
-        if model_config.kind == "synthesis" and model_config.alphabet_size != len(store.alphabet):
+        if model_config.kind != "prediction" and model_config.alphabet_size != len(store.alphabet):
             raise TrainingError(
                 f"{store.path}: the store's alphabet has {len(store.alphabet)} codes, "
                 f"the model expects {model_config.alphabet_size}"
@@ -238,7 +241,7 @@ def start(
     """
     check_options(kind, preset, overrides)  # before looking for the store: bad options fail first
     store_path = Path(store) if store is not None else default_store()
-    alphabet_size = len(Store(store_path).alphabet) if kind == "synthesis" else 0
+    alphabet_size = len(Store(store_path).alphabet) if kind != "prediction" else 0
     model_config, config = make_configs(kind, preset, alphabet_size=alphabet_size, **overrides)
     run_dir = Path(run_dir) if run_dir is not None else MODELS_DIR / f"{kind}-{timestamp()}"
     if distributed.is_main() and any((run_dir / name).exists() for name in ("best.pt", "last.pt")):
@@ -472,7 +475,8 @@ class _Run:
     def validate_and_save(self, valid_set: StrokeDataset) -> bool:
         """Validate on whole lines, write best.pt (when better) and last.pt; True when patience ran out."""
         state = self.state
-        per_line, per_point = evaluate(self.model, valid_set, self.config.batch_size, self.device, self.world, self.rank)
+        scores = evaluate(self.model, valid_set, self.config.batch_size, self.device, self.world, self.rank)
+        per_line = scores.nats_per_line
         with sigint_deferred():  # the record, best.pt and last.pt agree
             improved = per_line < state["best_valid"]
             if improved:
@@ -487,7 +491,8 @@ class _Run:
                 "step": state["step"],
                 "epoch": self.epoch_fraction(),
                 "nats_per_line": per_line,
-                "nats_per_point": per_point,
+                "nats_per_point": scores.nats_per_point,
+                **({} if scores.cer is None else {"cer": scores.cer}),
                 "best": improved,
             }
             self.record(entry)
@@ -529,6 +534,7 @@ class _Run:
             last_path=self.last_path,
             best_valid=self.state["best_valid"],
             best_valid_per_point=best[-1]["nats_per_point"] if best else math.nan,
+            best_valid_cer=best[-1].get("cer") if best else None,
             steps=self.state["step"],
             epochs=self.epoch_fraction(),
             seconds=elapsed,
@@ -541,18 +547,27 @@ class _Run:
         )
 
 
-def forward(net: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    """The network's raw outputs ``(B, T-1, 1 + 6M)`` for a batch: read offsets up to T-1, predict from 1."""
+def forward(net: torch.nn.Module, batch: Batch):
+    """The network's raw outputs for a batch, called through ``net`` (so DDP sees the call).
+
+    The handwriting nets read offsets up to T-1 and predict from 1: ``(B, T-1, 1 + 6M)``.
+    The recognizer reads whole lines: ``(log_probs (B, T', A), frame_lengths (B,))``.
+    """
+    kind = distributed.unwrap(net).config.kind
+    if kind == "recognizer":
+        return net(batch.offsets, batch.point_mask)
     x = batch.offsets[:, :-1]
-    if distributed.unwrap(net).config.kind == "synthesis":
+    if kind == "synthesis":
         out, _, _ = net(x, batch.chars, batch.char_mask)
     else:
         out, _ = net(x)
     return out
 
 
-def batch_nll(out: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Nats per line ``(B,)`` of a batch's targets under the network outputs (mixture maths in fp32)."""
+def batch_nll(out, batch: Batch) -> torch.Tensor:
+    """Nats per line ``(B,)``: of the next points under the mixtures (fp32), or of the text under CTC."""
+    if isinstance(out, tuple):  # the recognizer's (log_probs, frame_lengths)
+        return ctc_nll(out[0], out[1], batch.chars, batch.char_mask)
     return mdn.sequence_nll(mdn.split_params(out.float()), batch.offsets[:, 1:], batch.point_mask[:, 1:])
 
 
@@ -571,6 +586,15 @@ def _backward(
     return nll.detach(), clip_gradients(model, config)
 
 
+@dataclass
+class Validation:
+    """Loss on whole lines; for the recognizer also its character error rate (greedy decoding)."""
+
+    nats_per_line: float
+    nats_per_point: float
+    cer: float | None = None
+
+
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -579,19 +603,25 @@ def evaluate(
     device: torch.device,
     world: int = 1,
     rank: int = 0,
-) -> tuple[float, float]:
-    """Validation loss on whole lines: (nats per line, nats per point), summed over all ranks."""
+) -> Validation:
+    """Loss (and for the recognizer, CER) on whole lines of ``dataset``, summed over all ranks."""
     was_training = model.training
     model.eval()
+    reads = model.config.kind == "recognizer"
     sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False, num_replicas=world, rank=rank)
-    nats, lines, points = 0.0, 0, 0
+    nats, lines, points, edits, chars = 0.0, 0, 0, 0, 0
     for batch in torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate):
         batch = batch.to(device)
-        nll = batch_nll(forward(model, batch), batch)
+        out = forward(model, batch)
+        nll = batch_nll(out, batch)
         nats, lines, points = nats + float(nll.sum()), lines + len(nll), points + int(batch.point_mask[:, 1:].sum())
+        if reads:
+            for got, want, mask in zip(greedy_decode(*out), batch.chars.tolist(), batch.char_mask.tolist()):
+                want = [c for c, m in zip(want, mask) if m]
+                edits, chars = edits + edit_distance(want, got), chars + len(want)
     model.train(was_training)
-    nats, lines, points = distributed.sum_ranks(world, device, nats, lines, points)
-    return nats / max(lines, 1), nats / max(points, 1)
+    nats, lines, points, edits, chars = distributed.sum_ranks(world, device, nats, lines, points, edits, chars)
+    return Validation(nats / max(lines, 1), nats / max(points, 1), edits / max(chars, 1) if reads else None)
 
 
 # -- optimiser and clipping -----------------------------------------------------------

@@ -143,7 +143,7 @@ def test_help_shows_presets_defaults_and_the_default_store():
     text = CliRunner().invoke(cli, ["train", "-h"]).output
     table = preset_table()
     assert "\n".join("  " + row for row in table.splitlines()) in text
-    assert [row.split()[0] for row in table.splitlines()[1:]] == list(PRESETS)
+    assert [row.split()[0] for row in table.splitlines()[1:] if not row.startswith(" ")] == list(PRESETS)
     flat = " ".join(text.split())
     assert "Non-finite steps in a row before giving up. [default: 5; x>=1]" in flat
     inspect_help = " ".join(CliRunner().invoke(cli, ["inspect", "-h"]).output.split())

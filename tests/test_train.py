@@ -286,7 +286,7 @@ def test_a_stop_request_ends_the_run_at_a_step_with_last_pt_saved(make_store, tm
 def test_lr_decay_lowers_the_rate_after_two_stale_epochs_and_resume_keeps_it(make_store, tmp_path, monkeypatch):
     store = make_store(n_lines=24, max_points=60)
     losses = iter([10.0, 11.0, 12.0, 13.0, 14.0, 9.0, 9.5])  # better only in epochs 1 and 6
-    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: (next(losses), 1.0))
+    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: train_module.Validation(next(losses), 1.0))
     model_config, config = _configs(store, epochs=5, lr=0.004, lr_decay=0.5, log_every=1)
     result, _, events = _run(store, tmp_path / "run", model_config, config)
     notes = [e["text"] for e in events if e["event"] == "note"]

@@ -23,6 +23,8 @@ COMMANDS = {
     "train": "hwkit.cli.train:train",
     "sample": "hwkit.cli.sample:sample",
     "style": "hwkit.cli.style:style",
+    "read": "hwkit.cli.read:read",
+    "evaluate": "hwkit.cli.evaluate:evaluate",
 }
 
 

@@ -30,7 +30,8 @@ without a better valid loss):
 @click.command(epilog=EPILOG)
 @click.argument("store", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", "kind", type=click.Choice(cfg.KINDS), default="prediction", show_default=True,
-              help="Unconditional handwriting (sec. 4) or handwriting from text (sec. 5).")
+              help="Unconditional handwriting (sec. 4), handwriting from text (sec. 5), or a recognizer that "
+                   "reads handwriting (BLSTM + CTC; hwkit read, hwkit evaluate).")
 @click.option("--preset", type=click.Choice(tuple(cfg.PRESETS)), default="demo", show_default=True,
               help="; ".join(f"{k}: {v}" for k, v in cfg.PRESET_HELP.items()) + ". What each sets: the table below.")
 @config_options
@@ -41,7 +42,7 @@ without a better valid loss):
 @click.pass_context
 def train(ctx: click.Context, store: Path | None, kind: str, preset: str, run_name: str | None,
           resume: Path | None, **flags) -> None:  # fmt: skip
-    """Train a handwriting prediction or synthesis network on a stroke store.
+    """Train a handwriting prediction, synthesis or recognizer network on a stroke store.
 
     STORE defaults to cache/iamondb.h5 when it exists, else cache/demo.h5, else
     the newest cache/*.h5 (on --resume: the store the checkpoint was trained on).
@@ -58,6 +59,7 @@ def train(ctx: click.Context, store: Path | None, kind: str, preset: str, run_na
     Examples:
       hwkit train --preset demo
       hwkit train --model synthesis --preset graves --time-limit 8h
+      hwkit train --model recognizer --name reader
       hwkit train --resume models/prediction-20240101-120000 --epochs 20
       hwkit train --resume models/synthesis-20240101-120000 --lr 0.0005
       torchrun --nproc_per_node=4 -m hwkit train --model synthesis --preset graves
@@ -124,7 +126,7 @@ def _reporter(advance, err, time_limit: float | None):
                 status += f"  time limit in {left // 3600}h {left % 3600 // 60:02d}m"
             advance(1, status=status)
         elif kind == "valid":
-            mark = "  (best)" if event["best"] else ""
+            mark = ("" if event.get("cer") is None else f"  CER {event['cer']:.1%}") + ("  (best)" if event["best"] else "")
             err.print(f"epoch {event['epoch']:.2f}  step {event['step']}  valid {event['nats_per_line']:.1f} "
                       f"nats/line  {event['nats_per_point']:.3f} nats/point{mark}")  # fmt: skip
         elif kind == "note":
@@ -143,7 +145,7 @@ def _summary(result) -> None:
     table.add_column()
     best = (f"{result.best_valid:.1f} nats/line  {result.best_valid_per_point:.3f} nats/point"
             if result.best_path else "none (no validation finished)")  # fmt: skip
-    table.add_row("best valid", best)
+    table.add_row("best valid", best + ("" if result.best_valid_cer is None else f"  CER {result.best_valid_cer:.1%}"))
     table.add_row("steps", f"{result.steps:,}  ({result.epochs:.2f} epochs; stopped by {result.stopped})")
     minutes, seconds = divmod(int(result.seconds), 60)
     table.add_row("time", f"{minutes}m {seconds:02d}s  {result.points_per_s:,.0f} points/s")
@@ -154,5 +156,6 @@ def _summary(result) -> None:
         if path is not None:
             table.add_row(label, escape(str(path)))
     if result.best_path:
-        table.add_row("next", escape(f"hwkit sample {result.run_dir}"))
+        reads = result.best_valid_cer is not None
+        table.add_row("next", escape(f"hwkit {'read' if reads else 'sample'} {result.run_dir}"))
     stdout_console().print(table)

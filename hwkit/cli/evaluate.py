@@ -1,0 +1,102 @@
+"""``hwkit evaluate``: a thin click wrapper around ``hwkit.evaluation.evaluate_checkpoint``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hwkit.cli._common import escape, stderr_console, stdout_console
+
+
+@click.command()
+@click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path),
+              help="Store to score on [default: the one the checkpoint was trained on].")
+@click.option("--text-file", type=click.File("r", encoding="utf-8"),
+              help="Synthesis: texts to write, one per line [default: the test split's transcriptions].")
+@click.option("--texts", "max_texts", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Synthesis: how many test transcriptions to write per bias and seed.")
+@click.option("--bias", "biases", type=click.FloatRange(min=0), multiple=True,
+              help="Synthesis: sampling bias; repeatable.  [default: 0.5, 1, 2]")
+@click.option("--seed", "seeds", type=int, multiple=True, help="Synthesis: random seed; repeatable.  [default: 1]")
+@click.option("--reader", type=click.Path(path_type=Path),
+              help="Synthesis: the recognizer that reads the lines back [default: models/reader-<store>/, "
+                   "trained on the store on first use].")
+@click.option("--grid", type=click.Path(dir_okay=False, path_type=Path),
+              help="Synthesis: PNG of the worst and best lines [default: beside the checkpoint, evaluate.png].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA when present, else CPU.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of tables.")
+def evaluate(checkpoint: Path | None, text_file, biases: tuple[float, ...], seeds: tuple[int, ...], grid: Path | None,
+             as_json: bool, **options) -> None:  # fmt: skip
+    """Measure how good a model is: loss, and for synthesis whether its writing reads as the text asked for.
+
+    CHECKPOINT is a .pt file or run folder [default: the newest
+    models/*/best.pt, else the bundled demo model]. Every model is scored in
+    nats per line and per point on the test and valid splits (lower is better);
+    a recognizer also by its character error rate (CER). A synthesis model
+    writes texts it never saw as training lines at each --bias and --seed; a
+    recognizer reads them back, and the report gives, per run, the lines
+    stopped by the attention rule or the length cap, the written length
+    against the store's writers' length for such a text, and the CER against
+    the requested text, beside the reader's own CER on real test lines.
+
+    \b
+    Examples:
+      hwkit evaluate --bias 1 --texts 50
+      hwkit evaluate models/mine --reader models/reader --json
+    """
+    import json
+
+    from hwkit.evaluation import DEFAULT_BIASES, evaluate_checkpoint
+
+    err = stderr_console()
+    texts = text_file.read().splitlines() if text_file else None
+
+    def on_event(event: dict) -> None:  # notes, and the epochs of a reader trained on first use
+        if event["event"] == "note":
+            err.print(escape(event["text"]))
+        elif event["event"] == "valid":
+            err.print(f"reader: epoch {event['epoch']:.0f}, valid CER {event['cer']:.1%}")
+
+    report = evaluate_checkpoint(checkpoint, texts=texts, biases=biases or DEFAULT_BIASES, seeds=seeds or (1,),
+                                 grid=grid or _default_grid(checkpoint), progress=on_event, **options)  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        _tables(report)
+
+
+def _default_grid(checkpoint: Path | None) -> Path:
+    from hwkit.checkpoint import find_checkpoint
+    from hwkit.paths import SAMPLES_DIR, timestamp
+
+    path = find_checkpoint(checkpoint)
+    folder = path.parent if path.parent.name != "pretrained" else SAMPLES_DIR  # never write into the package
+    return folder / f"evaluate-{timestamp()}.png"
+
+
+def _tables(r: dict) -> None:
+    from rich.table import Table
+
+    out = stdout_console()
+    out.print(escape(f"{r['kind']} model {r['checkpoint']} on {r['store']}"))
+    loss = Table("split", "lines", "nats/line", "nats/point", *(["CER"] if "cer" in r else []), title="loss",
+                 title_justify="left")  # fmt: skip
+    for split, s in r["loss"].items():
+        cer = [f"{r['cer'][split]:.2%}"] if "cer" in r else []
+        loss.add_row(split, f"{s['lines']:,}", f"{s['nats_per_line']:.1f}", f"{s['nats_per_point']:.3f}", *cer)
+    out.print(loss)
+    if "writing" in r:
+        w = r["writing"]
+        runs = Table("bias", "seed", "lines", "stopped by rule", "hit cap", "length ratio", "CER",
+                     title=f"writing {w['texts']} texts it never trained on", title_justify="left")  # fmt: skip
+        for run in w["runs"]:
+            runs.add_row(f"{run['bias']:g}", str(run["seed"]), str(run["lines"]), str(run["stopped_by_rule"]),
+                         str(run["hit_cap"]), f"{run['length_ratio_median']:.2f}", f"{run['cer']:.1%}")  # fmt: skip
+        out.print(runs)
+        out.print(escape(f"judged by {w['reader']}: CER {w['reader_cer_on_real_test_lines']:.1%} on real test lines, "
+                         f"{w['reader_cer_against_shuffled_texts']:.1%} against shuffled texts (control)"))
+        if "grid" in w:
+            click.echo(w["grid"])

@@ -1,0 +1,184 @@
+"""Is a model any good? The numbers behind ``hwkit evaluate``.
+
+- Every kind: nats per line and per point on the store's test and valid splits
+  (the unit of Graves' tables; lower is better).
+- A recognizer: its character error rate (CER) on those splits.
+- A synthesis model: it writes texts it never saw as training lines (the test
+  split's transcriptions, or texts given) at each bias and seed, and a
+  recognizer reads them back. Reported per run: how many lines stopped by
+  Graves' rule rather than the length cap, written length against the length
+  the store's writers give such a text, and the CER of the reading against the
+  requested text. The reader's own CER on real test lines is reported beside
+  it (a reader that cannot read real lines cannot judge samples), and so is
+  its CER against shuffled texts, a control that must come out near 100%.
+
+Everything returned is JSON-ready; the grid of worst and best lines is a PNG.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.cer import edit_distance
+from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
+from hwkit.errors import CheckpointError, TextError
+from hwkit.paths import MODELS_DIR
+from hwkit.progress import Progress, ignore
+
+DEFAULT_BIASES = (0.5, 1.0, 2.0)
+DEFAULT_TEXTS = 100  # test transcriptions written per bias and seed
+GRID_LINES = 4  # worst and best lines each in the picture
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    store: str | os.PathLike | None = None,
+    texts: Sequence[str] | None = None,
+    max_texts: int = DEFAULT_TEXTS,
+    biases: Sequence[float] = DEFAULT_BIASES,
+    seeds: Sequence[int] = (1,),
+    reader: str | os.PathLike | None = None,
+    grid: str | os.PathLike | None = None,
+    device: str = "auto",
+    models_dir: str | os.PathLike = MODELS_DIR,
+    progress: Progress = ignore,
+) -> dict:
+    """Scores of the model at ``checkpoint`` (default: the newest ``best.pt``, else the bundled model).
+
+    ``store`` defaults to the one the checkpoint was trained on. For a synthesis
+    model, ``texts`` default to the first ``max_texts`` test transcriptions;
+    ``reader`` is a recognizer checkpoint (default: ``models/reader-<store>/best.pt``,
+    trained with the demo preset on first use); ``grid`` is where the PNG of
+    the worst and best lines goes (none when None).
+    """
+    from hwkit.distributed import pick_device
+    from hwkit.store import Store
+
+    path = find_checkpoint(checkpoint, models_dir)
+    ckpt = Checkpoint.load(path)
+    store_path = find_store(ckpt, store)
+    opened = Store(store_path).load()
+    torch_device = pick_device(device, None)
+    model = ckpt.build_model(torch_device)
+    report: dict = {"checkpoint": str(path), "kind": ckpt.kind, "store": str(store_path), "loss": {}}
+    for split in ("test", "valid"):
+        if len(opened.split(split)):
+            progress({"event": "note", "text": f"scoring the {split} split"})
+            report["loss"][split] = _split_scores(model, opened, split, torch_device)
+    if ckpt.kind == "recognizer":
+        report["cer"] = {split: scores.pop("cer") for split, scores in report["loss"].items()}
+    if ckpt.kind == "synthesis":
+        report["writing"] = _writing(ckpt, model, opened, texts, max_texts, biases, seeds, reader, grid, device,
+                                     Path(models_dir), progress)  # fmt: skip
+    return report
+
+
+def _split_scores(model, store, split: str, device) -> dict:
+    from hwkit.dataset import StrokeDataset
+    from hwkit.train import evaluate
+
+    dataset = StrokeDataset(store, split, in_memory=True)
+    scores = evaluate(model, dataset, batch_size=16, device=device)
+    return {"lines": len(dataset), "nats_per_line": scores.nats_per_line, "nats_per_point": scores.nats_per_point,
+            **({} if scores.cer is None else {"cer": scores.cer})}  # fmt: skip
+
+
+def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, reader, grid, device, models_dir,
+             progress: Progress) -> dict:  # fmt: skip
+    from hwkit.reading import Reader
+    from hwkit.sample import sample_text
+
+    if texts is None:
+        texts = [store.texts[i] for i in store.split("test")[:max_texts]]
+    texts = [t.strip() for t in texts if t.strip()]
+    unknown = sorted({c for t in texts for c in ckpt.alphabet.unknown(t)})
+    if unknown:
+        raise TextError(f"texts have characters the model's alphabet lacks: {' '.join(map(repr, unknown))}")
+    if not texts:
+        raise TextError("no texts to write")
+    judge = Reader(Checkpoint.load(_reader_path(reader, store, models_dir, progress)), device)
+    real = store.split("test")[:max_texts]
+    truths = [store.texts[i] for i in real]
+    readings = judge.read([store.offsets(int(i)) for i in real])
+    control = truths[1:] + truths[:1]  # each line scored against another line's text: the metric must fail
+    points_per_char = _points_per_char(store)
+    runs, pictures = [], []
+    for bias in biases:
+        for seed in seeds:
+            progress({"event": "note", "text": f"writing {len(texts)} lines at bias {bias:g}, seed {seed}"})
+            result = sample_text(model, ckpt.alphabet, texts, stats=ckpt.stats, bias=bias, seed=seed)
+            offsets = [line.offsets for line in result.lines]
+            read = judge.read(offsets)
+            per_line = [edit_distance(t, r) / len(t) for t, r in zip(texts, read)]
+            ratio = [len(o) / (points_per_char * len(t)) for o, t in zip(offsets, texts)]
+            stops = result.stop_counts()
+            runs.append({
+                "bias": bias,
+                "seed": seed,
+                "lines": len(texts),
+                "stopped_by_rule": stops.get("rule", 0),
+                "hit_cap": stops.get("cap", 0),
+                "length_ratio_median": float(np.median(ratio)),
+                "cer": _cer(texts, read),
+            })  # fmt: skip
+            pictures.append((bias, offsets, read, per_line))
+    report = {"reader": str(judge.checkpoint.path), "reader_cer_on_real_test_lines": _cer(truths, readings),
+              "reader_cer_against_shuffled_texts": _cer(control, readings), "texts": len(texts),
+              "points_per_char": points_per_char, "runs": runs}  # fmt: skip
+    if grid is not None:
+        bias, offsets, read, per_line = min(pictures, key=lambda p: abs(p[0] - 1.0))
+        report["grid"] = str(draw_grid(Path(grid), texts, offsets, read, per_line, bias))
+    return report
+
+
+def _cer(truths: Sequence[str], readings: Sequence[str]) -> float:
+    from hwkit.cer import cer
+
+    return cer(list(truths), list(readings))
+
+
+def _points_per_char(store) -> float:
+    """Pen points per character in the store's train split: how long a text's line runs in its writers' hands."""
+    train = store.split("train")
+    lengths = np.diff(store.line_offsets)[train]
+    chars = sum(len(store.texts[i]) for i in train)
+    return float(lengths.sum() / max(chars, 1))
+
+
+def _reader_path(reader, store, models_dir: Path, progress: Progress) -> Path:
+    """The named recognizer, else the one cached for this store, else one trained now (demo preset) and cached."""
+    if reader is not None:
+        return find_checkpoint(reader)
+    cached = models_dir / f"reader-{store.fingerprint[:12]}"
+    if (cached / "best.pt").is_file():
+        return cached / "best.pt"
+    from hwkit.train import start
+
+    progress({"event": "note", "text": f"no recognizer for this store yet: training one into {cached} (once)"})
+    result = start(store.path, "recognizer", "demo", run_dir=cached, progress=progress)
+    if result.best_path is None:
+        raise CheckpointError(f"{cached}: the recognizer finished no validation; pass --reader")
+    return result.best_path
+
+
+def draw_grid(path: Path, texts: Sequence[str], offsets: Sequence[np.ndarray], read: Sequence[str],
+              per_line: Sequence[float], bias: float) -> Path:  # fmt: skip
+    """The ``GRID_LINES`` worst and best lines, each captioned with the text asked for and the text read."""
+    from hwkit import render
+    from hwkit.files import atomic_path
+
+    order = np.argsort(per_line, kind="stable")
+    worst = list(order[::-1][:GRID_LINES])
+    best = [i for i in order[:GRID_LINES] if i not in worst]
+    chosen = worst + best
+    captions = [f"{'worst' if k < len(worst) else 'best'} (bias {bias:g}), CER {per_line[i]:.0%}\n"
+                f"asked: {texts[i]}\nread:  {read[i]}" for k, i in enumerate(chosen)]  # fmt: skip
+    placed = render.layout([offsets[i] for i in chosen], captions, render.Style(colour="black"))
+    with atomic_path(path) as tmp:
+        render.layout_png(placed).save(tmp, format="PNG")
+    return path

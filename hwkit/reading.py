@@ -1,0 +1,147 @@
+"""Online handwriting -> text, with a trained recognizer (``hwkit read``, and the judge of ``hwkit evaluate``).
+
+Ink comes in raw pen units (the units of the store the recognizer learnt from)
+and is normalised with the checkpoint's own statistics, exactly as in training.
+Sources a person can name: lines of a store (by id, or a whole split), the
+``.npz`` and ``.json`` files ``hwkit sample`` writes, style files, and IAM-OnDB
+stroke files (``.xml``, what a recorder in that layout writes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.checkpoint import Checkpoint, find_store
+from hwkit.errors import CheckpointError, HwkitError, OptionError
+
+BATCH_LINES = 32  # lines per forward pass: enough to fill the kernels, bounded padding
+
+
+@dataclass
+class Reading:
+    """One line read: where it came from, what the recognizer read, and its known text if any."""
+
+    source: str
+    text: str
+    truth: str | None = None
+
+
+class Reader:
+    """A recognizer checkpoint loaded once, reading batches of lines."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str = "auto"):
+        from hwkit.distributed import pick_device
+
+        if checkpoint.kind != "recognizer":
+            raise CheckpointError(f"{checkpoint.name}: a {checkpoint.kind} model writes handwriting; "
+                                  "reading needs a recognizer (hwkit train --model recognizer)")  # fmt: skip
+        self.checkpoint = checkpoint
+        self.device = pick_device(device, None)
+        self.model = checkpoint.build_model(self.device)
+        self.mean = np.asarray(checkpoint.stats["mean"], np.float32)
+        self.std = np.asarray(checkpoint.stats["std"], np.float32)
+
+    def read(self, lines: Sequence[np.ndarray]) -> list[str]:
+        """The text of each line (raw offsets ``(n, 3)``, pen units), greedy CTC decoding."""
+        import torch
+
+        from hwkit.dataset import Item, collate
+        from hwkit.recognizer import greedy_decode
+        from hwkit.strokes import model_input
+
+        order = np.argsort([len(line) for line in lines])  # similar lengths share a batch: little padding
+        by_position: dict[int, str] = {}
+        empty = torch.zeros(0, dtype=torch.int64)
+        for start in range(0, len(order), BATCH_LINES):
+            chunk = order[start : start + BATCH_LINES]
+            items = [Item(torch.from_numpy(model_input(_checked(lines[i]), self.mean, self.std)), empty, "", int(i))
+                     for i in chunk]  # fmt: skip
+            batch = collate(items).to(self.device)
+            with torch.inference_mode():
+                log_probs, frames = self.model(batch.offsets, batch.point_mask)
+            for i, codes in zip(chunk, greedy_decode(log_probs, frames)):
+                by_position[int(i)] = self.checkpoint.alphabet.decode(codes)
+        return [by_position[i] for i in range(len(lines))]
+
+
+def _checked(offsets: np.ndarray) -> np.ndarray:
+    offsets = np.asarray(offsets, np.float32)
+    if offsets.ndim != 2 or offsets.shape[1] != 3 or len(offsets) < 2 or not np.isfinite(offsets).all():
+        raise HwkitError("a line must be at least 2 finite rows of (dx, dy, pen_up)")
+    return offsets
+
+
+def read(
+    checkpoint: str | os.PathLike,
+    *,
+    files: Sequence[str | os.PathLike] = (),
+    store: str | os.PathLike | None = None,
+    line_ids: Sequence[str] = (),
+    split: str | None = None,
+    device: str = "auto",
+) -> list[Reading]:
+    """Read ink with the recognizer at ``checkpoint`` (a file or run folder).
+
+    ``files``: ``.npz``/``.json`` from ``hwkit sample``, style files, IAM-OnDB stroke
+    ``.xml`` files. ``line_ids`` or a whole ``split`` of ``store`` (default: the
+    store the recognizer was trained on), each with its transcription as ``truth``.
+    """
+    from hwkit.checkpoint import find_checkpoint
+
+    if not files and not line_ids and split is None:
+        raise OptionError("files", "nothing to read: name files, --lines of a store, or a --split")
+    reader = Reader(Checkpoint.load(find_checkpoint(checkpoint)), device)
+    sources: list[tuple[str, np.ndarray, str | None]] = []
+    for path in files:
+        sources += load_ink(path)
+    if line_ids or split is not None:
+        from hwkit.store import Store
+
+        opened = Store(find_store(reader.checkpoint, store))
+        indices = [opened.index_of(i) for i in line_ids]
+        if split is not None:
+            indices += [int(i) for i in opened.split(split)]
+        sources += [(opened.line_ids[i], opened.offsets(i), opened.texts[i]) for i in indices]
+    texts = reader.read([offsets for _, offsets, _ in sources])
+    return [Reading(name, text, truth) for (name, _, truth), text in zip(sources, texts)]
+
+
+def load_ink(path: str | os.PathLike) -> list[tuple[str, np.ndarray, str | None]]:
+    """The lines of one file as ``(name, offsets in pen units, known text or None)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise HwkitError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                flat, bounds = data["offsets"], data["line_offsets"]
+                texts = data["text"].tolist() if "text" in data else [None] * (len(bounds) - 1)
+            return [(f"{path.name}#{k}", flat[bounds[k] : bounds[k + 1]], texts[k] or None)
+                    for k in range(len(bounds) - 1)]  # fmt: skip
+        if suffix == ".json":
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(doc, dict) and doc.get("format") == "hwkit-style":
+                from hwkit.style import load_style
+
+                prime = load_style(path)
+                return [(path.name, prime.offsets, prime.text or None)]
+            return [(f"{path.name}#{k}", np.asarray(line["offsets"], np.float32), line.get("text") or None)
+                    for k, line in enumerate(doc["lines"])]  # fmt: skip
+        if suffix == ".xml":
+            from hwkit.config import PrepareParams
+            from hwkit.prepare import parse_chunk
+
+            (result,) = parse_chunk(None, [(path.name, path.read_bytes())], PrepareParams().max_jump)
+            if isinstance(result, str):
+                raise HwkitError(f"{path}: not a readable stroke file ({result})")
+            return [(path.name, result, None)]
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise HwkitError(f"{path}: not a file of handwriting hwkit reads ({type(exc).__name__})") from None
+    raise HwkitError(f"{path}: unknown kind of file {suffix!r} (read .npz, .json, .xml)")

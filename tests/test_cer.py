@@ -1,0 +1,93 @@
+"""Character error rate: the one-row Levenshtein against the full table, its metric laws, corpus pooling."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwkit.cer import cer, edit_distance, line_cers
+
+PROPERTY = settings(max_examples=200, deadline=None)
+text = st.text(alphabet="abcde", max_size=12)  # few letters, so strings share characters and edits interact
+codes = st.lists(st.integers(0, 3), max_size=12)
+
+
+def table_distance(a, b) -> int:
+    """Textbook Levenshtein: the whole (len(a)+1) x (len(b)+1) table."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+    return d[-1][-1]
+
+
+@PROPERTY
+@given(text, text)
+def test_edit_distance_matches_the_full_table(a, b):
+    assert edit_distance(a, b) == table_distance(a, b)
+
+
+@PROPERTY
+@given(codes, codes)
+def test_edit_distance_takes_code_lists(a, b):
+    assert edit_distance(a, b) == table_distance(a, b)
+
+
+@PROPERTY
+@given(text, text, text)
+def test_edit_distance_is_a_metric(a, b, c):
+    assert edit_distance(a, a) == 0
+    assert edit_distance(a, b) == edit_distance(b, a)
+    assert (edit_distance(a, b) == 0) == (a == b)
+    assert edit_distance(a, c) <= edit_distance(a, b) + edit_distance(b, c)
+    assert edit_distance(a, "") == edit_distance("", a) == len(a)
+    assert abs(len(a) - len(b)) <= edit_distance(a, b) <= max(len(a), len(b))
+
+
+def test_edit_distance_known_values():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("flaw", "lawn") == 2
+    assert edit_distance("abc", "cab") == 2
+    assert edit_distance("", "") == 0
+
+
+def test_cer_pools_edits_over_reference_characters():
+    refs = ["hello", "ab"]
+    hyps = ["hallo", ""]  # 1 substitution + 2 deletions over 7 characters
+    assert cer(refs, hyps) == pytest.approx(3 / 7)
+    assert line_cers(refs, hyps) == pytest.approx([0.2, 1.0])
+
+
+def test_cer_of_perfect_transcriptions_is_zero():
+    refs = ["the quick brown fox", "", "jumps over", "a"]
+    assert cer(refs, list(refs)) == 0.0
+
+
+def test_cer_against_shuffled_texts_is_high():
+    rng = random.Random(0)
+    words = "the of and to in is was that for it as with he be on by at this had not".split()
+    refs = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 8))) for _ in range(50)]
+    hyps = refs[1:] + refs[:1]
+    assert cer(refs, hyps) > 0.5
+
+
+def test_empty_references():
+    assert cer(["", "abc"], ["xy", "abc"]) == pytest.approx(2 / 3)  # insertions on a blank line still count
+    assert cer(["", ""], ["", ""]) == 0.0
+    assert cer([""], ["x"]) == float("inf")
+    assert cer([], []) == 0.0
+    assert line_cers(["", ""], ["", "x"]) == [0.0, float("inf")]
+
+
+def test_lengths_must_match():
+    with pytest.raises(ValueError):
+        cer(["a"], [])
+    with pytest.raises(ValueError):
+        line_cers([], ["a"])

@@ -1,0 +1,94 @@
+"""``hwkit read`` and ``hwkit evaluate`` through click, on a tiny letter store with models trained for seconds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from helpers import letter_store
+from hwkit.cli import cli
+from hwkit.train import start
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A store of letter strings, a recognizer that reads it, and barely trained synthesis and prediction nets."""
+    root = tmp_path_factory.mktemp("letters")
+    store = letter_store(root / "letters.h5")
+    reader = start(store, "recognizer", "tiny", run_dir=root / "reader", hidden=32, batch_size=16, lr=1e-2,
+                   epochs=60, max_steps=200, log_every=50)  # fmt: skip
+    synth = start(store, "synthesis", "tiny", run_dir=root / "synth", max_steps=2)
+    pred = start(store, "prediction", "tiny", run_dir=root / "pred", max_steps=2)
+    return {"store": store, "reader": reader.run_dir, "synth": synth.run_dir, "pred": pred.run_dir, "root": root}
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_read_a_split_prints_each_line_and_scores_it(models):
+    result = run("read", models["reader"], "--split", "test", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["scored_lines"] == len(doc["readings"]) == 24
+    assert all(r["truth"] and set(r) == {"source", "text", "truth"} for r in doc["readings"])
+    assert doc["cer"] < 0.5 and "CER" in result.stderr  # trained for seconds: far better than chance
+    plain = run("read", models["reader"], "--lines", "r080", "--lines", "r081")
+    assert plain.exit_code == 0 and [line.split("\t")[0] for line in plain.stdout.splitlines()] == ["r080", "r081"]
+
+
+def test_read_files_written_by_sample(models, tmp_path):
+    out = tmp_path / "written.npz"
+    sampled = run("sample", models["synth"], "--text", "tea", "--text", "cost", "--seed", "0", "-o", out)
+    assert sampled.exit_code == 0, sampled.output
+    result = run("read", models["reader"], out)
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["written.npz#0", "written.npz#1"]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["synth", "--split", "test"], "reading needs a recognizer"),
+        (["reader"], "nothing to read"),
+        (["reader", "missing.npz"], "missing.npz: no such file"),
+    ],
+)
+def test_read_errors_are_one_line(models, args, says, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("read", models[args[0]], *args[1:])
+    assert result.exit_code in (1, 2) and says in result.stderr and "Traceback" not in result.output
+
+
+def test_evaluate_synthesis_reports_every_field_and_a_grid(models, tmp_path):
+    grid = tmp_path / "grid.png"
+    result = run("evaluate", models["synth"], "--reader", models["reader"], "--texts", "6", "--bias", "0.5",
+                 "--bias", "2", "--grid", grid, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["kind"] == "synthesis" and set(report["loss"]) == {"test", "valid"}
+    for scores in report["loss"].values():
+        assert scores["lines"] == 24 and np.isfinite([scores["nats_per_line"], scores["nats_per_point"]]).all()
+    writing = report["writing"]
+    assert writing["texts"] == 6 and [r["bias"] for r in writing["runs"]] == [0.5, 2.0]
+    for r in writing["runs"]:
+        assert set(r) == {"bias", "seed", "lines", "stopped_by_rule", "hit_cap", "length_ratio_median", "cer"}
+        assert r["stopped_by_rule"] + r["hit_cap"] == r["lines"] == 6 and r["length_ratio_median"] > 0
+    # the judge reads real lines far better than the same readings scored against shuffled texts
+    assert writing["reader_cer_on_real_test_lines"] < 0.5 < writing["reader_cer_against_shuffled_texts"]
+    with Image.open(writing["grid"]) as image:
+        assert image.format == "PNG" and image.height > 100
+
+
+def test_evaluate_recognizer_and_prediction(models):
+    reader = run("evaluate", models["reader"], "--json")
+    assert reader.exit_code == 0, reader.output
+    report = json.loads(reader.stdout)
+    assert report["kind"] == "recognizer" and report["cer"]["test"] < 0.5 and "writing" not in report
+    table = run("evaluate", models["pred"])
+    assert table.exit_code == 0, table.output
+    assert "prediction model" in table.stdout and "nats/line" in table.stdout and "writing" not in table.stdout
