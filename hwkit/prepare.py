@@ -29,8 +29,8 @@ import numpy as np
 
 from hwkit import iam
 from hwkit.alphabet import Alphabet
-from hwkit.config import PrepareParams
-from hwkit.errors import CorpusError
+from hwkit.config import DemoParams, PrepareParams
+from hwkit.errors import CorpusError, OptionError
 from hwkit.progress import Progress, ignore
 from hwkit.store import SPLITS, Line, check_writable, write_store
 from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps
@@ -83,6 +83,46 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def prepare(
+    source: str | os.PathLike | None = None,
+    output: str | os.PathLike | None = None,
+    *,
+    demo: DemoParams | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    params: PrepareParams = PrepareParams(),
+    progress: Progress = ignore,
+) -> PrepareReport:
+    """What ``hwkit prepare`` does: ``source``, else ``data/iamondb/``, else the demo corpus.
+
+    With ``demo`` (or when there is no source at all) the demo corpus is generated
+    into ``data/demo/`` from those parameters (reused when already there) and
+    prepared. ``output`` defaults to ``cache/iamondb.h5`` or ``cache/demo.h5``.
+    Notes on the choice made arrive as ``{"event": "note", "text"}``.
+    """
+    from hwkit.paths import CACHE_DIR, DATA_DIR
+
+    if demo is not None and source is not None:
+        raise OptionError("source", "give either a source or demo parameters, not both")
+    if source is None and demo is None:
+        if (DATA_DIR / "iamondb").is_dir():
+            source = DATA_DIR / "iamondb"
+            progress({"event": "note", "text": f"preparing IAM-OnDB from {source}/"})
+        else:
+            demo = DemoParams()
+            progress({"event": "note", "text": f"no {DATA_DIR / 'iamondb'}/ found: preparing the built-in demo "
+                                               f"corpus in {DATA_DIR / 'demo'}/"})  # fmt: skip
+    if demo is not None:
+        from hwkit.demo import ensure_demo_corpus
+
+        output = output or CACHE_DIR / "demo.h5"
+        check_writable(output, force)  # before spending time on the corpus
+        source = ensure_demo_corpus(DATA_DIR / "demo", lines=demo.lines, writers=demo.writers, seed=demo.seed,
+                                    progress=progress)  # fmt: skip
+    output = output or CACHE_DIR / ("demo.h5" if iam.is_demo(source) else "iamondb.h5")
+    return prepare_corpus(source, output, jobs=jobs, force=force, params=params, progress=progress)
 
 
 def prepare_corpus(

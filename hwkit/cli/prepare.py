@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from hwkit.cli._common import escape, progress_bar, stderr_console, stdout_console
-from hwkit.paths import CACHE_DIR, DATA_DIR
 
 DEMO_OPTIONS = ("lines", "writers", "seed")
 EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
@@ -69,68 +69,40 @@ def prepare(
       hwkit prepare ~/iamondb -o cache/iam.h5 --jobs 4
       hwkit prepare --demo --lines 500 --writers 10 --force
     """
-    from hwkit import iam
-    from hwkit.prepare import PrepareParams, prepare_corpus
-    from hwkit.store import check_writable
+    from hwkit.config import DemoParams, PrepareParams
+    from hwkit.prepare import prepare
 
     demo_flags = [f"--{name}" for name, value in zip(DEMO_OPTIONS, (lines, writers, seed)) if value is not None]
     if demo_flags and not demo:
         raise click.UsageError(f"{', '.join(demo_flags)}: only with --demo")
     if demo and source is not None:
         raise click.UsageError("give either SOURCE or --demo, not both")
-
     note = stderr_console()
-    if source is None and not demo:
-        if (DATA_DIR / "iamondb").is_dir():
-            source = DATA_DIR / "iamondb"
-            note.print(f"preparing IAM-OnDB from {escape(str(source))}/")
-        else:
-            demo = True
-            note.print(f"no {DATA_DIR / 'iamondb'}/ found: preparing the built-in demo corpus in {DATA_DIR / 'demo'}/")
-    if demo:
-        output = output or CACHE_DIR / "demo.h5"
-        check_writable(output, force)  # before spending time on the corpus
-        source = _demo_corpus(DATA_DIR / "demo", lines, writers, seed)
-    name = "demo" if iam.is_demo(source) else "iamondb"
-    output = output or CACHE_DIR / f"{name}.h5"
+    chosen = {k: v for k, v in (("lines", lines), ("writers", writers), ("seed", seed)) if v is not None}
+    params = {k: v for k, v in (("min_points", min_points), ("max_jump", max_jump)) if v is not None}
+    with ExitStack() as bars:
+        current: dict = {}
 
-    defaults = PrepareParams()
-    params = PrepareParams(
-        min_points=defaults.min_points if min_points is None else min_points,
-        max_jump=defaults.max_jump if max_jump is None else max_jump,
-    )
-    with progress_bar("parsing", unit="files") as advance:
-        last = [0]
+        def report(event: dict) -> None:  # one bar for the demo lines, then one for the files parsed
+            if event["event"] == "note":
+                note.print(escape(event["text"]))
+                return
+            if current.get("kind") != event["event"]:
+                unit = "lines" if event["event"] == "lines" else "files"
+                label = "demo corpus" if event["event"] == "lines" else "parsing"
+                current.update(kind=event["event"], done=0, advance=bars.enter_context(progress_bar(label, unit=unit)))
+            status = f"{event['lines']:,} lines, {event['points']:,} points" if "points" in event else None
+            current["advance"](event["done"] - current["done"], status=status, total=event["total"])
+            current["done"] = event["done"]
 
-        def report(event: dict) -> None:
-            status = f"{event['lines']:,} lines, {event['points']:,} points"
-            advance(event["done"] - last[0], status=status, total=event["total"])
-            last[0] = event["done"]
-
-        result = prepare_corpus(source, output, jobs=jobs, force=force, params=params, progress=report)
+        result = prepare(source, output, demo=DemoParams(**chosen) if demo else None, jobs=jobs, force=force,
+                         params=PrepareParams(**params), progress=report)  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         _summary(result)
     for warning in result.warnings:  # after the summary, so that they are the last thing seen
         note.print(f"warning: {escape(warning)}")
-
-
-def _demo_corpus(root: Path, lines: int | None, writers: int | None, seed: int | None) -> Path:
-    from hwkit.demo import DemoParams, ensure_demo_corpus
-
-    defaults = DemoParams()
-    lines = defaults.lines if lines is None else lines
-    writers = defaults.writers if writers is None else writers
-    seed = defaults.seed if seed is None else seed
-    with progress_bar("demo corpus", total=lines, unit="lines") as advance:
-        last = [0]
-
-        def report(event: dict) -> None:
-            advance(event["done"] - last[0])
-            last[0] = event["done"]
-
-        return ensure_demo_corpus(root, lines=lines, writers=writers, seed=seed, progress=report)
 
 
 def _summary(report) -> None:
