@@ -41,6 +41,9 @@ _LEGACY = {"scheduler"}  # written (always None) before the Checkpoint class; ig
 # A synthesis model trained on the demo corpus, shipped with the package so that
 # text-to-handwriting works before any training (weights only; pretrained/README.md).
 BUNDLED = Path(__file__).parent / "pretrained" / "demo-synthesis.pt"
+# Its reader: a recognizer trained on the same demo store (test CER about 1%), the default judge of
+# ``hwkit evaluate`` on that store and a ready ``hwkit read`` for demo-corpus ink.
+BUNDLED_READER = Path(__file__).parent / "pretrained" / "demo-recognizer.pt"
 
 
 @dataclass
@@ -245,24 +248,30 @@ def find_store(checkpoint: Checkpoint, hint: str | os.PathLike | None = None) ->
 
 
 def find_checkpoint(
-    path: str | os.PathLike | None, models_dir: str | os.PathLike = Path("models"), kind: str | None = None
+    path: str | os.PathLike | None,
+    models_dir: str | os.PathLike = Path("models"),
+    kind: str | tuple[str, ...] | None = None,
 ) -> Path:
     """Resolve what the user named to one checkpoint file.
 
-    None -> the newest ``best.pt`` under ``models_dir`` (of a ``kind`` model,
-    when given: a text needs a synthesis model), else the bundled demo model
-    (``BUNDLED``, a synthesis model); a run folder -> its ``best.pt`` (else
-    ``last.pt``); a file -> itself.
+    None -> the newest ``best.pt`` under ``models_dir`` (of ``kind``, one kind or
+    several, when given: a text needs a synthesis model), else the bundled demo
+    model of that kind (``BUNDLED`` writes, ``BUNDLED_READER`` reads); a run
+    folder -> its ``best.pt`` (else ``last.pt``); a file -> itself.
     """
     if path is None:
+        kinds = (kind,) if isinstance(kind, str) else kind
         models_dir = Path(models_dir)
         found = sorted(models_dir.glob("*/best.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
         for candidate in found:
-            if kind is None or _kind_of(candidate) == kind:
+            if kinds is None or _kind_of(candidate) in kinds:
                 return candidate
-        if kind in (None, "synthesis") and BUNDLED.is_file():
-            return BUNDLED
-        what, flag = (f"{kind} checkpoint", f" --model {kind}") if kind else ("checkpoint", "")
+        for bundled, its_kind in ((BUNDLED, "synthesis"), (BUNDLED_READER, "recognizer")):
+            if (kinds is None and its_kind == "synthesis" or kinds is not None and its_kind in kinds) \
+                    and bundled.is_file():  # fmt: skip
+                return bundled
+        what = f"{' or '.join(kinds)} checkpoint" if kinds else "checkpoint"
+        flag = f" --model {kinds[0]}" if kinds and len(kinds) == 1 else ""
         raise CheckpointError(f"no {what} under {models_dir}/; run `hwkit train{flag}` first")
     path = Path(path)
     if path.is_dir():

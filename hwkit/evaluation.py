@@ -151,12 +151,17 @@ def _points_per_char(store) -> float:
 
 
 def _reader_path(reader, store, models_dir: Path, progress: Progress) -> Path:
-    """The named recognizer, else the one cached for this store, else one trained now (demo preset) and cached."""
+    """The named recognizer, else the one cached for this store, else the bundled one when this is its
+    store (the demo corpus), else one trained now (demo preset) and cached."""
+    from hwkit.checkpoint import BUNDLED_READER
+
     if reader is not None:
         return find_checkpoint(reader)
     cached = models_dir / f"reader-{store.fingerprint[:12]}"
     if (cached / "best.pt").is_file():
         return cached / "best.pt"
+    if BUNDLED_READER.is_file() and (Checkpoint.load(BUNDLED_READER).store or {}).get("fingerprint") == store.fingerprint:
+        return BUNDLED_READER
     from hwkit.train import start
 
     progress({"event": "note", "text": f"no recognizer for this store yet: training one into {cached} (once)"})

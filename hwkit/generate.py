@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hwkit.alphabet import Alphabet
 from hwkit.checkpoint import BUNDLED, Checkpoint, find_checkpoint, find_store
+from hwkit.config import WRITERS
 from hwkit.errors import CheckpointError, OptionError, StoreError, StyleError, TextError
 from hwkit.paths import MODELS_DIR
 from hwkit.sample import Prime, SampleResult, sample_text, sample_unconditional, wrap
@@ -75,7 +76,7 @@ def generate(
         raise OptionError("store", "only with a style given as a line id")
     notes: list[str] = []
     texts = [t for t in texts if t.strip()]
-    path = find_checkpoint(checkpoint, models_dir, kind="synthesis" if texts else None)
+    path = find_checkpoint(checkpoint, models_dir, kind="synthesis" if texts else WRITERS)
     if path == BUNDLED:
         notes.append(f"no {models_dir}/*/best.pt yet: using the bundled demo model (`hwkit train` makes your own)")
     ckpt = Checkpoint.load(path)
@@ -102,6 +103,8 @@ def generate(
 def _check_fits(ckpt: Checkpoint, path: Path, lines: list[str], length: int | None, strokes: int | None,
                 attention: bool) -> None:  # fmt: skip
     """What this checkpoint cannot do is a ``CheckpointError`` naming the option at fault."""
+    if ckpt.kind not in WRITERS:
+        raise CheckpointError(f"{path}: a {ckpt.kind} reads handwriting and cannot write it (try `hwkit read`)")
     if attention and ckpt.kind != "synthesis":
         raise CheckpointError(f"{path}: --plot-attention needs a synthesis model")
     if ckpt.kind == "prediction" and lines:

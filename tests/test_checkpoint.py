@@ -221,3 +221,16 @@ def test_find_checkpoint(tmp_path, monkeypatch):
         find_checkpoint(models / "empty")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         find_checkpoint(models / "nope.pt")
+
+
+def test_find_checkpoint_by_kind_skips_readers_when_writing_and_falls_back_to_the_bundled_reader(tmp_path):
+    models = tmp_path / "models"
+    assert find_checkpoint(None, models, kind="recognizer") == checkpoint.BUNDLED_READER
+    assert Checkpoint.load(checkpoint.BUNDLED_READER).kind == "recognizer"
+    writer = save_checkpoint(models / "writer" / "best.pt", _payload())
+    reader_payload = {**_payload(), "model_config": ModelConfig("recognizer", hidden=8, layers=1, alphabet_size=5).to_dict()}
+    reader = save_checkpoint(models / "reader" / "best.pt", reader_payload)
+    os.utime(writer, (1_000_000, 1_000_000))  # the reader is newer
+    assert find_checkpoint(None, models, kind=("prediction", "synthesis")) == writer
+    assert find_checkpoint(None, models, kind="recognizer") == reader
+    assert find_checkpoint(None, models) == reader  # any kind: the newest
