@@ -92,3 +92,17 @@ def test_evaluate_recognizer_and_prediction(models):
     table = run("evaluate", models["pred"])
     assert table.exit_code == 0, table.output
     assert "prediction model" in table.stdout and "nats/line" in table.stdout and "writing" not in table.stdout
+
+
+def test_read_iam_ondb_stroke_files_and_refuse_broken_ones(models, tmp_path):
+    from iamtree import write_tree
+
+    write_tree(tmp_path / "iam", forms=1, lines_per_form=2)
+    files = sorted((tmp_path / "iam" / "lineStrokes").rglob("*.xml"))
+    result = run("read", models["reader"], *files)
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [f.name for f in files]
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<WhiteboardCaptureSession><StrokeSet>")
+    refused = run("read", models["reader"], broken)
+    assert refused.exit_code == 1 and "broken.xml: not a readable stroke file" in refused.stderr
