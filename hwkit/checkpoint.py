@@ -36,7 +36,7 @@ FORMAT = "hwkit-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model_config", "alphabet", "stats", "model")
 _KEYS = {"format", "format_version", *REQUIRED, "train_config", "store", "step", "epoch", "best_valid", "metrics",
-         "optimizer", "rng", "epoch_step", "stale_epochs"}  # fmt: skip
+         "optimizer", "rng", "epoch_step", "stale_epochs", "anchor", "init_from"}  # fmt: skip
 _LEGACY = {"scheduler"}  # written (always None) before the Checkpoint class; ignored
 # A synthesis model trained on the demo corpus, shipped with the package so that
 # text-to-handwriting works before any training (weights only; pretrained/README.md).
@@ -54,6 +54,7 @@ class ResumeState:
     rng: dict
     epoch_step: int = 0
     stale_epochs: int = 0
+    anchor: dict | None = None  # the initial weights a fine-tuning run is pulled toward (``TrainConfig.anchor``)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Checkpoint:
     best_valid: float = math.inf
     metrics: list[dict] = field(default_factory=list)
     resume: ResumeState | None = None
+    init_from: dict | None = None  # fine-tuned: the initial model's path, weights_sha256 and store
     path: Path | None = None  # where it was loaded from
 
     @property
@@ -134,7 +136,8 @@ class Checkpoint:
             raise CheckpointError(f"{where}: {exc}") from None
         resume = None
         if "optimizer" in data and "rng" in data:
-            resume = ResumeState(data["optimizer"], data["rng"], data.get("epoch_step", 0), data.get("stale_epochs", 0))
+            resume = ResumeState(data["optimizer"], data["rng"], data.get("epoch_step", 0), data.get("stale_epochs", 0),
+                                 data.get("anchor"))  # fmt: skip
         return cls(
             model_config=model_config,
             alphabet=alphabet,
@@ -147,6 +150,7 @@ class Checkpoint:
             best_valid=data.get("best_valid", math.inf),
             metrics=list(data.get("metrics", [])),
             resume=resume,
+            init_from=data.get("init_from"),
             path=path,
         )
 
@@ -168,9 +172,13 @@ class Checkpoint:
             data["train_config"] = self.train_config.to_dict()
         if self.store is not None:
             data["store"] = dict(self.store)
+        if self.init_from is not None:
+            data["init_from"] = dict(self.init_from)
         if self.resume is not None:
             data.update(optimizer=self.resume.optimizer, rng=self.resume.rng, epoch_step=self.resume.epoch_step,
                         stale_epochs=self.resume.stale_epochs)  # fmt: skip
+            if self.resume.anchor is not None:
+                data["anchor"] = self.resume.anchor
         return data
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -186,7 +194,17 @@ class Checkpoint:
         """The same model without what only resuming needs (optimiser, random state, train records)."""
         valid = [m for m in self.metrics if m.get("kind") == "valid"]
         return Checkpoint(self.model_config, self.alphabet, self.stats, self.weights, self.train_config, self.store,
-                          self.step, self.epoch, self.best_valid, valid)  # fmt: skip
+                          self.step, self.epoch, self.best_valid, valid, init_from=self.init_from)  # fmt: skip
+
+    def weights_sha256(self) -> str:
+        """A fingerprint of the weights alone: which model a fine-tuned one started from."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for name in sorted(self.weights):
+            digest.update(name.encode())
+            digest.update(self.weights[name].detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     # -- use
 

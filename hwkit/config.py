@@ -98,6 +98,8 @@ class TrainConfig(_Serialised):
     patience: int | None = _flag(None, "Stop after this many epochs without a better valid loss.", min=1)
     lr_decay: float | None = _flag(None, "Multiply the learning rate by this after every 2 epochs in a row "
                                    "without a better valid loss.", min=0, max=1, open=True)  # fmt: skip
+    anchor: float | None = _flag(None, "With --init-from: pull toward the initial weights, adding "
+                                 "anchor/2 * |w - w0|^2 to the loss (nats per line).", min=0)  # fmt: skip
     seed: int = _flag(0, "Seed for initialisation, batch order and crops.", fixed=True)
     workers: int = _flag(0, "DataLoader worker processes.", min=0)
     device: str = _flag("auto", "auto: CUDA when present, else CPU.", choices=("auto", "cpu", "cuda"))
@@ -105,6 +107,10 @@ class TrainConfig(_Serialised):
     compile: bool = _flag(False, "CUDA: torch.compile, kept only if it matches eager on a batch.")
     log_every: int = _flag(10, "Steps between train records in metrics.jsonl.", min=1)
     max_bad_steps: int = _flag(5, "Non-finite steps in a row before giving up.", min=1)
+
+
+# The fields that shape a network (a fine-tuned model takes them from its initial one).
+MODEL_SHAPE = frozenset({"hidden", "layers", "mixtures", "window_mixtures", "subsample"})
 
 
 def flag_fields() -> list[dataclasses.Field]:
@@ -135,6 +141,13 @@ PRESETS: dict[str, dict] = {
         "recognizer": {"model": {"hidden": 128, "layers": 2}, "train": {"batch_size": 16, "lr": 3e-3,
                        "max_norm": 5.0, "epochs": 15, "patience": 4}},  # fmt: skip
     },
+    # fine-tuning a trained model (--init-from) on a few dozen lines of one hand: the network's shape
+    # comes from that model; a low rate, small batches, many short epochs, early stopping on valid
+    "finetune": {
+        "model": {"hidden": 256, "layers": 2, "mixtures": 20, "window_mixtures": 10},
+        "train": {"batch_size": 8, "lr": 2e-4, "epochs": 40, "patience": 4, "anchor": 10.0, "time_limit": 900.0,
+                  "crop": 300},  # fmt: skip
+    },
     # the paper's sizes and optimiser (sec. 4.2 and 5); a GPU job
     "graves": {
         "model": {"hidden": 400, "layers": 3, "mixtures": 20, "window_mixtures": 10},
@@ -151,6 +164,7 @@ PRESETS: dict[str, dict] = {
 PRESET_HELP = {
     "tiny": "seconds, for tests",
     "demo": "~15 min on a CPU",
+    "finetune": "with --init-from, a few dozen lines of one hand",
     "graves": "the paper's sizes (GPU)",
 }
 

@@ -10,12 +10,13 @@ DDP ranks agree without talking to each other.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from hwkit.alphabet import Alphabet
 from hwkit.errors import StoreError
 from hwkit.store import Store
 from hwkit.strokes import denormalise, model_input
@@ -43,7 +44,8 @@ class StrokeDataset(torch.utils.data.Dataset):
     Graves trained the prediction network; ``chars`` stay the whole line's text,
     so crops suit the prediction net, not synthesis. Call ``set_epoch`` before each
     epoch to move the windows; with ``persistent_workers`` the workers keep the
-    epoch they were started with.
+    epoch they were started with. ``alphabet`` and ``stats`` (``{"mean", "std"}``)
+    default to the store's: a fine-tuned or foreign model passes its own.
     """
 
     def __init__(
@@ -54,8 +56,12 @@ class StrokeDataset(torch.utils.data.Dataset):
         in_memory: bool = False,
         crop: int | None = None,
         seed: int = 0,
+        alphabet: Alphabet | None = None,
+        stats: Mapping[str, Sequence[float]] | None = None,
     ):
         self.store = store if isinstance(store, Store) else Store(store)
+        # a model's own alphabet and normalisation, when they are not the store's (fine-tuning, evaluation)
+        self.alphabet = alphabet if alphabet is not None else self.store.alphabet
         if in_memory:
             self.store.load()
         self.split = split
@@ -69,8 +75,8 @@ class StrokeDataset(torch.utils.data.Dataset):
         self.epoch = 0
         full = np.diff(self.store.line_offsets)[self.indices]
         self.lengths = full if crop is None else np.minimum(full, crop)
-        self._mean = self.store.mean.astype(np.float32)
-        self._std = self.store.std.astype(np.float32)
+        self.mean = np.asarray(stats["mean"] if stats else self.store.mean, np.float32)
+        self.std = np.asarray(stats["std"] if stats else self.store.std, np.float32)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -85,8 +91,8 @@ class StrokeDataset(torch.utils.data.Dataset):
             rng = np.random.default_rng((self.seed, self.epoch, index))
             start = int(rng.integers(0, len(offsets) - self.crop + 1))
             offsets = offsets[start : start + self.crop]
-        x = model_input(offsets, self._mean, self._std)
-        chars = self.store.alphabet.encode(self.store.texts[index])
+        x = model_input(offsets, self.mean, self.std)
+        chars = self.alphabet.encode(self.store.texts[index])
         return Item(torch.from_numpy(x), torch.from_numpy(chars), self.store.line_ids[index], index)
 
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -30,7 +31,8 @@ from hwkit.demo_style import Trajectory, WriterStyle, random_style, render_line
 from hwkit.demo_text import make_texts
 from hwkit.errors import CorpusError
 from hwkit.progress import Progress, ignore
-from hwkit.strokes import PEN_UP
+from hwkit.store import Line
+from hwkit.strokes import PEN_UP, points_to_offsets
 
 MARKER = iam.DEMO_MARKER  # how prepare tells the demo corpus from IAM-OnDB
 TASK_LISTS = tuple(f"{name}.txt" for name in iam.TASK_LISTS)
@@ -148,6 +150,27 @@ def plan_forms(params: DemoParams) -> list[Form]:
 def form_texts(seed: int, form: Form) -> list[str]:
     """The form's transcription: ``n_lines`` consecutive lines of one paragraph."""
     return make_texts(form.n_lines, _rng(seed, _TEXT, form.first_line))
+
+
+def writer_lines(writer: int, texts: Sequence[str], *, seed: int = 0, line_seed: int = 0) -> list[Line]:
+    """``texts`` written in the hand of demo writer ``writer`` (of the corpus made with ``seed``).
+
+    New lines in a known hand: what fine-tuning experiments and tests need, a
+    writer held out of a model's training (``held_out_writers``) writing text of
+    one's choosing. ``line_seed`` varies the strokes, not the hand.
+    """
+    style = writer_style(seed, writer)
+    lines = []
+    for i, text in enumerate(texts):
+        points = render_line(text, style, _rng(line_seed, _LINE, writer, i)).points
+        lines.append(Line(points_to_offsets(points).astype(np.float32), text, f"w{writer:03d}-{i:04d}", writer))
+    return lines
+
+
+def held_out_writers(seed: int, writers: int) -> list[int]:
+    """The writers of a demo corpus in no task list: its test split, never trained or validated on."""
+    listed = {w for group in split_writers(seed, writers).values() for w in group}
+    return [w for w in range(writers) if w not in listed]
 
 
 def split_writers(seed: int, writers: int) -> dict[str, list[int]]:

@@ -69,7 +69,7 @@ def evaluate_checkpoint(
     for split in ("test", "valid"):
         if len(opened.split(split)):
             progress({"event": "note", "text": f"scoring the {split} split"})
-            report["loss"][split] = _split_scores(model, opened, split, torch_device)
+            report["loss"][split] = _split_scores(model, ckpt, opened, split, torch_device)
     if ckpt.kind == "recognizer":
         report["cer"] = {split: scores.pop("cer") for split, scores in report["loss"].items()}
     if ckpt.kind == "synthesis":
@@ -78,14 +78,18 @@ def evaluate_checkpoint(
     return report
 
 
-def _split_scores(model, store, split: str, device) -> dict:
+def _split_scores(model, ckpt: Checkpoint, store, split: str, device) -> dict:
+    """Loss (and CER) on a split, the lines normalised and encoded as the model was trained: with its own
+    stats and alphabet, which are not the store's when it was fine-tuned or trained elsewhere."""
     from hwkit.dataset import StrokeDataset
     from hwkit.train import evaluate
 
-    dataset = StrokeDataset(store, split, in_memory=True)
+    alphabet = ckpt.alphabet if ckpt.kind != "prediction" else None
+    dataset = StrokeDataset(store, split, in_memory=True, alphabet=alphabet, stats=ckpt.stats)
     scores = evaluate(model, dataset, batch_size=16, device=device)
+    extra = {"cer": scores.cer} if scores.cer is not None else {"pen_nats_per_line": scores.pen_nats_per_line}
     return {"lines": len(dataset), "nats_per_line": scores.nats_per_line, "nats_per_point": scores.nats_per_point,
-            **({} if scores.cer is None else {"cer": scores.cer})}  # fmt: skip
+            **extra}  # fmt: skip
 
 
 def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, reader, grid, device, models_dir,

@@ -16,6 +16,7 @@ by a pool of worker processes.
 from __future__ import annotations
 
 import hashlib
+import math
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -44,6 +45,8 @@ DUPLICATE = "duplicate line id"
 
 CHUNK_FILES = 64  # stroke files per worker task: ~3 MB, big enough to amortise numpy's per-call cost
 TRAIN_LISTS = ("trainset", "testset_t", "testset_f")
+# A corpus this small or larger always gets valid and test lines (a few dozen lines of one's own hand do).
+MIN_LINES_TO_SPLIT = 5
 VALID_LISTS = ("testset_v",)
 
 
@@ -474,6 +477,9 @@ def split_lines(
     key and dealt out: valid and test take groups until they hold their share
     of lines, train keeps the rest and always at least one group. That rule is
     recorded as "writer hash", or "form hash" when no writer is known at all.
+    When that leaves valid empty (one writer: a person's own hand) and there are
+    ``MIN_LINES_TO_SPLIT`` lines or more, lines are dealt out by a hash of their
+    id instead, at least one to valid and one to test ("line hash").
     """
     forms = [_form_of(line_id) for line_id in line_ids]
     in_list = {name: task_lists.get(name, set()) for name in TRAIN_LISTS + VALID_LISTS}
@@ -517,4 +523,14 @@ def split_lines(
         "test_fraction": params.test_fraction,
         "task_lists_found": sorted(task_lists),
     }
+    if not splits["valid"] and len(line_ids) >= MIN_LINES_TO_SPLIT:
+        # too few writers (one person's own hand): split their lines instead, so that
+        # training can still stop early on lines it does not learn from
+        by_hash = sorted(splits["train"], key=lambda i: hashlib.sha256(line_ids[i].encode()).hexdigest())
+        for name, fraction in (("valid", params.valid_fraction), ("test", params.test_fraction)):
+            take = max(1, math.ceil(fraction * len(line_ids)))
+            splits[name], by_hash = by_hash[:take], by_hash[take:]
+        splits["train"] = by_hash
+        rule.update(rule="line hash", group="line (too few writers or forms to split by)",
+                    order="sha256 of the line id")  # fmt: skip
     return {name: sorted(idx) for name, idx in splits.items()}, rule

@@ -39,6 +39,7 @@ and never prints; the CLI turns the events into a progress bar.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -47,12 +48,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 from hwkit import distributed, mdn
-from hwkit.checkpoint import Checkpoint, ResumeState, find_store
+from hwkit.alphabet import Alphabet
+from hwkit.cer import edit_distance
+from hwkit.checkpoint import Checkpoint, ResumeState, find_checkpoint, find_store
 from hwkit.config import (
+    MODEL_SHAPE,
     ModelConfig,
     TrainConfig,
     check_device_options,
@@ -61,12 +66,17 @@ from hwkit.config import (
     make_configs,
 )
 from hwkit.dataset import Batch, BucketBatchSampler, StrokeDataset, collate
-from hwkit.errors import CheckpointError, NothingToDo, OptionError, TrainingError
-from hwkit.cer import edit_distance
+from hwkit.errors import (
+    CheckpointError,
+    NothingToDo,
+    OptionError,
+    TextError,
+    TrainingError,
+)
 from hwkit.models import build_model
-from hwkit.recognizer import ctc_nll, greedy_decode
 from hwkit.paths import MODELS_DIR, default_store, timestamp
 from hwkit.progress import Progress
+from hwkit.recognizer import ctc_nll, greedy_decode
 from hwkit.runstate import (
     rng_state,
     seed_everything,
@@ -75,7 +85,6 @@ from hwkit.runstate import (
     stop_requested,
 )
 from hwkit.store import Store
-
 
 # Graves' clipping (sec. 4): a line's loss derivatives w.r.t. the LSTM layers are
 # clipped to [-10, 10] and w.r.t. the network outputs to [-100, 100].
@@ -135,6 +144,8 @@ def train(
     *,
     run_dir: str | os.PathLike,
     resume: Checkpoint | None = None,
+    init_from: Checkpoint | None = None,
+    alphabet: Alphabet | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train ``model_config`` on the store at ``store_path``; write the run into ``run_dir``.
@@ -143,6 +154,10 @@ def train(
     stores and folders. With ``resume`` the model, optimiser, position and random
     state come from that checkpoint and training continues where it stopped;
     ``model_config``, the store and the fixed fields of ``config`` must match it.
+    With ``init_from`` training starts from that model's weights (fine-tuning;
+    weights for characters it lacks start fresh). ``alphabet`` encodes the texts:
+    the model's own when it is not the store's (default: the resumed run's, else
+    the store's).
     """
     started = time.monotonic()
     rank, world, local_rank, own_group = distributed.init(config.device)
@@ -153,14 +168,15 @@ def train(
             raise TrainingError(f"unknown clip {config.clip!r} (choose graves or norm)")
         device = distributed.pick_device(config.device, local_rank if world > 1 else None)
         store = Store(store_path)
-        if model_config.kind != "prediction" and model_config.alphabet_size != len(store.alphabet):
-            raise TrainingError(
-                f"{store.path}: the store's alphabet has {len(store.alphabet)} codes, "
-                f"the model expects {model_config.alphabet_size}"
-            )
+        alphabet = alphabet or (resume.alphabet if resume is not None else store.alphabet)
+        if model_config.kind != "prediction":
+            if model_config.alphabet_size != len(alphabet):
+                raise TrainingError(f"{store.path}: the alphabet has {len(alphabet)} codes, "
+                                    f"the model expects {model_config.alphabet_size}")  # fmt: skip
+            fit_alphabet(alphabet, store, extend=False)
         crop = config.crop if model_config.kind == "prediction" else None
-        train_set = StrokeDataset(store, "train", in_memory=True, crop=crop, seed=config.seed)
-        valid_set = StrokeDataset(store, "valid", in_memory=True)
+        train_set = StrokeDataset(store, "train", in_memory=True, crop=crop, seed=config.seed, alphabet=alphabet)
+        valid_set = StrokeDataset(store, "valid", in_memory=True, alphabet=alphabet)
         sampler = BucketBatchSampler(
             train_set.lengths, config.batch_size, seed=config.seed, num_replicas=world, rank=rank
         )
@@ -168,9 +184,19 @@ def train(
             raise TrainingError(f"{store.path}: too few train or valid lines for {world} processes")
 
         seed_everything(config.seed)
-        model = build_model(model_config).to(device)
+        model = build_model(model_config)
+        if init_from is not None:
+            load_grown(model, init_from)
+        model = model.to(device)
         optimizer = make_optimizer(model, config)
         run = _Run(Path(run_dir), store, model, optimizer, config, device, rank, world, emit, len(sampler))
+        run.alphabet = alphabet
+        if init_from is not None:
+            run.init_from = {"path": str(init_from.path), "weights_sha256": init_from.weights_sha256(),
+                             "store": init_from.store}  # fmt: skip
+            if config.anchor:
+                run.anchor = {name: p.detach().clone() for name, p in model.named_parameters()}
+            run.note(f"starting from the weights of {init_from.name}")
         if resume is not None:
             run.restore(resume)
         run.open_metrics()
@@ -225,28 +251,88 @@ def train(
             dist.destroy_process_group()
 
 
+def fit_alphabet(alphabet: Alphabet, store: Store, *, extend: bool) -> Alphabet:
+    """``alphabet`` (a model's), able to encode every text of ``store``.
+
+    Characters the store has and the model lacks are a ``TextError`` naming
+    them, or with ``extend`` new codes after the model's own (their weights start
+    fresh, ``load_grown``). Characters the model has and the store lacks stay.
+    """
+    missing = sorted({c for text in store.texts for c in alphabet.unknown(text)})
+    if not missing:
+        return alphabet
+    if not extend:
+        shown = " ".join(repr(c) for c in missing)
+        raise TextError(f"{store.path}: characters the model's alphabet lacks: {shown} "
+                        "(--extend-alphabet adds them, with freshly initialised weights)")  # fmt: skip
+    return Alphabet(alphabet.chars + "".join(missing))
+
+
+def load_grown(model: torch.nn.Module, init: Checkpoint) -> None:
+    """Load ``init``'s weights into ``model``, which may read or write a larger alphabet.
+
+    Every weight that grew with the alphabet holds the characters in its last
+    input columns (the window's one-hot) or first output rows (the recognizer's
+    classes), in code order, and new codes come after the old: so the old weights
+    go into the leading block and the rest keep ``model``'s fresh initialisation.
+    """
+    state = model.state_dict()
+    for name, old in init.weights.items():
+        new = state.get(name)
+        if new is None or new.dim() != old.dim() or any(o > n for o, n in zip(old.shape, new.shape)):
+            raise CheckpointError(f"{init.name}: weight {name} does not fit the model to fine-tune")
+        new[tuple(slice(0, size) for size in old.shape)] = old
+    model.load_state_dict(state)
+
+
 def start(
     store: str | os.PathLike | None = None,
-    kind: str = "prediction",
-    preset: str = "demo",
+    kind: str | None = None,
+    preset: str | None = None,
     *,
     run_dir: str | os.PathLike | None = None,
+    init_from: str | os.PathLike | None = None,
+    extend_alphabet: bool = False,
     progress: Progress | None = None,
     **overrides,
 ) -> TrainResult:
-    """Train a new ``kind`` model from ``preset`` with ``overrides`` (config fields; None keeps the preset's).
+    """Train a new model from ``preset`` with ``overrides`` (config fields; None keeps the preset's).
 
+    ``kind`` defaults to prediction and ``preset`` to demo. With ``init_from`` (a
+    checkpoint or run folder) this is fine-tuning: the network, its kind and its
+    alphabet come from that model (``extend_alphabet`` adds the store's new
+    characters, see ``fit_alphabet``), the preset defaults to finetune, and the
+    normalisation is the new store's, so the model writes in its pen units.
     ``store`` defaults to ``paths.default_store()``, ``run_dir`` to
     ``models/<kind>-<date>-<time>``; a folder that already holds a run is refused.
     """
+    init = None
+    if init_from is not None:
+        init = Checkpoint.load(find_checkpoint(init_from))
+        if kind is not None and kind != init.kind:
+            raise OptionError("kind", f"the initial model is a {init.kind} model, not a {kind} one")
+        shape = tuple(sorted(k for k, v in overrides.items() if v is not None and k in MODEL_SHAPE))
+        if shape:
+            raise OptionError(shape, "fixed by the initial model (--init-from)")
+        kind = init.kind
+    kind, preset = kind or "prediction", preset or ("finetune" if init is not None else "demo")
+    if init is None and (preset == "finetune" or overrides.get("anchor")):
+        raise OptionError("preset" if preset == "finetune" else "anchor", "fine-tuning only: give --init-from")
     check_options(kind, preset, overrides)  # before looking for the store: bad options fail first
     store_path = Path(store) if store is not None else default_store()
-    alphabet_size = len(Store(store_path).alphabet) if kind != "prediction" else 0
-    model_config, config = make_configs(kind, preset, alphabet_size=alphabet_size, **overrides)
+    opened = Store(store_path)
+    alphabet = opened.alphabet
+    if init is not None and kind != "prediction":
+        alphabet = fit_alphabet(init.alphabet, opened, extend=extend_alphabet)
+    model_config, config = make_configs(kind, preset, alphabet_size=len(alphabet) if kind != "prediction" else 0,
+                                        **overrides)  # fmt: skip
+    if init is not None:
+        model_config = dataclasses.replace(init.model_config, alphabet_size=model_config.alphabet_size)
     run_dir = Path(run_dir) if run_dir is not None else MODELS_DIR / f"{kind}-{timestamp()}"
     if distributed.is_main() and any((run_dir / name).exists() for name in ("best.pt", "last.pt")):
         raise CheckpointError(f"{run_dir}: already holds a run (continue it with --resume {run_dir}, or pick --name)")
-    return train(store_path, model_config, config, run_dir=run_dir, progress=progress)
+    return train(store_path, model_config, config, run_dir=run_dir, init_from=init, alphabet=alphabet,
+                 progress=progress)  # fmt: skip
 
 
 def resume(
@@ -309,6 +395,9 @@ class _Run:
         self.window_points, self.window_nats, self.window_start = 0, 0.0, time.monotonic()  # since the last record
         self.plotted = time.monotonic()  # when the loss plot was last drawn (it is always drawn at the end)
         self.last_valid_step = -1
+        self.alphabet = store.alphabet  # the one the texts are encoded with
+        self.init_from: dict | None = None  # fine-tuning: what the weights started as
+        self.anchor: dict[str, torch.Tensor] | None = None  # ... and the weights the loss pulls toward
 
     # -- position and files
 
@@ -327,6 +416,11 @@ class _Run:
         self.state.update(step=ckpt.step, epoch=ckpt.epoch, epoch_step=ckpt.resume.epoch_step,
                           stale_epochs=ckpt.resume.stale_epochs, best_valid=ckpt.best_valid,
                           metrics=list(ckpt.metrics))  # fmt: skip
+        self.init_from = ckpt.init_from
+        if self.config.anchor:
+            if ckpt.resume.anchor is None:
+                raise CheckpointError(f"{ckpt.name}: holds no initial weights to pull toward; resume without --anchor")
+            self.anchor = {name: t.to(self.device) for name, t in ckpt.resume.anchor.items()}
         self.note(f"resumed from {ckpt.name} at step {self.state['step']} (epoch {self.epoch_fraction():.2f})")
         # the one setting of the optimiser a resumed run may change; compared with the run's own
         # setting, not the optimiser's current rate, which lr_decay may have lowered since
@@ -361,7 +455,7 @@ class _Run:
         store, state = self.store, self.state
         return Checkpoint(
             model_config=self.model.config,
-            alphabet=store.alphabet,
+            alphabet=self.alphabet,
             stats={"mean": store.mean.tolist(), "std": store.std.tolist()},
             weights=self.model.state_dict(),
             train_config=self.config,
@@ -370,7 +464,9 @@ class _Run:
             epoch=state["epoch"],
             best_valid=state["best_valid"],
             metrics=state["metrics"],
-            resume=ResumeState(self.optimizer.state_dict(), rng_state(), state["epoch_step"], state["stale_epochs"]),
+            resume=ResumeState(self.optimizer.state_dict(), rng_state(), state["epoch_step"], state["stale_epochs"],
+                               self.anchor),  # fmt: skip
+            init_from=self.init_from,
         )
 
     def start(self, train_lines: int, valid_lines: int) -> None:
@@ -417,7 +513,7 @@ class _Run:
         t0 = time.monotonic()
         batch = batch.to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        nll, grad_norm = _backward(net, self.model, batch, config, bf16)
+        nll, grad_norm = _backward(net, self.model, batch, config, bf16, self.anchor)
         nats, lines, points = float(nll.sum()), len(nll), int(batch.point_mask[:, 1:].sum())
         bad = not (math.isfinite(nats) and math.isfinite(grad_norm))
         out_of_time = bool(config.time_limit) and time.monotonic() - started >= config.time_limit
@@ -572,9 +668,15 @@ def batch_nll(out, batch: Batch) -> torch.Tensor:
 
 
 def _backward(
-    net: torch.nn.Module, model: torch.nn.Module, batch: Batch, config: TrainConfig, bf16: bool
+    net: torch.nn.Module, model: torch.nn.Module, batch: Batch, config: TrainConfig, bf16: bool,
+    anchor: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, float]:
-    """Forward and backward one batch; return its nats per line (detached) and the gradient norm."""
+    """Forward and backward one batch; return its nats per line (detached) and the gradient norm.
+
+    With ``anchor`` (fine-tuning) the loss also holds ``config.anchor / 2 * |w - w0|^2``:
+    L2-SP, a pull toward the initial weights, so that a few lines adapt the model
+    rather than overwrite what it knew.
+    """
     if config.clip == "graves":
         # the hooks clamp the gradient of the batch mean; a line's own derivative is that times the line count
         lines = len(batch.line_ids)
@@ -582,7 +684,10 @@ def _backward(
     with torch.autocast(batch.offsets.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = forward(net, batch)
     nll = batch_nll(out, batch)
-    nll.mean().backward()
+    loss = nll.mean()
+    if anchor is not None:
+        loss = loss + config.anchor / 2 * sum(((p - anchor[n]) ** 2).sum() for n, p in model.named_parameters())
+    loss.backward()
     return nll.detach(), clip_gradients(model, config)
 
 
@@ -593,6 +698,9 @@ class Validation:
     nats_per_line: float
     nats_per_point: float
     cer: float | None = None
+    # the handwriting nets' loss of the points in raw pen units (the normalisation's log-Jacobian
+    # added back): comparable between models that normalise differently, as a fine-tuned one does
+    pen_nats_per_line: float | None = None
 
 
 @torch.no_grad()
@@ -621,7 +729,10 @@ def evaluate(
                 edits, chars = edits + edit_distance(want, got), chars + len(want)
     model.train(was_training)
     nats, lines, points, edits, chars = distributed.sum_ranks(world, device, nats, lines, points, edits, chars)
-    return Validation(nats / max(lines, 1), nats / max(points, 1), edits / max(chars, 1) if reads else None)
+    if reads:
+        return Validation(nats / max(lines, 1), nats / max(points, 1), cer=edits / max(chars, 1))
+    pen = (nats + points * float(np.log(dataset.std).sum())) / max(lines, 1)
+    return Validation(nats / max(lines, 1), nats / max(points, 1), pen_nats_per_line=pen)
 
 
 # -- optimiser and clipping -----------------------------------------------------------

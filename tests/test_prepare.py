@@ -306,3 +306,12 @@ def test_layout_and_empty_corpus_errors(tmp_path):
     with pytest.raises(CorpusError, match="no usable lines .*too few points"):
         prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PrepareParams(min_points=10_000))
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_one_writers_lines_are_split_by_line_when_writers_cannot_be():
+    ids = [f"a01-000u-{i:02d}" for i in range(1, 41)]
+    splits, rule = split_lines(ids, [3] * 40, {})
+    assert rule["rule"] == "line hash" and (len(splits["valid"]), len(splits["test"]), len(splits["train"])) == (2, 2, 36)
+    assert sorted(splits["train"] + splits["valid"] + splits["test"]) == list(range(40))
+    few, rule = split_lines(ids[:4], [3] * 4, {})
+    assert rule["rule"] == "writer hash" and few["valid"] == [] and len(few["train"]) == 4  # too few to hold any out

@@ -30,7 +30,7 @@ PROPERTY = settings(max_examples=60, deadline=None)
 
 
 def config(**overrides) -> types.SimpleNamespace:
-    fields = dict(kind="recognizer", hidden=12, layers=2, alphabet_size=5, subsample=3, dropout=0.0)
+    fields = {"kind": "recognizer", "hidden": 12, "layers": 2, "alphabet_size": 5, "subsample": 3, "dropout": 0.0}
     return types.SimpleNamespace(**{**fields, **overrides})
 
 

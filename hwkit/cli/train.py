@@ -29,19 +29,27 @@ without a better valid loss):
 
 @click.command(epilog=EPILOG)
 @click.argument("store", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", "kind", type=click.Choice(cfg.KINDS), default="prediction", show_default=True,
+@click.option("--model", "kind", type=click.Choice(cfg.KINDS),
               help="Unconditional handwriting (sec. 4), handwriting from text (sec. 5), or a recognizer that "
-                   "reads handwriting (BLSTM + CTC; hwkit read, hwkit evaluate).")
-@click.option("--preset", type=click.Choice(tuple(cfg.PRESETS)), default="demo", show_default=True,
-              help="; ".join(f"{k}: {v}" for k, v in cfg.PRESET_HELP.items()) + ". What each sets: the table below.")
+                   "reads handwriting (BLSTM + CTC; hwkit read, hwkit evaluate).  [default: prediction; with "
+                   "--init-from, the initial model's]")
+@click.option("--preset", type=click.Choice(tuple(cfg.PRESETS)),
+              help="; ".join(f"{k}: {v}" for k, v in cfg.PRESET_HELP.items()) + ". What each sets: the table "
+                   "below.  [default: demo; finetune with --init-from]")
+@click.option("--init-from", type=click.Path(exists=True, path_type=Path),
+              help="Fine-tune: start from this model's weights (a checkpoint or run folder; the bundled one is "
+                   "hwkit/pretrained/demo-synthesis.pt) instead of random ones.")
+@click.option("--extend-alphabet", is_flag=True,
+              help="With --init-from: give the store's characters the model lacks new, fresh weights "
+                   "(else they are an error).")
 @config_options
 @click.option("--name", "run_name",
               help="Run folder under models/ [default: <model>-<date>-<time>]. (Not --run: torchrun would take that.)")
 @click.option("--resume", type=click.Path(exists=True, path_type=Path),
               help="Continue a run: its folder (uses last.pt) or a checkpoint file.")
 @click.pass_context
-def train(ctx: click.Context, store: Path | None, kind: str, preset: str, run_name: str | None,
-          resume: Path | None, **flags) -> None:  # fmt: skip
+def train(ctx: click.Context, store: Path | None, kind: str | None, preset: str | None, run_name: str | None,
+          resume: Path | None, init_from: Path | None, extend_alphabet: bool, **flags) -> None:  # fmt: skip
     """Train a handwriting prediction, synthesis or recognizer network on a stroke store.
 
     STORE defaults to cache/iamondb.h5 when it exists, else cache/demo.h5, else
@@ -60,6 +68,7 @@ def train(ctx: click.Context, store: Path | None, kind: str, preset: str, run_na
       hwkit train --preset demo
       hwkit train --model synthesis --preset graves --time-limit 8h
       hwkit train --model recognizer --name reader
+      hwkit train cache/mine.h5 --init-from hwkit/pretrained/demo-synthesis.pt --name mine
       hwkit train --resume models/prediction-20240101-120000 --epochs 20
       hwkit train --resume models/synthesis-20240101-120000 --lr 0.0005
       torchrun --nproc_per_node=4 -m hwkit train --model synthesis --preset graves
@@ -79,7 +88,9 @@ def train(ctx: click.Context, store: Path | None, kind: str, preset: str, run_na
     if resume is not None:
         if explicit("run_name"):
             raise click.UsageError("--name: a resumed run stays in its folder, cannot go with --resume")
-        given.update({name: value for name, value in (("kind", kind), ("preset", preset)) if explicit(name)})
+        if init_from is not None or extend_alphabet:
+            raise click.UsageError("--init-from, --extend-alphabet: a resumed run keeps its weights")
+        given.update({name: value for name, value in (("kind", kind), ("preset", preset)) if value is not None})
     try:
         with sigterm_requests_stop(), progress_bar("train", total=None, unit="steps") as advance:
             on_event = _reporter(advance, err, given.get("time_limit"))
@@ -87,7 +98,8 @@ def train(ctx: click.Context, store: Path | None, kind: str, preset: str, run_na
                 result = resume_run(resume, store, progress=on_event, **given)
             else:
                 run_dir = MODELS_DIR / run_name if run_name else None
-                result = start(store, kind, preset, run_dir=run_dir, progress=on_event, **given)
+                result = start(store, kind, preset, run_dir=run_dir, init_from=init_from,
+                               extend_alphabet=extend_alphabet, progress=on_event, **given)  # fmt: skip
     except NothingToDo as exc:  # nothing to train: say so and touch nothing
         if main:
             err.print(f"note: {escape(str(exc))}")

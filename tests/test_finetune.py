@@ -1,0 +1,95 @@
+"""Fine-tuning (``--init-from``): a trained model adapts to a new hand, alphabets grow, runs record their origin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hwkit.alphabet import Alphabet
+from hwkit.checkpoint import BUNDLED, Checkpoint
+from hwkit.config import ModelConfig
+from hwkit.dataset import StrokeDataset
+from hwkit.demo import held_out_writers, writer_lines
+from hwkit.demo_text import make_texts
+from hwkit.errors import OptionError, TextError
+from hwkit.models import build_model
+from hwkit.prepare import split_lines
+from hwkit.store import Store, write_store
+from hwkit.train import evaluate, load_grown, resume, start
+
+
+@pytest.fixture(scope="module")
+def new_hand(tmp_path_factory):
+    """24 lines by a demo writer the bundled model never saw, split as prepare splits one writer's lines."""
+    writer = held_out_writers(0, 40)[0]
+    lines = writer_lines(writer, make_texts(24, np.random.default_rng(5)), line_seed=3)
+    splits, rule = split_lines([line.line_id for line in lines], [writer] * len(lines), {})
+    assert rule["rule"] == "line hash" and splits["valid"] and splits["test"]  # one writer still gets held-out lines
+    return write_store(tmp_path_factory.mktemp("hand") / "hand.h5", lines, splits, source="demo")
+
+
+def pen_nats(checkpoint: Checkpoint, store, split: str = "valid") -> float:
+    """Nats per line in raw pen units: comparable between models that normalise differently."""
+    data = StrokeDataset(store, split, in_memory=True, alphabet=checkpoint.alphabet, stats=checkpoint.stats)
+    return evaluate(checkpoint.build_model(), data, 8, torch.device("cpu")).pen_nats_per_line
+
+
+def test_fine_tuning_the_bundled_model_beats_it_and_beats_training_from_scratch(new_hand, tmp_path):
+    bundled = Checkpoint.load(BUNDLED)
+    tuned = start(new_hand, init_from=BUNDLED, run_dir=tmp_path / "tuned", max_steps=8, time_limit=0)
+    scratch = start(new_hand, "synthesis", "demo", run_dir=tmp_path / "scratch",
+                    max_steps=8, batch_size=8, lr=2e-4, time_limit=0)  # fmt: skip
+    before, after = pen_nats(bundled, new_hand), pen_nats(Checkpoint.load(tuned.best_path), new_hand)
+    from_scratch = pen_nats(Checkpoint.load(scratch.best_path), new_hand)
+    assert after < before - 100, (before, after)  # hundreds of nats per line better on the new hand's held-out lines
+    assert after < from_scratch - 1000, (after, from_scratch)  # and far better than the same steps from random weights
+    record = Checkpoint.load(tuned.best_path)
+    assert record.init_from["path"] == str(BUNDLED) and record.init_from["weights_sha256"] == bundled.weights_sha256()
+    assert record.init_from["store"] == bundled.store and record.alphabet == bundled.alphabet
+    assert record.stats["std"] == Store(new_hand).std.tolist()  # it writes in the new data's pen units
+    assert record.train_config.anchor == 10.0 and record.resume.anchor is not None
+
+
+def test_a_fine_tuning_run_resumes_with_its_alphabet_and_anchor(new_hand, tmp_path):
+    first = start(new_hand, init_from=BUNDLED, run_dir=tmp_path / "t", max_steps=2, time_limit=0)
+    again = resume(first.run_dir, max_steps=4)
+    ckpt = Checkpoint.load(again.last_path)
+    assert ckpt.step == 4 and ckpt.alphabet == Checkpoint.load(BUNDLED).alphabet and ckpt.init_from is not None
+    assert all(torch.equal(a, b) for a, b in zip(ckpt.resume.anchor.values(), Checkpoint.load(first.last_path).resume.anchor.values()))
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"preset": "finetune"}, "preset: fine-tuning only"),
+        ({"anchor": 1.0}, "anchor: fine-tuning only"),
+        ({"init_from": BUNDLED, "hidden": 64}, "hidden: fixed by the initial model"),
+        ({"init_from": BUNDLED, "kind": "prediction"}, "the initial model is a synthesis model"),
+    ],
+)
+def test_options_that_do_not_fit_fine_tuning_are_refused(new_hand, tmp_path, kwargs, says):
+    with pytest.raises(OptionError, match=says):
+        start(new_hand, run_dir=tmp_path / "r", **kwargs)
+    assert not (tmp_path / "r").exists()
+
+
+def test_characters_the_model_lacks_are_named_or_get_fresh_weights(make_store, tmp_path):
+    base_store = make_store("base", texts=["the fox"] * 24)
+    base = start(base_store, "synthesis", "tiny", run_dir=tmp_path / "base", max_steps=1)
+    wider = make_store("wider", texts=["the fox \u00e9"] * 24)
+    with pytest.raises(TextError, match="characters the model's alphabet lacks: '\u00e9'"):
+        start(wider, init_from=base.run_dir, run_dir=tmp_path / "refused", max_steps=1)
+
+    init = Checkpoint.load(base.best_path)
+    grown = build_model(ModelConfig(**{**init.model_config.to_dict(), "alphabet_size": len(init.alphabet) + 1}))
+    load_grown(grown, init)
+    a = len(init.alphabet)
+    for name, old in init.weights.items():  # every old weight in place; the window's new column is fresh
+        new = grown.state_dict()[name]
+        assert torch.equal(new[tuple(slice(0, n) for n in old.shape)], old), name
+    assert grown.cell.weight_ih.shape[1] == 3 + a + 1 and grown.cell.weight_ih[:, -1].abs().sum() > 0
+
+    tuned = start(wider, init_from=base.run_dir, extend_alphabet=True, run_dir=tmp_path / "grown", max_steps=1)
+    ckpt = Checkpoint.load(tuned.best_path)
+    assert ckpt.alphabet == Alphabet(init.alphabet.chars + "\u00e9") and ckpt.model_config.alphabet_size == a + 1
