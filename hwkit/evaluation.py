@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwkit.cer import edit_distance
+from hwkit.cer import cer, line_cers
 from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
 from hwkit.errors import CheckpointError, TextError
 from hwkit.paths import MODELS_DIR
@@ -118,7 +118,7 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
             result = sample_text(model, ckpt.alphabet, texts, stats=ckpt.stats, bias=bias, seed=seed)
             offsets = [line.offsets for line in result.lines]
             read = judge.read(offsets)
-            per_line = [edit_distance(t, r) / len(t) for t, r in zip(texts, read)]
+            per_line = line_cers(texts, read)
             ratio = [len(o) / (points_per_char * len(t)) for o, t in zip(offsets, texts)]
             stops = result.stop_counts()
             runs.append({
@@ -141,8 +141,6 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
 
 
 def _cer(truths: Sequence[str], readings: Sequence[str]) -> float:
-    from hwkit.cer import cer
-
     return cer(list(truths), list(readings))
 
 

@@ -29,9 +29,8 @@ FEATURES = 3  # dx, dy, pen_up per point
 
 
 class RecognizerNet(nn.Module):
-    """``config`` needs ``hidden``, ``layers``, ``alphabet_size`` (= ``len(Alphabet)``);
-    optional ``subsample`` (points per frame, default 5) and ``dropout`` (between
-    LSTM layers, default 0.0)."""
+    """``config`` (a ``ModelConfig`` of kind recognizer) gives ``hidden``, ``layers``,
+    ``alphabet_size`` (= ``len(Alphabet)``) and ``subsample`` (pen points per frame)."""
 
     def __init__(self, config):
         super().__init__()
@@ -40,14 +39,13 @@ class RecognizerNet(nn.Module):
         if config.alphabet_size < 2:
             raise ValueError("a recognizer needs alphabet_size >= 2 (the blank plus characters)")
         self.config = config
-        self.subsample = int(getattr(config, "subsample", 5))
+        self.subsample = int(config.subsample)
         if self.subsample < 1:
             raise ValueError(f"subsample must be at least 1, got {self.subsample}")
         h = config.hidden
         sizes = [FEATURES * self.subsample] + [2 * h] * (config.layers - 1)
         self.forward_lstms = nn.ModuleList(nn.LSTM(n, h, batch_first=True) for n in sizes)
         self.backward_lstms = nn.ModuleList(nn.LSTM(n, h, batch_first=True) for n in sizes)
-        self.dropout = nn.Dropout(float(getattr(config, "dropout", 0.0)))
         self.head = nn.Linear(2 * config.hidden, config.alphabet_size)
 
     def forward(self, offsets: Tensor, point_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -67,9 +65,7 @@ class RecognizerNet(nn.Module):
         steps = torch.arange(x.shape[1], device=x.device)
         flip = torch.where(steps < frame_lengths[:, None], frame_lengths[:, None] - 1 - steps, steps)
         rows = torch.arange(b, device=x.device)[:, None]
-        for i, (ahead, back) in enumerate(zip(self.forward_lstms, self.backward_lstms)):
-            if i:
-                x = self.dropout(x)
+        for ahead, back in zip(self.forward_lstms, self.backward_lstms):
             x = torch.cat([ahead(x)[0], back(x[rows, flip])[0][rows, flip]], -1)
         return self.head(x).log_softmax(-1), frame_lengths
 

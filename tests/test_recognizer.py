@@ -11,26 +11,23 @@ from __future__ import annotations
 import itertools
 import math
 import types
-from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
+from helpers import letter_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwkit.cer import cer
 from hwkit.dataset import StrokeDataset, collate
-from hwkit.demo_style import random_style, render_line
 from hwkit.recognizer import RecognizerNet, ctc_nll, greedy_decode
-from hwkit.store import Line, Store, write_store
-from hwkit.strokes import points_to_offsets
+from hwkit.store import Store
 
 PROPERTY = settings(max_examples=60, deadline=None)
 
 
 def config(**overrides) -> types.SimpleNamespace:
-    fields = {"kind": "recognizer", "hidden": 12, "layers": 2, "alphabet_size": 5, "subsample": 3, "dropout": 0.0}
+    fields = {"kind": "recognizer", "hidden": 12, "layers": 2, "alphabet_size": 5, "subsample": 3}
     return types.SimpleNamespace(**{**fields, **overrides})
 
 
@@ -155,24 +152,6 @@ def test_a_line_reads_the_same_alone_and_beside_a_longer_one(subsample):
 
 
 # -- learning to read --------------------------------------------------------------
-
-LETTERS = "acelnostx"
-
-
-def letter_store(path, n_lines: int = 96, seed: int = 0):
-    """Short random strings of ``LETTERS`` in one printing writer's hand; the last quarter is held out."""
-    rng = np.random.default_rng(seed)
-    style = random_style(np.random.default_rng(1))
-    style = replace(style, font="rowmans", join=1.0, letter_space=-2.0, defer_marks=False)
-    lines = []
-    for i in range(n_lines):
-        text = "".join(rng.choice(list(LETTERS), size=int(rng.integers(2, 6))))
-        offsets = points_to_offsets(render_line(text, style, rng).points).astype(np.float32)
-        lines.append(Line(offsets, text, f"r{i:03d}", 0))
-    cut = n_lines * 3 // 4
-    held_out = range(cut, n_lines)
-    return write_store(path, lines, {"train": range(cut), "valid": held_out, "test": held_out}, source="demo")
-
 
 def transcribe(net: RecognizerNet, store: Store, batch) -> list[str]:
     net.eval()
