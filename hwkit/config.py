@@ -144,7 +144,7 @@ PRESETS: dict[str, dict] = {
     # fine-tuning a trained model (--init-from) on a few dozen lines of one hand: the network's shape
     # comes from that model; a low rate, small batches, many short epochs, early stopping on valid
     "finetune": {
-        "model": {"hidden": 256, "layers": 2, "mixtures": 20, "window_mixtures": 10},
+        "model": {},  # the initial model's
         "train": {"batch_size": 8, "lr": 2e-4, "epochs": 40, "patience": 4, "anchor": 10.0, "time_limit": 900.0,
                   "crop": 300},  # fmt: skip
     },
@@ -243,8 +243,8 @@ def preset_table() -> str:
             stops.append(f"patience {recipe['patience']}")
         rows.append((
             name,
-            f"{model['hidden']} x {model['layers']}",
-            f"{model['mixtures']}/{model['window_mixtures']}" if kind == "prediction" else "-",
+            f"{model['hidden']} x {model['layers']}" if model else "initial",
+            f"{model['mixtures']}/{model['window_mixtures']}" if kind == "prediction" and model else "-",
             str(recipe["batch_size"]),
             f"{recipe['lr']:g}",
             f"{recipe['optimizer']} ({recipe['clip']})",

@@ -18,9 +18,10 @@ from hwkit.cli._config_flags import config_options
 from hwkit.paths import MODELS_DIR
 
 EPILOG = f"""\
-Presets (each value can be overridden by its flag; LSTM: cells x layers; M/K:
-output mixtures / window Gaussians; crop: prediction only; patience: epochs
-without a better valid loss):
+Presets (each value can be overridden by its flag; LSTM: cells x layers,
+"initial" for the --init-from model's; M/K: output mixtures / window
+Gaussians; crop: prediction only; patience: epochs without a better valid
+loss):
 
 \b
 {cfg.preset_table()}
