@@ -480,7 +480,7 @@ def _parse_expat(data: bytes) -> np.ndarray:
     parser.EndElementHandler = lambda _name: stack.pop()
     try:
         parser.Parse(data, True)
-    except (expat.ExpatError, LookupError, UnicodeError):  # the last two: a bad encoding declaration
+    except (expat.ExpatError, LookupError, UnicodeError, ValueError):  # the rest: a bad or multi-byte encoding
         raise Skip(MALFORMED) from None
     try:
         xy = [np.array([(float(x), float(y)) for x, y in s], dtype=np.float64).reshape(-1, 2) for s in strokes]

@@ -8,6 +8,7 @@ formats and an output path the same way and gets the same files:
     animate   .animated.svg   the pen replaying each line
     npz       .npz            raw offsets in pen units (flat + line_offsets), no pickle
     json      .json           raw offsets in pen units, per line
+    inkml     .inkml          W3C InkML: a trace group per line (its text the truth), a trace per stroke
     attention .attention.png  synthesis window weights over time (a plot)
     density   .density.png    the predicted mixture along each line (a plot)
 
@@ -28,7 +29,8 @@ from hwkit.errors import HwkitError, OptionError
 from hwkit.files import atomic_path
 from hwkit.paths import SAMPLES_DIR, timestamp
 
-FORMATS = {"svg": ".svg", "png": ".png", "animate": ".animated.svg", "npz": ".npz", "json": ".json"}
+FORMATS = {"svg": ".svg", "png": ".png", "animate": ".animated.svg", "npz": ".npz", "json": ".json",
+           "inkml": ".inkml"}  # fmt: skip
 PLOTS = {"attention": ".attention.png", "density": ".density.png"}
 
 
@@ -132,6 +134,10 @@ def write(
                     np.savez_compressed(f, **result.as_arrays())
             elif name == "json":
                 tmp.write_text(json.dumps(result.as_dict(), ensure_ascii=False) + "\n", encoding="utf-8")
+            elif name == "inkml":
+                from hwkit.inkml import write_inkml
+
+                tmp.write_text(write_inkml([(line.offsets, line.text) for line in result.lines]), encoding="utf-8")
             elif name == "attention":
                 from hwkit.heatmaps import attention_figure
 

@@ -98,11 +98,12 @@ def prepare(
     params: PrepareParams = PrepareParams(),
     progress: Progress = ignore,
 ) -> PrepareReport:
-    """What ``hwkit prepare`` does: ``source``, else ``data/iamondb/``, else the demo corpus.
+    """What ``hwkit prepare`` does: ``source`` (IAM-OnDB layout or InkML), else ``data/iamondb/``, else the demo corpus.
 
     With ``demo`` (or when there is no source at all) the demo corpus is generated
     into ``data/demo/`` from those parameters (reused when already there) and
-    prepared. ``output`` defaults to ``cache/iamondb.h5`` or ``cache/demo.h5``.
+    prepared. ``output`` defaults to ``cache/iamondb.h5``, ``cache/demo.h5``, or for InkML
+    ``cache/<file or folder name>.h5``.
     Notes on the choice made arrive as ``{"event": "note", "text"}``.
     """
     from hwkit.paths import CACHE_DIR, DATA_DIR
@@ -124,6 +125,9 @@ def prepare(
         check_writable(output, force)  # before spending time on the corpus
         source = ensure_demo_corpus(DATA_DIR / "demo", lines=demo.lines, writers=demo.writers, seed=demo.seed,
                                     progress=progress)  # fmt: skip
+    if is_inkml(source):
+        output = output or CACHE_DIR / f"{Path(source).stem}.h5"
+        return prepare_inkml(source, output, force=force, params=params, progress=progress)
     output = output or CACHE_DIR / ("demo.h5" if iam.is_demo(source) else "iamondb.h5")
     return prepare_corpus(source, output, jobs=jobs, force=force, params=params, progress=progress)
 
@@ -145,8 +149,75 @@ def prepare_corpus(
     output = Path(output)
     check_writable(output, force)
     corpus = iam.find_corpus(source)
-    collected = _collect(corpus, jobs, params, progress)
-    return _finish(collected, corpus, output, params, force)
+    got = _collect(corpus, jobs, params, progress)
+    if not got.lines:
+        _no_lines(corpus.root, got.skips)
+    lists = {name: iam.read_task_list(path) for name, path in corpus.task_lists.items()}
+    return _finish(got, output, params, force, source="demo" if corpus.demo else "iam-ondb",
+                   fingerprint=corpus.fingerprint(), task_lists=lists, warnings=_archive_warnings(corpus, got),
+                   decisions={"text_encoding": iam.TEXT_ENCODING})  # fmt: skip
+
+
+def prepare_inkml(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    force: bool = False,
+    params: PrepareParams = PrepareParams(),
+    progress: Progress = ignore,
+) -> PrepareReport:
+    """An InkML file, or a folder of them (searched recursively), -> a store at ``output``.
+
+    Every transcribed group is a line (``hwkit.inkml`` says which); groups and
+    files left out are recorded with their reasons, as for IAM-OnDB, and so are
+    lines with an empty text or too few points. Line ids are the file's path
+    under ``source`` without ``.inkml`` (plus ``-k`` for files of several lines).
+    Writers are unknown, so lines are split by file, or by line for one file.
+    """
+    from hwkit.inkml import Skipped, parse_inkml
+
+    root, output = Path(source), Path(output)
+    check_writable(output, force)
+    files = [root] if root.is_file() else sorted(root.rglob("*.inkml"))
+    if not files:
+        raise CorpusError(f"{root}: no .inkml files")
+    skips, lines, n_points, digest = iam.Skips(), [], 0, hashlib.sha256()
+    for done, path in enumerate(files, 1):
+        rel = path.name if path == root else path.relative_to(root).as_posix()
+        try:
+            data = path.read_bytes()
+        except OSError:
+            skips.add(rel, iam.UNREADABLE)
+            continue
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+        good = []
+        for item in parse_inkml(data, rel):
+            if isinstance(item, Skipped):
+                skips.add(item.line_id, item.reason)
+            elif not item.text:
+                skips.add(item.line_id, EMPTY_TEXT)
+            else:
+                good.append(item)
+        for item, offsets in zip(good, clean_lines([item.points for item in good], params.max_jump)):
+            if len(offsets) < params.min_points:
+                skips.add(item.line_id, TOO_FEW)
+            else:
+                lines.append(Line(offsets, item.text, item.line_id, -1))
+                n_points += len(offsets)
+        progress({"event": "files", "done": done, "total": len(files), "lines": len(lines), "points": n_points})
+    if not lines:
+        _no_lines(root, skips)
+    got = _Collected(lines, skips, {}, {}, set(), len(files), n_points)
+    return _finish(got, output, params, force, source="inkml", fingerprint=digest.hexdigest(),
+                   decisions={"units": "millimetres where the files give a physical scale, else their own"})  # fmt: skip
+
+
+def is_inkml(source: str | os.PathLike) -> bool:
+    """An InkML file, or a folder that holds InkML files and no IAM-OnDB ``lineStrokes``."""
+    path = Path(source)
+    if path.is_file():
+        return path.suffix.lower() == ".inkml"
+    return path.is_dir() and not (path / "lineStrokes").exists() and next(path.rglob("*.inkml"), None) is not None
 
 
 @dataclass
@@ -209,16 +280,19 @@ def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progre
     return _Collected(lines, skips, texts, writers, seen, done[0], n_points)
 
 
-def _finish(got: _Collected, corpus: iam.Corpus, output: Path, params: PrepareParams, force: bool) -> PrepareReport:
+def _no_lines(root: Path, skips: iam.Skips) -> None:
+    common = Counter(reason for _, reason in skips).most_common(1)
+    why = f", mostly {common[0][0]!r}" if common else ""
+    raise CorpusError(f"{root}: no usable lines ({len(skips)} inputs left out{why})")
+
+
+def _finish(got: _Collected, output: Path, params: PrepareParams, force: bool, *, source: str, fingerprint: str,
+            task_lists: Mapping[str, set[str]] | None = None, warnings: Sequence[str] = (),
+            decisions: Mapping | None = None) -> PrepareReport:  # fmt: skip
     """Split the kept lines, record every decision, write the store, and report."""
-    lines, skips = got.lines, got.skips
-    if not lines:
-        common = Counter(reason for _, reason in skips).most_common(1)
-        why = f", mostly {common[0][0]!r}" if common else ""
-        raise CorpusError(f"{corpus.root}: no usable lines ({len(skips)} inputs left out{why})")
+    lines, skips, lists = got.lines, got.skips, task_lists or {}
     lines.sort(key=lambda line: line.line_id)
     skips.sort()
-    lists = {name: iam.read_task_list(path) for name, path in corpus.task_lists.items()}
     line_ids, writer_ids = [line.line_id for line in lines], [line.writer_id for line in lines]
     splits, split_rule = split_lines(line_ids, writer_ids, lists, params)
     recorded = {
@@ -230,19 +304,16 @@ def _finish(got: _Collected, corpus: iam.Corpus, output: Path, params: PreparePa
             "leave out lines with fewer than min_points points after cleaning",
             "leave out lines whose transcription is empty or missing",
         ],
-        "text_encoding": iam.TEXT_ENCODING,
+        **(decisions or {}),
         "split": split_rule,
     }
-    source_name = "demo" if corpus.demo else "iam-ondb"
-    fingerprint = corpus.fingerprint()
-    warnings = _archive_warnings(corpus, got)
-    warnings += [f"split {name!r} is empty; hwkit train needs train and valid lines"
-                 for name in ("train", "valid") if not splits[name]]  # fmt: skip
-    write_store(output, lines, splits, skips, source=source_name, source_fingerprint=fingerprint,
+    warnings = [*warnings, *(f"split {name!r} is empty; hwkit train needs train and valid lines"
+                             for name in ("train", "valid") if not splits[name])]  # fmt: skip
+    write_store(output, lines, splits, skips, source=source, source_fingerprint=fingerprint,
                 prepare_params=recorded, force=force)  # fmt: skip
     return PrepareReport(
         output=output,
-        source=source_name,
+        source=source,
         fingerprint=fingerprint,
         files=got.files,
         lines={name: len(splits[name]) for name in SPLITS},

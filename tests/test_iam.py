@@ -268,3 +268,8 @@ def test_junk_archive_is_unreadable_not_truncated(tmp_path):
     skipped = iam.Skips()
     assert list(iam.iter_part(iam.Part("ascii", tmp_path / "ascii-all.tar.gz", archived=True), skipped)) == []
     assert skipped == [("ascii-all.tar.gz", iam.UNREADABLE_ARCHIVE)]
+
+
+def test_a_multi_byte_encoding_declaration_is_malformed_not_a_crash():
+    data = b'<?xml version="1.0" encoding="UTF-7"?><WhiteboardCaptureSession/>'
+    assert iam.parse_strokes([data]) == [iam.MALFORMED]

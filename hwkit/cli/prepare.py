@@ -14,7 +14,7 @@ DEMO_OPTIONS = ("lines", "writers", "seed")
 EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
 
 
-@click.command(short_help="Turn IAM-OnDB or the demo corpus into a stroke store.")
+@click.command(short_help="Turn IAM-OnDB, InkML or the demo corpus into a stroke store.")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -49,9 +49,11 @@ def prepare(
     seed: int | None,
     as_json: bool,
 ) -> None:
-    """Turn IAM-OnDB (or the built-in demo corpus) into a stroke store.
+    """Turn IAM-OnDB or InkML (or the built-in demo corpus) into a stroke store.
 
-    SOURCE is an IAM-OnDB root holding lineStrokes/ and ascii/ (and optionally
+    SOURCE is an InkML file or a folder of them (each transcribed trace group
+    is a line; hwkit sample --inkml writes them), or an IAM-OnDB root holding
+    lineStrokes/ and ascii/ (and optionally
     original/ and the task lists trainset.txt, testset_v.txt, testset_t.txt,
     testset_f.txt), or the archives lineStrokes-all.tar.gz, ascii-all.tar.gz
     and original-xml-all.tar.gz, which are read without unpacking. Without
@@ -67,6 +69,7 @@ def prepare(
     Examples:
       hwkit prepare                              # data/iamondb/, else the demo corpus
       hwkit prepare ~/iamondb -o cache/iam.h5 --jobs 4
+      hwkit prepare ~/my-ink/ -o cache/mine.h5        # InkML from a tablet or an app
       hwkit prepare --demo --lines 500 --writers 10 --force
     """
     from hwkit.config import DemoParams, PrepareParams

@@ -44,10 +44,11 @@ STOP_WORDS = {
 @click.option("--animate", is_flag=True, help="Write an animated SVG replaying the pen.")
 @click.option("--npz", is_flag=True, help="Write the raw offsets (pen units) as .npz: offsets, line_offsets, text.")
 @click.option("--json", "as_json", is_flag=True, help="Write the raw offsets (pen units) as JSON.")
+@click.option("--inkml", is_flag=True, help="Write W3C InkML (hwkit prepare reads it back).")
 @click.option("--plot-attention", is_flag=True, help="Also draw the window weights over time (synthesis).")
 @click.option("--plot-density", is_flag=True, help="Also draw the predicted density along each line.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file: its suffix (.svg, .png, .animated.svg, .npz, .json) picks the format and must "
+              help="Output file: its suffix (.svg, .png, .animated.svg, .npz, .json, .inkml) picks the format and must "
                    "match the format flags; without a suffix, each format's suffix is added "
                    "[default: samples/<date>-<time>].")
 @click.option("--colour", default="black", show_default=True,
@@ -57,7 +58,8 @@ STOP_WORDS = {
               help="Pen width in pixels.")
 @click.option("--captions/--no-captions", default=True, show_default=True, help="Write each line's text under it.")
 def sample(checkpoint: Path | None, texts: tuple[str, ...], text_file, styles: tuple[str, ...], svg: bool, png: bool,
-           animate: bool, npz: bool, as_json: bool, plot_attention: bool, plot_density: bool, output: Path | None,
+           animate: bool, npz: bool, as_json: bool, inkml: bool, plot_attention: bool, plot_density: bool,
+           output: Path | None,
            colour: str, stroke_width: float, captions: bool, **options) -> None:  # fmt: skip
     """Write handwriting with a trained network: from text, or freely.
 
@@ -85,7 +87,7 @@ def sample(checkpoint: Path | None, texts: tuple[str, ...], text_file, styles: t
     from hwkit.generate import generate
 
     chosen = [name for name, on in (("svg", svg), ("png", png), ("animate", animate), ("npz", npz),
-                                    ("json", as_json)) if on]  # fmt: skip
+                                    ("json", as_json), ("inkml", inkml)) if on]  # fmt: skip
     plots = [name for name, on in (("attention", plot_attention), ("density", plot_density)) if on]
     outputs.check_colour(colour)
     targets = outputs.plan(chosen, output, plots)  # a bad -o: exit 2 before any work

@@ -1,0 +1,82 @@
+"""InkML as a corpus: ``hwkit prepare`` reads files and folders of it, ``hwkit sample -o x.inkml`` writes it back."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from helpers import synthetic_lines
+from hwkit.cli import cli
+from hwkit.inkml import write_inkml
+from hwkit.store import Store
+from hwkit.strokes import offsets_to_points
+from hwkit.train import start
+
+FIXTURES = Path(__file__).parent / "fixtures" / "inkml"
+KEEP_ALL = ["--min-points", "2", "--max-jump", "1e9"]  # no cleaning: what goes in must come out
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_a_folder_of_inkml_becomes_a_store_with_every_skip_recorded(tmp_path):
+    corpus = tmp_path / "ink"
+    shutil.copytree(FIXTURES, corpus / "nested")
+    result = run("prepare", corpus, "-o", tmp_path / "ink.h5", *KEEP_ALL)
+    assert result.exit_code == 0, result.output
+    store = Store(tmp_path / "ink.h5")
+    assert store.source == "inkml" and len(store) == 12 and store.line_ids[0].startswith("nested/")
+    assert dict(zip(store.line_ids, store.texts))["nested/one_line"] == "Fish & chips"
+    reasons = {reason for _, reason in store.skipped}
+    assert {"entity declaration", "malformed xml", "no traces", "no transcription", "channel mismatch",
+            "non-numeric trace value"} <= reasons  # fmt: skip
+    assert all(len(store.split(name)) for name in ("train", "valid", "test"))
+
+
+def test_inkml_written_by_hand_comes_back_as_the_same_strokes(tmp_path):
+    lines = synthetic_lines(6, seed=4, min_points=30)
+    for k in range(2):  # two files of three lines each
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / f"page{k}.inkml").write_text(
+            write_inkml([(line.offsets, line.text) for line in lines[3 * k : 3 * k + 3]]), encoding="utf-8"
+        )
+    result = run("prepare", tmp_path / "in", "-o", tmp_path / "back.h5", *KEEP_ALL)
+    assert result.exit_code == 0, result.output
+    store = Store(tmp_path / "back.h5")
+    assert store.line_ids == [f"page{k}-{i:02d}" for k in range(2) for i in range(1, 4)]
+    for i, line in enumerate(lines):
+        assert store.texts[i] == line.text
+        np.testing.assert_allclose(offsets_to_points(store.offsets(i)), offsets_to_points(line.offsets), atol=1e-3)
+
+
+def test_sampled_handwriting_round_trips_through_inkml(tiny_store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start(tiny_store, "synthesis", "tiny", run_dir=tmp_path / "synth", max_steps=1)
+    written = run("sample", tmp_path / "synth", "--text", "the fox", "--text", "ok dog", "--seed", "2",
+                  "--npz", "--inkml", "-o", "out/fox")  # fmt: skip
+    assert written.exit_code == 0, written.output
+    assert written.stdout.split() == ["out/fox.npz", "out/fox.inkml"]
+    result = run("prepare", "out/fox.inkml", "-o", "fox.h5", *KEEP_ALL)
+    assert result.exit_code == 0, result.output
+    store, sampled = Store("fox.h5"), np.load("out/fox.npz")
+    assert store.texts == ["the fox", "ok dog"]
+    for i in range(2):
+        want = sampled["offsets"][sampled["line_offsets"][i] : sampled["line_offsets"][i + 1]]
+        np.testing.assert_allclose(offsets_to_points(store.offsets(i)), offsets_to_points(want), atol=1e-3)
+
+
+def test_a_folder_without_inkml_or_iam_ondb_is_a_one_line_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run("prepare", tmp_path / "empty", "-o", tmp_path / "x.h5")
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", ["entity_bomb.inkml", "malformed.inkml"])
+def test_an_inkml_file_with_no_usable_line_is_a_one_line_error(tmp_path, name):
+    result = run("prepare", FIXTURES / name, "-o", tmp_path / "x.h5")
+    assert result.exit_code == 1 and "no usable lines" in result.stderr
