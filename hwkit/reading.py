@@ -3,8 +3,9 @@
 Ink comes in raw pen units (the units of the store the recognizer learnt from)
 and is normalised with the checkpoint's own statistics, exactly as in training.
 Sources a person can name: lines of a store (by id, or a whole split), the
-``.npz`` and ``.json`` files ``hwkit sample`` writes, style files, and IAM-OnDB
-stroke files (``.xml``, what a recorder in that layout writes).
+``.npz``, ``.json`` and ``.inkml`` files ``hwkit sample`` writes (and InkML from
+other tools), style files, and IAM-OnDB stroke files (``.xml``, what a recorder
+in that layout writes).
 """
 
 from __future__ import annotations
@@ -134,6 +135,14 @@ def load_ink(path: str | os.PathLike) -> list[tuple[str, np.ndarray, str | None]
                 return [(path.name, prime.offsets, prime.text or None)]
             return [(f"{path.name}#{k}", np.asarray(line["offsets"], np.float32), line.get("text") or None)
                     for k, line in enumerate(doc["lines"])]  # fmt: skip
+        if suffix == ".inkml":
+            from hwkit.inkml import InkLine, parse_inkml
+
+            found = parse_inkml(path.read_bytes(), path.name)
+            lines = [(item.line_id, item.offsets, item.text or None) for item in found if isinstance(item, InkLine)]
+            if not lines:
+                raise HwkitError(f"{path}: no line of ink to read ({', '.join({item.reason for item in found})})")
+            return lines
         if suffix == ".xml":
             from hwkit.config import PrepareParams
             from hwkit.prepare import parse_chunk
@@ -144,4 +153,4 @@ def load_ink(path: str | os.PathLike) -> list[tuple[str, np.ndarray, str | None]
             return [(path.name, result, None)]
     except (KeyError, TypeError, ValueError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise HwkitError(f"{path}: not a file of handwriting hwkit reads ({type(exc).__name__})") from None
-    raise HwkitError(f"{path}: unknown kind of file {suffix!r} (read .npz, .json, .xml)")
+    raise HwkitError(f"{path}: unknown kind of file {suffix!r} (read .npz, .json, .inkml, .xml)")

@@ -42,12 +42,16 @@ def test_read_a_split_prints_each_line_and_scores_it(models):
 
 
 def test_read_files_written_by_sample(models, tmp_path):
-    out = tmp_path / "written.npz"
-    sampled = run("sample", models["synth"], "--text", "tea", "--text", "cost", "--seed", "0", "-o", out)
+    out = tmp_path / "written"
+    sampled = run("sample", models["synth"], "--text", "tea", "--text", "cost", "--seed", "0", "--npz", "--inkml",
+                  "-o", out)  # fmt: skip
     assert sampled.exit_code == 0, sampled.output
-    result = run("read", models["reader"], out)
+    result = run("read", models["reader"], out.with_suffix(".npz"), out.with_suffix(".inkml"), "--json")
     assert result.exit_code == 0, result.output
-    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["written.npz#0", "written.npz#1"]
+    readings = json.loads(result.stdout)["readings"]
+    assert [r["source"] for r in readings] == ["written.npz#0", "written.npz#1", "written-01", "written-02"]
+    assert [r["truth"] for r in readings] == ["tea", "cost"] * 2
+    assert [r["text"] for r in readings[:2]] == [r["text"] for r in readings[2:]]  # the same ink, read the same
 
 
 @pytest.mark.parametrize(

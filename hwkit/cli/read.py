@@ -23,8 +23,9 @@ def read(checkpoint: Path, files: tuple[Path, ...], line_ids: tuple[str, ...], a
     """Read online handwriting as text with a trained recognizer.
 
     CHECKPOINT is a recognizer's .pt file or run folder (hwkit train --model
-    recognizer). FILES are .npz or .json files written by hwkit sample, style
-    files, or IAM-OnDB stroke files (.xml, as a recorder writes them). Lines of
+    recognizer). FILES are .npz, .json or .inkml files written by hwkit sample
+    (or InkML from other tools), style files, or IAM-OnDB stroke files (.xml,
+    as a recorder writes them). Lines of
     a store are named with --lines or a whole --split, and are scored against
     their transcriptions: the character error rate (edits / characters) goes
     to stderr. Each reading is printed on stdout as SOURCE<TAB>TEXT.
