@@ -82,11 +82,11 @@ def _tables(r: dict) -> None:
 
     out = stdout_console()
     out.print(escape(f"{r['kind']} model {r['checkpoint']} on {r['store']}"))
-    loss = Table("split", "lines", "nats/line", "nats/point", *(["CER"] if "cer" in r else []), title="loss",
-                 title_justify="left")  # fmt: skip
+    last = "CER" if "cer" in r else "nats/line in pen units"
+    loss = Table("split", "lines", "nats/line", "nats/point", last, title="loss", title_justify="left")
     for split, s in r["loss"].items():
-        cer = [f"{r['cer'][split]:.2%}"] if "cer" in r else []
-        loss.add_row(split, f"{s['lines']:,}", f"{s['nats_per_line']:.1f}", f"{s['nats_per_point']:.3f}", *cer)
+        extra = f"{r['cer'][split]:.2%}" if "cer" in r else f"{s['pen_nats_per_line']:.1f}"
+        loss.add_row(split, f"{s['lines']:,}", f"{s['nats_per_line']:.1f}", f"{s['nats_per_point']:.3f}", extra)
     out.print(loss)
     if "writing" in r:
         w = r["writing"]
