@@ -114,7 +114,9 @@ class Checkpoint:
             raise CheckpointError(f"{where}: a torch file, but not an hwkit checkpoint")
         version = data.get("format_version")
         if version != FORMAT_VERSION:
-            if isinstance(version, int) and version > FORMAT_VERSION:
+            if not isinstance(version, int):
+                raise CheckpointError(f"{where}: format_version must be a whole number, got {version!r}")
+            if version > FORMAT_VERSION:
                 raise CheckpointError(
                     f"{where}: made by a newer hwkit (format_version {version}; this one reads {FORMAT_VERSION}); "
                     "upgrade hwkit to use it"

@@ -75,7 +75,9 @@ def generate(
     if store is not None and not styles:
         raise OptionError("store", "only with a style given as a line id")
     notes: list[str] = []
-    texts = [t for t in texts if t.strip()]
+    asked, texts = bool(texts), [t for t in texts if t.strip()]
+    if asked and not texts:
+        raise TextError("the text to write is empty")
     path = find_checkpoint(checkpoint, models_dir, kind="synthesis" if texts else WRITERS)
     if path == BUNDLED:
         notes.append(f"no {models_dir}/*/best.pt yet: using the bundled demo model (`hwkit train` makes your own)")

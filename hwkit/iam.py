@@ -230,8 +230,13 @@ def iter_part(part: Part, skipped: Skips, *, head: int | None = None) -> Iterato
 
 
 def parse_transcriptions(data: bytes) -> list[str] | None:
-    """The lines of the ``CSR:`` block (line 1 first), or None when there is no such block."""
-    lines = data.decode(TEXT_ENCODING).splitlines()
+    """The lines of the ``CSR:`` block (line 1 first), or None when there is no such block.
+
+    Lines end at ``\n`` alone (``\r`` is stripped with the other edge spaces):
+    ``str.splitlines`` would also break at bytes such as 0x85 or 0x1c inside a
+    transcription and give every later line of the form its neighbour's text.
+    """
+    lines = data.decode(TEXT_ENCODING).split("\n")
     try:
         start = next(i for i, line in enumerate(lines) if line.strip() == "CSR:") + 1
     except StopIteration:

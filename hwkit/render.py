@@ -14,6 +14,7 @@ Captions are data, never markup: svgwrite escapes them as XML text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -113,12 +114,13 @@ def layout(lines: Sequence[np.ndarray], captions: Sequence[str] | None = None, s
     for row in range(0, len(lines), columns):
         members = range(row, min(row + columns, len(lines)))
         ink = max(sizes[i, 1] * scale for i in members) + 2 * pad
-        n_caption = max(len(captions[i].splitlines()) if captions[i] else 0 for i in members)
+        n_caption = max(len(captions[i].split("\n")) if captions[i] else 0 for i in members)
         for col, i in enumerate(members):
             x = m + col * (style.cell_width + style.gutter)
             placed = points[i].copy()
             placed[:, :2] = (placed[:, :2] - boxes[i, :2]) * scale + (x + pad, top + pad)
-            cells.append(Cell(placed, captions[i].splitlines(), x, top, top + ink + 0.4 * lh + style.font_size))
+            caption = captions[i].split("\n") if captions[i] else []  # only \n: a dataset's control bytes stay text
+            cells.append(Cell(placed, caption, x, top, top + ink + 0.4 * lh + style.font_size))
         top += ink + (0.4 * lh + n_caption * lh if n_caption else 0) + m
     width = 2 * m + columns * style.cell_width + (columns - 1) * style.gutter
     return Layout(cells, width, top, style)
@@ -343,6 +345,15 @@ def svg_canvas(placed: Layout):
     return dwg
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with the characters XML 1.0 cannot hold (control characters from a dataset) as U+FFFD:
+    svgwrite escapes markup but would write them as they are, and no reader accepts the file then."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
 def svg_captions(dwg, group, cell: Cell, placed: Layout, i: int | None = None) -> None:
     """Add ``cell``'s caption lines to ``group`` as ``layout_svg`` draws them (escaped text).
 
@@ -355,7 +366,7 @@ def svg_captions(dwg, group, cell: Cell, placed: Layout, i: int | None = None) -
         size = style.font_size if j == 0 else style.font_size * 0.85
         group.add(
             dwg.text(
-                text,
+                xml_safe(text),
                 insert=(cell.x, cell.caption_y + j * placed.line_height),
                 font_size=f"{size:.1f}px",
                 font_family="sans-serif",

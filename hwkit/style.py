@@ -65,7 +65,7 @@ def load_style(path: str | os.PathLike) -> Prime:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StyleError(f"{path}: no such style file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # the last: absurd nesting
         raise StyleError(f"{path}: not a readable style file ({type(exc).__name__})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise StyleError(f"{path}: not an hwkit style file")

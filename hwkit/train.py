@@ -356,7 +356,11 @@ def resume(
     run = Path(run)
     path = run / "last.pt" if run.is_dir() else run
     if run.is_dir() and not path.is_file():
-        raise CheckpointError(f"{run}: run folder holds no last.pt to resume from")
+        if not (run / "best.pt").is_file():
+            raise CheckpointError(f"{run}: run folder holds no last.pt (nor best.pt) to resume from")
+        path = run / "best.pt"  # killed between writing best.pt and last.pt: they were the same step
+        if progress is not None:
+            progress({"event": "note", "text": f"{run} holds no last.pt: resuming from best.pt"})
     ckpt = Checkpoint.load(path)
     if ckpt.resume is None or ckpt.train_config is None:
         raise CheckpointError(f"{path}: holds no training state to resume from")

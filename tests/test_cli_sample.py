@@ -150,9 +150,12 @@ def test_style_export_then_write_in_that_hand(workdir, tiny_store):
         (["nowhere.pt", "--text", "fox"], ["nowhere.pt", "no such checkpoint"]),
         (["--text", "fox", "--style", "no-such-line"], ["no-such-line"]),
         (["--text", "fox", "--style", "x00-000", "--store", "nope.h5"], ["nope.h5", "no such file"]),
+        (["--text", "  "], ["the text to write is empty"]),
+        (["--text", "fox", "--style", "deep.json"], ["deep.json", "not a readable style file (RecursionError)"]),
     ],
 )
 def test_user_errors_are_one_line(workdir, args, fragments):
+    Path("deep.json").write_text("[" * 100_000 + "]" * 100_000)  # nesting deeper than any parser's stack
     one_line_error(run("sample", *args), *fragments)
 
 
@@ -276,3 +279,10 @@ def test_replace_unknown_falls_back_to_a_space_when_no_bracket_fits(workdir):
     assert result.exit_code == 0, result.output
     assert "'[' -> ' '" in result.stderr and "']' -> ' '" in result.stderr
     assert json.loads(Path("r.json").read_text())["lines"][0]["text"] == " ok "
+
+
+def test_a_text_file_that_is_not_utf8_is_a_usage_error(workdir):
+    Path("latin1.txt").write_bytes("caf\u00e9 au lait".encode("latin-1"))
+    result = run("sample", "--text-file", "latin1.txt")
+    assert result.exit_code == 2 and "latin1.txt: not UTF-8 text (byte 4)" in result.stderr
+    assert "Traceback" not in result.output

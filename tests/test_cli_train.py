@@ -218,3 +218,11 @@ def test_duration():
     assert duration("1h30m", None, None) == 5400 and duration("2.5s", None, None) == 2.5
     with pytest.raises(click.BadParameter):
         duration("15 minutes", None, None)
+
+
+def test_resume_falls_back_to_best_pt_when_a_kill_left_no_last_pt(tiny_run):
+    run, _, _ = tiny_run
+    (run / "last.pt").unlink()  # killed between writing best.pt and last.pt
+    resumed = _invoke("--resume", run, "--epochs", "3")
+    assert resumed.exit_code == 0, resumed.output
+    assert "holds no last.pt: resuming from best.pt" in resumed.stderr and checkpoint_dict(run / "last.pt")["epoch"] == 3

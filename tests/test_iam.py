@@ -273,3 +273,11 @@ def test_junk_archive_is_unreadable_not_truncated(tmp_path):
 def test_a_multi_byte_encoding_declaration_is_malformed_not_a_crash():
     data = b'<?xml version="1.0" encoding="UTF-7"?><WhiteboardCaptureSession/>'
     assert iam.parse_strokes([data]) == [iam.MALFORMED]
+
+
+@pytest.mark.parametrize("byte", [b"\x85", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e"])
+def test_a_stray_line_break_byte_in_a_transcription_never_shifts_the_lines_after_it(byte):
+    data = b"OCR:\n\nsomething\n\nCSR:\n\nfirst " + byte + b" line\r\nsecond line\nthird line\n"
+    lines = iam.parse_transcriptions(data)
+    assert len(lines) == 3 and lines[1:] == ["second line", "third line"]
+    assert lines[0].startswith("first") and lines[0].endswith("line")

@@ -141,3 +141,14 @@ def test_histogram_png_is_opaque_rgb(tmp_path):
     with Image.open(path) as image:
         assert image.mode == "RGB"
         assert image.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_control_characters_in_captions_still_give_well_formed_svg():
+    import xml.etree.ElementTree as ET
+
+    from hwkit.render import layout, layout_svg
+
+    lines = synthetic_lines(2, seed=1)
+    svg = layout_svg(layout([line.offsets for line in lines], ["bell \x07 esc \x1b", "form \x0c feed\nsecond"]))
+    texts = [t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    assert texts == ["bell \ufffd esc \ufffd", "form \ufffd feed", "second"]

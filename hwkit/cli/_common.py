@@ -71,6 +71,16 @@ def _log_line(description: str, task, unit: str) -> str:
     return escape(f"{description}: {done}{left}{status}")
 
 
+def read_lines(file, flag: str) -> list[str]:
+    """The lines of an opened ``click.File`` (UTF-8); bytes that are not UTF-8 are a usage error naming the flag."""
+    import click
+
+    try:
+        return file.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{file.name}: not UTF-8 text (byte {exc.start + 1})", param_hint=flag) from None
+
+
 def escape(text: str) -> str:
     """Dataset text is data, never rich markup."""
     from rich.markup import escape as _escape

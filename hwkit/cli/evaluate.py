@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import escape, stderr_console, stdout_console
+from hwkit.cli._common import escape, read_lines, stderr_console, stdout_console
 
 
 @click.command()
@@ -52,7 +52,7 @@ def evaluate(checkpoint: Path | None, text_file, biases: tuple[float, ...], seed
     from hwkit.evaluation import DEFAULT_BIASES, evaluate_checkpoint
 
     err = stderr_console()
-    texts = text_file.read().splitlines() if text_file else None
+    texts = read_lines(text_file, "--text-file") if text_file else None
 
     def on_event(event: dict) -> None:  # notes, and the epochs of a reader trained on first use
         if event["event"] == "note":

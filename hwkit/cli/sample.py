@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import escape, stderr_console
+from hwkit.cli._common import escape, read_lines, stderr_console
 
 STOP_WORDS = {
     "rule": "stopped by the attention rule",
@@ -94,7 +94,7 @@ def sample(checkpoint: Path | None, texts: tuple[str, ...], text_file, styles: t
     err = stderr_console()
     if colour == "eos" and "animate" in targets:
         err.print("note: the animation is drawn in one colour (black); --colour eos shades the SVG and PNG only")
-    requested = [*texts, *(text_file.read().splitlines() if text_file else [])]
+    requested = [*texts, *(read_lines(text_file, "--text-file") if text_file else [])]
     made = generate(checkpoint, requested, styles=styles, attention=plot_attention, **options)
     for note in made.notes:
         err.print(f"note: {escape(note)}")
