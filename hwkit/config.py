@@ -31,6 +31,10 @@ WRITERS = ("prediction", "synthesis")  # the kinds that write handwriting (the r
 C = TypeVar("C")
 
 
+THREADS_HELP = ("CPU threads torch may use [default: torch's choice]; 1 runs faster when other work keeps a "
+                "core busy.")
+
+
 def _flag(default: Any, help: str, *, fixed: bool = False, **kind: Any) -> Any:
     return field(default=default, metadata={"help": help, "fixed": fixed, **kind})
 
@@ -102,6 +106,7 @@ class TrainConfig(_Serialised):
                                  "anchor/2 * |w - w0|^2 to the loss (nats per line).", min=0)  # fmt: skip
     seed: int = _flag(0, "Seed for initialisation, batch order and crops.", fixed=True)
     workers: int = _flag(0, "DataLoader worker processes.", min=0)
+    threads: int | None = _flag(None, THREADS_HELP, min=1)
     device: str = _flag("auto", "auto: CUDA when present, else CPU.", choices=("auto", "cpu", "cuda"))
     bf16: bool = _flag(False, "CUDA: bf16 autocast, kept only if it matches fp32 on a batch.")
     compile: bool = _flag(False, "CUDA: torch.compile, kept only if it matches eager on a batch.")

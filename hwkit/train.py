@@ -160,6 +160,8 @@ def train(
     the store's).
     """
     started = time.monotonic()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     rank, world, local_rank, own_group = distributed.init(config.device)
     emit = progress if (progress is not None and rank == 0) else (lambda event: None)
     finished = False
@@ -485,6 +487,7 @@ class _Run:
             "total_steps": max(total, 0),
             "params": sum(p.numel() for p in self.model.parameters()),
             "device": str(self.device),
+            "threads": torch.get_num_threads(),
             "world": self.world,
             "train_lines": train_lines,
             "valid_lines": valid_lines,

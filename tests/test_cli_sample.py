@@ -207,6 +207,7 @@ def test_flags_the_checkpoint_or_other_flags_make_meaningless_are_refused(workdi
         (["--text", "ok", "--colour", "eos", "--png", "-o", "out/eos"], ["out/eos.png"]),
         (["--text", "ok", "--npz", "-o", "out/d"], ["out/d.npz"]),
         (["--text", "ok", "-o", "out/c"], ["out/c.svg"]),
+        (["--text", "ok", "--threads", "1", "-o", "out/t"], ["out/t.svg"]),
         (["--text", "ok", "-o", "new/deep/x.PNG"], ["new/deep/x.PNG"]),  # suffix picks PNG, any case
         (["--text", "ok", "--npz", "-o", "out/e.NPZ"], ["out/e.NPZ"]),
         (["--text", "ok", "--animate", "-o", "out/a.svg"], ["out/a.svg"]),

@@ -71,6 +71,23 @@ def _log_line(description: str, task, unit: str) -> str:
     return escape(f"{description}: {done}{left}{status}")
 
 
+def threads_option(command):
+    """``--threads N``: torch's CPU threads for this command (a process setting, applied before any work)."""
+    import click
+
+    def apply(ctx, param, value):
+        if value is not None:
+            import torch
+
+            torch.set_num_threads(value)
+        return value
+
+    from hwkit.config import THREADS_HELP
+
+    return click.option("--threads", type=click.IntRange(min=1), expose_value=False, callback=apply,
+                        help=THREADS_HELP)(command)
+
+
 def read_lines(file, flag: str) -> list[str]:
     """The lines of an opened ``click.File`` (UTF-8); bytes that are not UTF-8 are a usage error naming the flag."""
     import click

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import escape, read_lines, stderr_console, stdout_console
+from hwkit.cli._common import escape, read_lines, stderr_console, stdout_console, threads_option
 
 
 @click.command()
@@ -27,6 +27,7 @@ from hwkit.cli._common import escape, read_lines, stderr_console, stdout_console
               help="Synthesis: PNG of the worst and best lines [default: beside the checkpoint, evaluate.png].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when present, else CPU.")
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of tables.")
 def evaluate(checkpoint: Path | None, text_file, biases: tuple[float, ...], seeds: tuple[int, ...], grid: Path | None,
              as_json: bool, **options) -> None:  # fmt: skip

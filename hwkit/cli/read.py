@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import escape, stderr_console
+from hwkit.cli._common import escape, stderr_console, threads_option
 
 
 @click.command()
@@ -18,6 +18,7 @@ from hwkit.cli._common import escape, stderr_console
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), help="Read every line of this split.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when present, else CPU.")
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print the readings (and CER) as JSON.")
 def read(checkpoint: Path, files: tuple[Path, ...], line_ids: tuple[str, ...], as_json: bool, **options) -> None:
     """Read online handwriting as text with a trained recognizer.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import escape, read_lines, stderr_console
+from hwkit.cli._common import escape, read_lines, stderr_console, threads_option
 
 STOP_WORDS = {
     "rule": "stopped by the attention rule",
@@ -39,6 +39,7 @@ STOP_WORDS = {
               help="Replace characters the model lacks with the nearest it has (or a space).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when present, else CPU.")
+@threads_option
 @click.option("--svg", is_flag=True, help="Write an SVG (the default when no other format is chosen).")
 @click.option("--png", is_flag=True, help="Write a PNG.")
 @click.option("--animate", is_flag=True, help="Write an animated SVG replaying the pen.")

@@ -128,7 +128,9 @@ def _reporter(advance, err, time_limit: float | None):
             limit[0] = time_limit or event.get("time_limit")
             advance(0, total=event["total_steps"])
             world = f" x {event['world']} processes" if event["world"] > 1 else ""
-            err.print(f"training {event['kind']} ({event['params']:,} parameters) on {event['device']}{world}: "
+            n = event["threads"]
+            threads = f" ({n} thread{'s' if n != 1 else ''})" if event["device"] == "cpu" else ""
+            err.print(f"training {event['kind']} ({event['params']:,} parameters) on {event['device']}{threads}{world}: "
                       f"{event['train_lines']:,} train / {event['valid_lines']:,} valid lines -> "
                       f"{escape(event['run_dir'])}")  # fmt: skip
         elif kind == "step":  # the loss shown is smoothed over the last ~20 steps
