@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import re
 import tarfile
 import zlib
@@ -91,18 +92,31 @@ class Part:
     path: Path
     archived: bool
 
-    @cached_property
+    @property
     def files(self) -> list[str]:
         """The part's input files relative to the corpus root, sorted: the archive itself, or
-        every file under the folder (walked once, then remembered)."""
-        if self.archived:
-            return [self.path.name]
-        found = []
+        every regular file under the folder (walked once, then remembered)."""
+        return [self.path.name] if self.archived else self._walk[0]
+
+    @property
+    def not_regular(self) -> list[str]:
+        """Links and special files (pipes, sockets...) under the folder: never opened, so a link cannot
+        reach out of the tree and a named pipe cannot block the read; prepare records them as skipped."""
+        return [] if self.archived else self._walk[1]
+
+    @cached_property
+    def _walk(self) -> tuple[list[str], list[str]]:
+        regular, other = [], []
         top = str(self.path)
-        for dirpath, _, names in os.walk(top):
+        for dirpath, _, names in os.walk(top):  # does not descend into linked folders
             prefix = self.name + dirpath[len(top) :].replace(os.sep, "/")
-            found += [f"{prefix}/{name}" for name in names]
-        return sorted(found)
+            for name in names:
+                try:
+                    mode = os.lstat(os.path.join(dirpath, name)).st_mode
+                except OSError:
+                    mode = 0
+                (regular if stat.S_ISREG(mode) else other).append(f"{prefix}/{name}")
+        return sorted(regular), sorted(other)
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,9 @@ def find_corpus(root: str | os.PathLike) -> Corpus:
                 lists[name] = folder / f"{name}.txt"
                 break
     return Corpus(root, strokes, ascii_, original, lists)
+
+
+NOT_REGULAR = "link or special file"
 
 
 class Skips(list):

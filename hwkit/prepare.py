@@ -184,6 +184,9 @@ def prepare_inkml(
     skips, lines, n_points, digest = iam.Skips(), [], 0, hashlib.sha256()
     for done, path in enumerate(files, 1):
         rel = path.name if path == root else path.relative_to(root).as_posix()
+        if path != root and (path.is_symlink() or not path.is_file()):  # never follow a link out of the tree
+            skips.add(rel, iam.NOT_REGULAR)
+            continue
         try:
             data = path.read_bytes()
         except OSError:
@@ -239,6 +242,9 @@ def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progre
     if not corpus.strokes.archived:
         jobs = min(jobs, -(-len(corpus.strokes.files) // CHUNK_FILES))
     skips = iam.Skips()
+    for part in (corpus.strokes, corpus.ascii, corpus.original):
+        for relpath in part.not_regular if part is not None else ():
+            skips.add(relpath, iam.NOT_REGULAR)
     lines: list[Line] = []
     with _worker_pool(jobs) as pool:  # started first, so that workers boot while the labels are read
         texts = _read_texts(corpus, skips)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwkit.errors import CorpusError, StoreError
+from hwkit import iam
 from hwkit.config import PrepareParams
 from hwkit.prepare import CHUNK_FILES, clean_lines, prepare_corpus, split_lines
 from hwkit.store import Store
@@ -315,3 +316,20 @@ def test_one_writers_lines_are_split_by_line_when_writers_cannot_be():
     assert sorted(splits["train"] + splits["valid"] + splits["test"]) == list(range(40))
     few, rule = split_lines(ids[:4], [3] * 4, {})
     assert rule["rule"] == "writer hash" and few["valid"] == [] and len(few["train"]) == 4  # too few to hold any out
+
+
+def test_links_and_special_files_are_recorded_never_opened(tmp_path):
+    import os
+
+    tree = write_tree(tmp_path / "iam", forms=2)
+    strokes = tmp_path / "iam" / "lineStrokes"
+    folder = next(p for p in strokes.rglob("*") if p.is_dir() and any(p.glob("*.xml")))
+    outside = tmp_path / "outside.xml"
+    outside.write_bytes(next(folder.glob("*.xml")).read_bytes())
+    (folder / "zz-link-01.xml").symlink_to(outside)  # a link out of the tree
+    (folder / "zz-dangling-01.xml").symlink_to(tmp_path / "gone.xml")
+    os.mkfifo(folder / "zz-pipe-01.xml")  # opening it would block forever
+    report = prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS)
+    left = {name.rsplit("/", 1)[-1] for name in report.skipped_by_reason()[iam.NOT_REGULAR]}
+    assert left == {"zz-link-01.xml", "zz-dangling-01.xml", "zz-pipe-01.xml"}
+    assert_store_matches(Store(report.output), tree)
