@@ -97,30 +97,33 @@ def write_store(
     digest.update("\x00".join(texts).encode("utf-8"))
 
     strings = h5py.string_dtype("utf-8")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(
-                format=FORMAT,
-                format_version=FORMAT_VERSION,
-                hwkit_version=__version__,
-                created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                source=source,
-                source_fingerprint=source_fingerprint,
-                content_sha256=digest.hexdigest(),
-                prepare_params=json.dumps(dict(prepare_params or {}), sort_keys=True),
-            )
-            f.create_dataset("points", data=points, chunks=(min(max(len(points), 1), 65536), 3))
-            f.create_dataset("line_offsets", data=line_offsets)
-            f.create_dataset("text", data=texts, dtype=strings)
-            f.create_dataset("line_id", data=[line.line_id for line in lines], dtype=strings)
-            f.create_dataset("writer_id", data=np.array([line.writer_id for line in lines], np.int32))
-            for name, idx in splits.items():
-                f.create_dataset(f"splits/{name}", data=idx)
-            f.create_dataset("alphabet", data=Alphabet.from_texts(texts).chars, dtype=strings)
-            stats = f.create_group("stats")
-            stats.attrs.update(mean=mean, std=std)
-            f.create_dataset("skipped/line_id", data=[s[0] for s in skipped], dtype=strings)
-            f.create_dataset("skipped/reason", data=[s[1] for s in skipped], dtype=strings)
+    try:
+        with atomic_path(path, replace=force) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs.update(
+                    format=FORMAT,
+                    format_version=FORMAT_VERSION,
+                    hwkit_version=__version__,
+                    created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    source=source,
+                    source_fingerprint=source_fingerprint,
+                    content_sha256=digest.hexdigest(),
+                    prepare_params=json.dumps(dict(prepare_params or {}), sort_keys=True),
+                )
+                f.create_dataset("points", data=points, chunks=(min(max(len(points), 1), 65536), 3))
+                f.create_dataset("line_offsets", data=line_offsets)
+                f.create_dataset("text", data=texts, dtype=strings)
+                f.create_dataset("line_id", data=[line.line_id for line in lines], dtype=strings)
+                f.create_dataset("writer_id", data=np.array([line.writer_id for line in lines], np.int32))
+                for name, idx in splits.items():
+                    f.create_dataset(f"splits/{name}", data=idx)
+                f.create_dataset("alphabet", data=Alphabet.from_texts(texts).chars, dtype=strings)
+                stats = f.create_group("stats")
+                stats.attrs.update(mean=mean, std=std)
+                f.create_dataset("skipped/line_id", data=[s[0] for s in skipped], dtype=strings)
+                f.create_dataset("skipped/reason", data=[s[1] for s in skipped], dtype=strings)
+    except FileExistsError:
+        raise StoreError(f"{path}: appeared while this store was written (another prepare?); --force replaces it") from None
     return path
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hwkit.errors import StyleError
+from hwkit.files import atomic_path
 from hwkit.sample import Prime
 from hwkit.store import Store
 
@@ -42,9 +43,12 @@ def style_from_store(store: Store | str | os.PathLike, line_id: str) -> tuple[Pr
     return Prime(line.offsets, line.text), about
 
 
-def save_style(path: str | os.PathLike, prime: Prime, about: dict | None = None) -> Path:
-    """Write ``prime`` (and its provenance from ``style_from_store``) as a style file."""
+def save_style(path: str | os.PathLike, prime: Prime, about: dict | None = None, *, force: bool = False) -> Path:
+    """Write ``prime`` (and its provenance from ``style_from_store``) as a style file, atomically;
+    an existing file is replaced only with ``force`` (a style may be someone's only copy of a hand)."""
     path = Path(path)
+    if path.exists() and not force:
+        raise StyleError(f"{path}: already exists (use --force to replace it)")
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -53,8 +57,11 @@ def save_style(path: str | os.PathLike, prime: Prime, about: dict | None = None)
         "units": "raw pen units, y down",
         "offsets": np.asarray(prime.offsets, np.float32).tolist(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        with atomic_path(path, replace=force) as tmp:
+            tmp.write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
+    except FileExistsError:
+        raise StyleError(f"{path}: appeared while it was written (use --force to replace it)") from None
     return path
 
 

@@ -39,6 +39,7 @@ and never prints; the CLI turns the events into a progress bar.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -73,6 +74,7 @@ from hwkit.errors import (
     TextError,
     TrainingError,
 )
+from hwkit.files import owned
 from hwkit.models import build_model
 from hwkit.paths import MODELS_DIR, default_store, timestamp
 from hwkit.progress import Progress
@@ -165,7 +167,10 @@ def train(
     rank, world, local_rank, own_group = distributed.init(config.device)
     emit = progress if (progress is not None and rank == 0) else (lambda event: None)
     finished = False
+    held = contextlib.ExitStack()
     try:
+        if rank == 0:  # one process owns a run folder: a second run into it would interleave both
+            held.enter_context(owned(run_dir, "hwkit train"))
         if config.clip not in ("graves", "norm"):
             raise TrainingError(f"unknown clip {config.clip!r} (choose graves or norm)")
         device = distributed.pick_device(config.device, local_rank if world > 1 else None)
@@ -247,6 +252,7 @@ def train(
     except KeyboardInterrupt:  # before the first step: nothing new to save
         raise TrainingInterrupted(None, Path(run_dir), None) from None
     finally:
+        held.close()
         if own_group:
             if finished:  # leave together: gloo aborts a rank whose peer hangs up mid-teardown
                 dist.barrier()

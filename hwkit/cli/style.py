@@ -24,7 +24,8 @@ def style() -> None:
 @click.argument("store", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Style file to write (JSON).")
-def export(line_id: str, store: Path | None, output: Path) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing style file.")
+def export(line_id: str, store: Path | None, output: Path, force: bool) -> None:
     """Save one line of a store (strokes in pen units + text) as a style file.
 
     STORE defaults to cache/iamondb.h5 when it exists, else cache/demo.h5, else the
@@ -43,6 +44,6 @@ def export(line_id: str, store: Path | None, output: Path) -> None:
 
         store = default_store()
     prime, about = style_from_store(store, line_id)
-    path = save_style(output, prime, about)
+    path = save_style(output, prime, about, force=force)
     stderr_console().print(f"{escape(line_id)}: {len(prime.offsets)} points, text {escape(repr(prime.text))}")
     click.echo(str(path))
