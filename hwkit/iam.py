@@ -186,6 +186,11 @@ def find_corpus(root: str | os.PathLike) -> Corpus:
 
 
 NOT_REGULAR = "link or special file"
+OUT_OF_RANGE = "coordinates out of range"
+# Readings beyond this (in a file's own units) are glitches, not ink: IAM-OnDB boards span about 10^4
+# units. One such point would stretch a line's offsets and, through the train statistics, the
+# normalisation of the whole store.
+MAX_COORDINATE = 1e6
 
 
 class Skips(list):

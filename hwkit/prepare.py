@@ -199,6 +199,8 @@ def prepare_inkml(
                 skips.add(item.line_id, item.reason)
             elif not item.text:
                 skips.add(item.line_id, EMPTY_TEXT)
+            elif np.abs(item.points[:, :2]).max() > iam.MAX_COORDINATE:
+                skips.add(item.line_id, iam.OUT_OF_RANGE)
             else:
                 good.append(item)
         for item, offsets in zip(good, clean_lines([item.points for item in good], params.max_jump)):
@@ -309,6 +311,7 @@ def _finish(got: _Collected, output: Path, params: PrepareParams, force: bool, *
             "every reading kept (strokes.split_jumps)",
             "leave out lines with fewer than min_points points after cleaning",
             "leave out lines whose transcription is empty or missing",
+            f"leave out lines with a reading beyond {iam.MAX_COORDINATE:g} (a glitch, not ink)",
         ],
         **(decisions or {}),
         "split": split_rule,
@@ -508,6 +511,9 @@ def parse_chunk(root: str | None, files: Sequence[tuple[str, bytes | None]], max
     parsed: list[np.ndarray | str] = iam.parse_strokes(data)
     for i in unreadable:
         parsed[i] = iam.UNREADABLE
+    for i, result in enumerate(parsed):
+        if not isinstance(result, str) and len(result) and np.abs(result[:, :2]).max() > iam.MAX_COORDINATE:
+            parsed[i] = iam.OUT_OF_RANGE
     good = [i for i, result in enumerate(parsed) if not isinstance(result, str)]
     for i, offsets in zip(good, clean_lines([parsed[i] for i in good], max_jump)):
         parsed[i] = offsets

@@ -26,6 +26,7 @@ BROKEN = (
     "malformed xml",
     "entity declaration",
     "bad coordinates",
+    "coordinates out of range",
     "empty stroke set",
     "too few points",
     "empty transcription",
@@ -166,7 +167,8 @@ def write_tree(
     ids = form_ids(forms + 1)
     slots = [(f, n) for f in range(forms) for n in range(1, lines_per_form + 1)]
     bad_slots = {}
-    for kind in ("malformed xml", "entity declaration", "bad coordinates", "empty stroke set", "too few points"):
+    for kind in ("malformed xml", "entity declaration", "bad coordinates", "coordinates out of range", "empty stroke set",
+                 "too few points"):
         if kind in broken:
             bad_slots[slots.pop()] = kind
     if "empty transcription" in broken:  # a middle line: a blank last line would just end the CSR block
@@ -201,6 +203,8 @@ def write_tree(
                 xml = BOMB + stroke_xml(strokes, head_attrs=' note="&lol9;"').split("\n", 1)[1]
             elif kind == "bad coordinates":
                 xml = xml.replace('<Point x="', '<Point x="12a', 1)
+            elif kind == "coordinates out of range":  # a reading glitch: finite, but far off any board
+                xml = xml.replace('<Point x="', '<Point x="9999999', 1)
             elif kind == "empty stroke set":
                 xml = stroke_xml([])
             elif kind == "too few points":
