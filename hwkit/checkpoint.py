@@ -188,8 +188,11 @@ class Checkpoint:
         import torch
 
         path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.save(self.to_dict(), tmp)
+        try:
+            with atomic_path(path) as tmp:
+                torch.save(self.to_dict(), tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a full disk as "[enforce fail ...] file write failed"
+            raise CheckpointError(f"{path}: could not be written ({_first_line(exc)}); is the disk full?") from None
         return path
 
     def weights_only(self) -> Checkpoint:

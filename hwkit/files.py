@@ -3,6 +3,7 @@ and so that two processes never share one: atomic replacement, no-clobber creati
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,15 @@ def _pid_of(name: str, marker: str) -> int | None:
     return int(digits) if digits else None
 
 
+def make_folder(folder: Path) -> None:
+    """``mkdir -p``, with a file in the way reported as what it is (mkdir says "file exists")."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of that folder", str(blocker)) from None
+
+
 def remove_stale_temps(path: Path) -> None:
     """Delete temporary files of ``path`` left by processes that died mid-write (never a live one's)."""
     for tmp in path.parent.glob(f".{path.stem}.tmp-*{path.suffix}"):
@@ -49,7 +59,7 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
     meanwhile, instead of overwriting what another process just wrote.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     remove_stale_temps(path)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
@@ -72,7 +82,7 @@ def owned(folder: str | os.PathLike, what: str = "folder") -> Iterator[Path]:
     """
     folder = Path(folder)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     lock = folder / LOCK
     while True:
         try:

@@ -35,7 +35,7 @@ import numpy as np
 from hwkit import __version__
 from hwkit.alphabet import Alphabet
 from hwkit.errors import StoreError
-from hwkit.files import atomic_path
+from hwkit.files import atomic_path, make_folder
 from hwkit.strokes import offset_stats
 
 FORMAT = "hwkit-strokes"
@@ -54,9 +54,11 @@ class Line:
 
 
 def check_writable(path: str | os.PathLike, force: bool) -> None:
-    """Refuse to replace a store without ``force``; callers check first, before spending work on it."""
+    """Refuse to replace a store without ``force``, or to write where no folder can be made; callers
+    check first, before spending work on it."""
     if Path(path).exists() and not force:
         raise StoreError(f"{path}: already exists (use --force to replace it)")
+    make_folder(Path(path).parent)
 
 
 def write_store(

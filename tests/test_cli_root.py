@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import inspect
 
@@ -84,3 +85,12 @@ def test_user_errors_are_one_line_on_stderr_with_exit_1(monkeypatch):
 def test_bad_usage_exits_2():
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
+
+
+def test_a_path_the_disk_refuses_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("blocker").write_text("a file where a folder should be")
+    result = CliRunner().invoke(cli, ["prepare", "--demo", "--lines", "4", "--writers", "1", "-o", "blocker/x.h5"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "blocker: a file is in the way" in result.stderr and "Traceback" not in result.output
+    assert not Path("data").exists()  # refused before the corpus was generated

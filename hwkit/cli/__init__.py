@@ -7,6 +7,7 @@ torch and h5py load inside the command functions, so ``hwkit --help`` is instant
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -26,6 +27,11 @@ COMMANDS = {
     "read": "hwkit.cli.read:read",
     "evaluate": "hwkit.cli.evaluate:evaluate",
 }
+
+
+# OSErrors that are the user's to fix (room, permissions, paths) rather than bugs
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST,
+               errno.EISDIR, errno.ENAMETOOLONG}  # fmt: skip
 
 
 class UserError(click.ClickException):
@@ -65,6 +71,11 @@ class LazyGroup(click.Group):
             if os.environ.get("HWKIT_DEBUG") == "1":
                 raise
             raise UserError(str(exc)) from None
+        except OSError as exc:  # the disk, not hwkit: full, read-only, a file where a folder should be
+            if os.environ.get("HWKIT_DEBUG") == "1" or exc.errno not in DISK_ERRORS:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise UserError(f"{where}{exc.strerror or exc} (nothing was written under that name)") from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
