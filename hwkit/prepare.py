@@ -20,6 +20,8 @@ import math
 import multiprocessing
 import multiprocessing.pool
 import os
+import signal
+import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -447,12 +449,27 @@ def _worker_pool(jobs: int) -> Iterator[multiprocessing.pool.Pool | None]:
 
     Workers are spawned, not forked: the caller may be running threads (a
     progress bar, say), and a spawned worker boots while this process goes on.
+    Workers ignore SIGINT: a terminal's Ctrl-C reaches the whole process group,
+    and a worker interrupted while sending a result would leave the pool's
+    shutdown waiting for it forever. This process takes the Ctrl-C and ends them.
     """
     if jobs <= 1:
         yield None
         return
-    with multiprocessing.get_context("spawn").Pool(jobs - 1) as pool:
+    # ignored while the workers start, so they are born ignoring it (a booting worker has no handler yet)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(jobs - 1, initializer=_ignore_sigint)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
         yield pool
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _parse_chunks(

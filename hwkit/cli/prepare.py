@@ -98,8 +98,12 @@ def prepare(
             current["advance"](event["done"] - current["done"], status=status, total=event["total"])
             current["done"] = event["done"]
 
-        result = prepare(source, output, demo=DemoParams(**chosen) if demo else None, jobs=jobs, force=force,
-                         params=PrepareParams(**params), progress=report)  # fmt: skip
+        try:
+            result = prepare(source, output, demo=DemoParams(**chosen) if demo else None, jobs=jobs, force=force,
+                             params=PrepareParams(**params), progress=report)  # fmt: skip
+        except KeyboardInterrupt:  # nothing half-written: the store is renamed into place only when whole
+            note.print("interrupted; no store written")
+            raise SystemExit(130) from None
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
