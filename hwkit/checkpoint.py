@@ -136,6 +136,15 @@ class Checkpoint:
             alphabet = Alphabet(data["alphabet"])
         except (HwkitError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{where}: {exc}") from None
+        for key in ("step", "epoch", "epoch_step", "stale_epochs"):
+            if not isinstance(data.get(key, 0), int):
+                raise CheckpointError(f"{where}: {key} must be a whole number, got {data[key]!r}")
+        if not isinstance(data["model"], dict):
+            raise CheckpointError(f"{where}: its weights are not a state dict")
+        damaged = [name for name, t in data["model"].items()
+                   if not hasattr(t, "is_floating_point") or t.is_floating_point() and not bool(t.isfinite().all())]  # fmt: skip
+        if damaged:
+            raise CheckpointError(f"{where}: damaged weights (not numbers, or NaN or infinite) in {damaged[0]}")
         resume = None
         if "optimizer" in data and "rng" in data:
             resume = ResumeState(data["optimizer"], data["rng"], data.get("epoch_step", 0), data.get("stale_epochs", 0),

@@ -26,7 +26,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,15 @@ class Line:
     text: str
     line_id: str
     writer_id: int
+
+
+def _content_digest(point_chunks: Iterable[np.ndarray], texts: Sequence[str]):
+    """``content_sha256``: the float32 points in order, then the texts joined by NULs."""
+    digest = hashlib.sha256()
+    for chunk in point_chunks:
+        digest.update(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
+    digest.update("\x00".join(texts).encode("utf-8"))
+    return digest
 
 
 def check_writable(path: str | os.PathLike, force: bool) -> None:
@@ -95,8 +104,7 @@ def write_store(
     )
     texts = [line.text for line in lines]
     mean, std = offset_stats(lines[i].offsets for i in splits["train"])
-    digest = hashlib.sha256(points.tobytes())
-    digest.update("\x00".join(texts).encode("utf-8"))
+    digest = _content_digest([points], texts)
 
     strings = h5py.string_dtype("utf-8")
     try:
@@ -220,6 +228,15 @@ class Store:
             self._file.close()
         self._file = None
         self._points_h5 = None
+
+    def verify(self, chunk: int = 1 << 20) -> None:
+        """Check the points and texts against ``content_sha256`` (reading the points in chunks, so
+        memory stays flat); ``StoreError`` when flipped bits or a zeroed block changed them."""
+        points = self._h5()["points"]
+        chunks = (points[i : i + chunk] for i in range(0, len(points), chunk))
+        if _content_digest(chunks, self.texts).hexdigest() != self.fingerprint:
+            raise StoreError(f"{self.path}: damaged: its points or texts no longer match the content_sha256 "
+                             "recorded when it was written; prepare it again")  # fmt: skip
 
     def load(self) -> Store:
         """Read all points into memory (for small stores); later reads never touch the file."""

@@ -175,6 +175,7 @@ def train(
             raise TrainingError(f"unknown clip {config.clip!r} (choose graves or norm)")
         device = distributed.pick_device(config.device, local_rank if world > 1 else None)
         store = Store(store_path)
+        store.verify()  # seconds at most, against hours spent learning from damaged points
         alphabet = alphabet or (resume.alphabet if resume is not None else store.alphabet)
         if model_config.kind != "prediction":
             if model_config.alphabet_size != len(alphabet):

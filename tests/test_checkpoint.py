@@ -81,6 +81,9 @@ def test_round_trip_is_weights_only_and_keeps_every_key(tmp_path):
         ({"model_config": {"kind": "wizard"}}, "unknown model kind"),
         ({"train_config": {"lr": 1e-3, "warmup": 5}}, "unknown keys warmup"),
         ({"extra": 1}, "unknown checkpoint keys extra"),
+        ({"epoch": "1"}, "epoch must be a whole number"),
+        ({"model": {"cell.weight_ih": torch.tensor([1.0, float("nan")])}}, "damaged weights .* in cell.weight_ih"),
+        ({"model": {"head.bias": "zeros"}}, "damaged weights"),
     ],
 )
 def test_hand_edited_checkpoints_are_one_line_errors(tmp_path, change, says):

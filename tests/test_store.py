@@ -119,3 +119,22 @@ def test_reader_rejects_unknown_version_and_inconsistent_offsets(tmp_path):
         f["line_offsets"][...] = offsets
     with pytest.raises(StoreError, match="inconsistent.*line_offsets"):
         Store(path)
+
+
+def test_flipped_bits_in_the_points_are_found_by_verify_and_refused_by_inspect_and_train(make_store, tmp_path):
+    import h5py
+
+    from hwkit.errors import StoreError
+    from hwkit.inspection import inspect_store
+    from hwkit.train import start
+
+    path = make_store()
+    Store(path).verify()  # a store as written passes
+    with h5py.File(path, "r+") as f:
+        f["points"][5, 0] += 1.0  # one reading changed
+    with pytest.raises(StoreError, match="damaged"):
+        Store(path).verify()
+    with pytest.raises(StoreError, match="damaged"):
+        inspect_store(path, out=tmp_path / "pics")
+    with pytest.raises(StoreError, match="damaged"):
+        start(path, "prediction", "tiny", run_dir=tmp_path / "run", max_steps=1)
