@@ -24,6 +24,9 @@ from hwkit.sample import replace_unknown as stand_ins
 
 DEFAULT_LENGTH = 700  # points per unconditional line
 DEFAULT_WIDTH = 50  # characters per written line
+# A style line is one line of handwriting (~700 points in IAM-OnDB); priming steps through every point,
+# so a 100k-point "style" would run for many minutes before writing anything.
+MAX_PRIME_POINTS = 4000
 
 
 @dataclass
@@ -142,7 +145,11 @@ def _primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: Checkp
     primes, opened = [], None
     for spec in styles:
         if Path(spec).is_file():
-            primes.append(load_style(spec))
+            prime = load_style(spec)
+            if len(prime.offsets) > MAX_PRIME_POINTS:
+                raise StyleError(f"{spec}: {len(prime.offsets):,} points; a style is one line of handwriting, "
+                                 f"at most {MAX_PRIME_POINTS:,} points")  # fmt: skip
+            primes.append(prime)
             continue
         if opened is None:  # opened once for every style that names one of its lines
             try:

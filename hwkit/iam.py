@@ -186,6 +186,10 @@ def find_corpus(root: str | os.PathLike) -> Corpus:
 
 
 NOT_REGULAR = "link or special file"
+TOO_LARGE = "file too large"
+# An IAM-OnDB stroke file is ~100 kB and a transcription ~1 kB: anything past this is not one, and
+# reading it whole (a 400 MB archive member) would cost more memory than the whole corpus.
+MAX_FILE_BYTES = 16 << 20
 OUT_OF_RANGE = "coordinates out of range"
 # Readings beyond this (in a file's own units) are glitches, not ink: IAM-OnDB boards span about 10^4
 # units. One such point would stretch a line's offsets and, through the train statistics, the
@@ -229,6 +233,9 @@ def iter_part(part: Part, skipped: Skips, *, head: int | None = None) -> Iterato
         for relpath in part.files:
             try:
                 with open(os.path.join(part.path.parent, relpath), "rb", buffering=0) as f:
+                    if head is None and os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
+                        skipped.add(relpath, TOO_LARGE)
+                        continue
                     yield relpath, f.readall() if head is None else f.read(head)
             except OSError:
                 skipped.add(relpath, UNREADABLE)
@@ -241,6 +248,9 @@ def iter_part(part: Part, skipped: Skips, *, head: int | None = None) -> Iterato
                     name = member.name.removeprefix("./")
                     if not name.startswith(f"{part.name}/"):
                         name = f"{part.name}/{name}"
+                    if head is None and member.size > MAX_FILE_BYTES:  # never read whole into memory
+                        skipped.add(name, TOO_LARGE)
+                        continue
                     data = tar.extractfile(member).read(head)
                     read += 1
                     yield name, data

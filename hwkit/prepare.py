@@ -515,19 +515,22 @@ def parse_chunk(root: str | None, files: Sequence[tuple[str, bytes | None]], max
     never pass through the parent process.
     """
     data: list[bytes] = []
-    unreadable = set()
+    left_out: dict[int, str] = {}
     for i, (relpath, blob) in enumerate(files):
         if blob is None:
             try:
                 with open(os.path.join(root, relpath), "rb", buffering=0) as f:
-                    blob = f.readall()
+                    too_large = os.fstat(f.fileno()).st_size > iam.MAX_FILE_BYTES
+                    blob = b"" if too_large else f.readall()
+                if too_large:
+                    left_out[i] = iam.TOO_LARGE
             except OSError:
-                unreadable.add(i)
+                left_out[i] = iam.UNREADABLE
                 blob = b""
         data.append(blob)
     parsed: list[np.ndarray | str] = iam.parse_strokes(data)
-    for i in unreadable:
-        parsed[i] = iam.UNREADABLE
+    for i, reason in left_out.items():
+        parsed[i] = reason
     for i, result in enumerate(parsed):
         if not isinstance(result, str) and len(result) and np.abs(result[:, :2]).max() > iam.MAX_COORDINATE:
             parsed[i] = iam.OUT_OF_RANGE

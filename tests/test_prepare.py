@@ -333,3 +333,29 @@ def test_links_and_special_files_are_recorded_never_opened(tmp_path):
     left = {name.rsplit("/", 1)[-1] for name in report.skipped_by_reason()[iam.NOT_REGULAR]}
     assert left == {"zz-link-01.xml", "zz-dangling-01.xml", "zz-pipe-01.xml"}
     assert_store_matches(Store(report.output), tree)
+
+
+@pytest.mark.parametrize("archives", [False, True], ids=["folders", "archives"])
+def test_a_file_too_large_to_be_a_stroke_file_is_skipped_unread(tmp_path, monkeypatch, archives):
+    monkeypatch.setattr(iam, "MAX_FILE_BYTES", 100_000)
+    tree = write_tree(tmp_path / "iam", forms=2, archives=archives, seed=2)
+    big = tmp_path / "staged.xml"
+    if archives:
+        import tarfile
+
+        with tarfile.open(tree.root / "lineStrokes-all.tar.gz", "r:gz") as tar:
+            members = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()]
+        victim = next(m.name for m, data in members if m.isfile())
+        with tarfile.open(tree.root / "lineStrokes-all.tar.gz", "w:gz") as tar:
+            for member, data in members:
+                if member.name == victim:
+                    data += b" " * 200_000
+                    member.size = len(data)
+                tar.addfile(member, __import__("io").BytesIO(data) if data is not None else None)
+    else:
+        victim_path = next((tree.root / "lineStrokes").rglob("*.xml"))
+        victim_path.write_bytes(victim_path.read_bytes() + b" " * 200_000)
+        victim = victim_path.relative_to(tree.root).as_posix()
+    report = prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS)
+    too_large = report.skipped_by_reason()[iam.TOO_LARGE]
+    assert [name.rsplit("/", 1)[-1].removesuffix(".xml") for name in too_large] == [victim.rsplit("/", 1)[-1].removesuffix(".xml")]
