@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -110,3 +111,20 @@ def test_read_iam_ondb_stroke_files_and_refuse_broken_ones(models, tmp_path):
     broken.write_text("<WhiteboardCaptureSession><StrokeSet>")
     refused = run("read", models["reader"], broken)
     assert refused.exit_code == 1 and "broken.xml: not a readable stroke file" in refused.stderr
+
+
+def test_a_recognizer_run_resumes_exactly_and_records_cer_each_validation(tmp_path):
+    from helpers import letter_store
+    from hwkit.checkpoint import Checkpoint
+    from hwkit.train import resume
+
+    store = letter_store(tmp_path / "letters.h5", n_lines=32)
+    whole = start(store, "recognizer", "tiny", run_dir=tmp_path / "whole", max_steps=6, epochs=3, batch_size=8)
+    first = start(store, "recognizer", "tiny", run_dir=tmp_path / "split", max_steps=3, epochs=3, batch_size=8)
+    second = resume(first.run_dir, max_steps=6)
+    a, b = Checkpoint.load(whole.last_path), Checkpoint.load(second.last_path)
+    assert a.step == b.step == 6
+    for name in a.weights:
+        torch.testing.assert_close(a.weights[name], b.weights[name], rtol=1e-5, atol=1e-6)
+    valid = [m for m in b.metrics if m["kind"] == "valid"]
+    assert valid and all(0 <= m["cer"] <= 1.5 for m in valid)

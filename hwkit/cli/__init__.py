@@ -89,6 +89,7 @@ def cli() -> None:
       hwkit inspect --n 20        # tables and pictures of the store
       hwkit train --preset demo   # LSTM + mixture density network
       hwkit sample --text "hello" # handwriting as SVG
+      hwkit evaluate              # is it legible? loss, and the CER of its writing read back
 
     Set HWKIT_DEBUG=1 to see tracebacks.
     """
