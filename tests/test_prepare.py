@@ -339,8 +339,8 @@ def test_links_and_special_files_are_recorded_never_opened(tmp_path):
 def test_a_file_too_large_to_be_a_stroke_file_is_skipped_unread(tmp_path, monkeypatch, archives):
     monkeypatch.setattr(iam, "MAX_FILE_BYTES", 100_000)
     tree = write_tree(tmp_path / "iam", forms=2, archives=archives, seed=2)
-    big = tmp_path / "staged.xml"
     if archives:
+        import io
         import tarfile
 
         with tarfile.open(tree.root / "lineStrokes-all.tar.gz", "r:gz") as tar:
@@ -351,7 +351,7 @@ def test_a_file_too_large_to_be_a_stroke_file_is_skipped_unread(tmp_path, monkey
                 if member.name == victim:
                     data += b" " * 200_000
                     member.size = len(data)
-                tar.addfile(member, __import__("io").BytesIO(data) if data is not None else None)
+                tar.addfile(member, io.BytesIO(data) if data is not None else None)
     else:
         victim_path = next((tree.root / "lineStrokes").rglob("*.xml"))
         victim_path.write_bytes(victim_path.read_bytes() + b" " * 200_000)
