@@ -16,3 +16,4 @@ def test_python_api_example_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "synthesis 32" in printed and (tmp_path / "samples" / "hello.svg").is_file()
     assert (tmp_path / "models" / "api" / "last.pt").is_file() and (tmp_path / "cache" / "demo-inspect").is_dir()
+    assert (tmp_path / "models" / "tuned" / "last.pt").is_file() and "Reading(source=" in printed
