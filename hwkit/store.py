@@ -200,6 +200,10 @@ class Store:
         for name, idx in self.splits.items():
             if len(idx) and (idx.min() < 0 or idx.max() >= n):
                 problems.append(f"split {name!r} refers to lines outside the store")
+        if len(self.splits.get("train", ())):  # an empty train split has no statistics to speak of
+            stats = np.concatenate([np.ravel(self.mean), np.ravel(self.std)])
+            if stats.size != 4 or not np.isfinite(stats).all() or np.min(self.std) <= 0:
+                problems.append("the train statistics are not two finite means and two positive std devs")
         if problems:
             raise StoreError(f"{self.path}: inconsistent store: {'; '.join(problems)}")
 

@@ -138,3 +138,16 @@ def test_flipped_bits_in_the_points_are_found_by_verify_and_refused_by_inspect_a
         inspect_store(path, out=tmp_path / "pics")
     with pytest.raises(StoreError, match="damaged"):
         start(path, "prediction", "tiny", run_dir=tmp_path / "run", max_steps=1)
+
+
+@pytest.mark.parametrize("std", [[0.0, 1.0], [float("nan"), 1.0]])
+def test_a_store_whose_statistics_cannot_normalise_is_refused(make_store, std):
+    import h5py
+
+    from hwkit.errors import StoreError
+
+    path = make_store()
+    with h5py.File(path, "r+") as f:
+        f["stats"].attrs["std"] = np.array(std)
+    with pytest.raises(StoreError, match="train statistics are not"):
+        Store(path)
