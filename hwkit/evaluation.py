@@ -78,6 +78,17 @@ def evaluate_checkpoint(
     return report
 
 
+def default_grid(checkpoint: str | os.PathLike | None) -> Path:
+    """Where the grid of worst and best lines goes: beside the checkpoint, or in ``samples/`` for a
+    bundled model (never into the installed package)."""
+    from hwkit.checkpoint import BUNDLED
+    from hwkit.paths import SAMPLES_DIR, timestamp
+
+    path = find_checkpoint(checkpoint)
+    folder = SAMPLES_DIR if path.parent == BUNDLED.parent else path.parent
+    return folder / f"evaluate-{timestamp()}.png"
+
+
 def _split_scores(model, ckpt: Checkpoint, store, split: str, device) -> dict:
     """Loss (and CER) on a split, the lines normalised and encoded as the model was trained: with its own
     stats and alphabet, which are not the store's when it was fine-tuned or trained elsewhere."""

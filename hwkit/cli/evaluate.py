@@ -50,7 +50,7 @@ def evaluate(checkpoint: Path | None, text_file, biases: tuple[float, ...], seed
     """
     import json
 
-    from hwkit.evaluation import DEFAULT_BIASES, evaluate_checkpoint
+    from hwkit.evaluation import DEFAULT_BIASES, default_grid, evaluate_checkpoint
 
     err = stderr_console()
     texts = read_lines(text_file, "--text-file") if text_file else None
@@ -62,20 +62,11 @@ def evaluate(checkpoint: Path | None, text_file, biases: tuple[float, ...], seed
             err.print(f"reader: epoch {event['epoch']:.0f}, valid CER {event['cer']:.1%}")
 
     report = evaluate_checkpoint(checkpoint, texts=texts, biases=biases or DEFAULT_BIASES, seeds=seeds or (1,),
-                                 grid=grid or _default_grid(checkpoint), progress=on_event, **options)  # fmt: skip
+                                 grid=grid or default_grid(checkpoint), progress=on_event, **options)  # fmt: skip
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         _tables(report)
-
-
-def _default_grid(checkpoint: Path | None) -> Path:
-    from hwkit.checkpoint import find_checkpoint
-    from hwkit.paths import SAMPLES_DIR, timestamp
-
-    path = find_checkpoint(checkpoint)
-    folder = path.parent if path.parent.name != "pretrained" else SAMPLES_DIR  # never write into the package
-    return folder / f"evaluate-{timestamp()}.png"
 
 
 def _tables(r: dict) -> None:
