@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from hwkit.errors import HwkitError
 LOCK = ".lock"
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int) -> bool:  # a pid of another user's process raises PermissionError: alive
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -25,9 +26,9 @@ def _alive(pid: int) -> bool:
 
 
 def _pid_of(name: str, marker: str) -> int | None:
-    tail = name.split(marker, 1)[-1]
-    digits = "".join(c for c in tail.split(".", 1)[0] if c.isdigit())
-    return int(digits) if digits else None
+    """The pid in a temp name ``.<stem>.tmp-<pid>-<thread><suffix>``."""
+    head = name.split(marker, 1)[-1].split("-", 1)[0].split(".", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def make_folder(folder: Path) -> None:
@@ -52,8 +53,8 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
     """Yield a temporary path beside ``path``; when the block ends normally, rename it onto ``path``.
 
     The temporary name keeps the target's suffix (some writers pick the format by
-    it) and carries the process id, so two writers never share it, and temp files
-    of dead processes are cleared first. On any error the temporary file is
+    it) and carries the process and thread ids, so two writers never share it,
+    and temp files of dead processes are cleared first. On any error the temporary file is
     removed and the previous ``path``, if any, is untouched. With ``replace``
     False the last step refuses (``FileExistsError``) a ``path`` that appeared
     meanwhile, instead of overwriting what another process just wrote.
@@ -61,46 +62,62 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
     path = Path(path)
     make_folder(path.parent)
     remove_stale_temps(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{threading.get_ident()}{path.suffix}")
     try:
         yield tmp
         if replace:
             os.replace(tmp, path)
         else:
-            os.link(tmp, path)  # atomic and refuses an existing name, unlike a rename
+            _link_no_clobber(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _link_no_clobber(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless that name exists: a hard link is atomic about it; on a file
+    system without hard links (vfat, some network mounts) check, then rename."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+        os.replace(tmp, path)
+
+
 @contextmanager
 def owned(folder: str | os.PathLike, what: str = "folder") -> Iterator[Path]:
-    """Hold ``folder`` for this process (a ``.lock`` file with its pid) for the length of the block.
+    """Hold ``folder`` for this process for the length of the block.
 
-    A second process is refused with an ``HwkitError`` naming the owner; a lock
-    left by a process that died (kill -9) is taken over. A folder made only to
-    hold the lock is removed again when nothing else was written into it.
+    An exclusive ``flock`` on ``folder/.lock`` (which holds the owner's pid, for
+    the message): the kernel drops it when its process ends, however it ends, so
+    a lock left by a killed run never blocks the next one, and two processes can
+    never both hold it. A second process is refused with an ``HwkitError`` naming
+    the owner. A folder made only to hold the lock is removed again when nothing
+    else was written into it.
     """
+    import fcntl
+
     folder = Path(folder)
     created = not folder.exists()
     make_folder(folder)
     lock = folder / LOCK
-    while True:
+    with open(lock, "a+") as f:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or "0")
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
-                raise HwkitError(f"{folder}: in use by process {pid} (another {what}); wait for it, or pick another")
-            lock.unlink(missing_ok=True)  # its owner is gone
-    with os.fdopen(fd, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "unknown"
+            raise HwkitError(f"{folder}: in use by process {owner} (another {what}); wait for it, or pick another")
+        f.seek(0)
+        f.truncate()
         f.write(f"{os.getpid()}\n")
-    try:
-        yield lock
-    finally:
-        lock.unlink(missing_ok=True)
-        if created and not any(folder.iterdir()):  # made only to hold the lock: leave no trace
-            folder.rmdir()
+        f.flush()
+        try:
+            yield lock
+        finally:
+            f.truncate(0)
+            if created and [p.name for p in folder.iterdir()] == [LOCK]:  # made only to hold the lock
+                lock.unlink(missing_ok=True)
+                folder.rmdir()

@@ -32,8 +32,8 @@ def test_no_clobber_refuses_a_file_that_appeared_during_the_write(tmp_path):
 
 def test_temp_files_of_dead_processes_are_cleared_and_live_ones_kept(tmp_path):
     target = tmp_path / "best.pt"
-    stale = tmp_path / f".best.tmp-{dead_pid()}.pt"
-    live = tmp_path / f".best.tmp-{os.getppid()}.pt"  # a live process mid-write
+    stale = tmp_path / f".best.tmp-{dead_pid()}-1.pt"
+    live = tmp_path / f".best.tmp-{os.getppid()}-1.pt"  # a live process mid-write
     stale.write_bytes(b"x" * 100)
     live.write_bytes(b"y")
     with atomic_path(target) as tmp:
@@ -68,28 +68,68 @@ def test_a_store_that_appears_while_prepare_writes_is_not_overwritten(tmp_path, 
     assert target.read_text() == "the other store"
 
 
-def test_a_run_folder_has_one_owner_and_a_dead_owner_is_replaced(tmp_path):
+HOLDER = """
+import sys, time
+from hwkit.files import owned
+with owned(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold(folder, seconds: float) -> subprocess.Popen:
+    """Another process holding ``folder`` for ``seconds`` (returns once it holds it)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_run_folder_has_one_owner_and_a_killed_owner_frees_it(tmp_path):
     folder = tmp_path / "run"
-    folder.mkdir()
-    (folder / ".lock").write_text(f"{os.getppid()}\n")  # alive
-    with pytest.raises(HwkitError, match=f"in use by process {os.getppid()}"):
+    holder = hold(folder, 60)
+    with pytest.raises(HwkitError, match=f"in use by process {holder.pid}"):
         with owned(folder, "hwkit train"):
             pass
-    (folder / ".lock").write_text(f"{dead_pid()}\n")
+    holder.kill()  # kill -9: no clean-up ran, the kernel dropped the lock
+    holder.wait()
     with owned(folder) as lock:
         assert lock.read_text() == f"{os.getpid()}\n"
-    assert not (folder / ".lock").exists()
+
+
+def test_processes_racing_for_one_folder_never_share_it(tmp_path):
+    racer = """
+import sys, time
+from hwkit.errors import HwkitError
+from hwkit.files import owned
+time.sleep(float(sys.argv[2]) - time.time())
+try:
+    with owned(sys.argv[1]):
+        print("won", flush=True)
+        time.sleep(3.0)  # longer than any start-up skew between the racers
+except HwkitError:
+    print("refused", flush=True)
+"""
+    import time
+
+    start_at = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", racer, str(tmp_path / "run"), str(start_at)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(6)]  # fmt: skip
+    results = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert results.count("won") == 1 and results.count("refused") == 5, results
 
 
 def test_a_second_training_into_a_busy_run_folder_is_refused(make_store, tmp_path):
     from hwkit.train import start
 
     store = make_store()
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / ".lock").write_text(f"{os.getppid()}\n")
-    with pytest.raises(HwkitError, match="in use by process"):
-        start(store, "prediction", "tiny", run_dir=tmp_path / "run", max_steps=1)
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock"]  # nothing written
+    holder = hold(tmp_path / "run", 60)
+    try:
+        with pytest.raises(HwkitError, match="in use by process"):
+            start(store, "prediction", "tiny", run_dir=tmp_path / "run", max_steps=1)
+        assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_style_export_never_overwrites_without_force(tiny_store, tmp_path):
