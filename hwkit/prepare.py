@@ -456,7 +456,8 @@ def _worker_pool(jobs: int) -> Iterator[multiprocessing.pool.Pool | None]:
     if jobs <= 1:
         yield None
         return
-    # ignored while the workers start, so they are born ignoring it (a booting worker has no handler yet)
+    # ignored while the workers start, so they are born ignoring it (a booting worker would print a
+    # traceback); a Ctrl-C in that fraction of a second is lost, and the next one is taken
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
@@ -578,7 +579,8 @@ def split_lines(
     lines in no list. Without them (or when they match no line) whole writers,
     or whole forms where the writer is unknown, are ordered by a hash of their
     key and dealt out: valid and test take groups until they hold their share
-    of lines, train keeps the rest and always at least one group. That rule is
+    of lines (passing over a group that would take them past twice that, or a
+    quarter of all lines if more), train keeps the rest and always at least one group. That rule is
     recorded as "writer hash", or "form hash" when no writer is known at all.
     When that leaves valid empty (one writer: a person's own hand) and there are
     ``MIN_LINES_TO_SPLIT`` lines or more, lines are dealt out by a hash of their
@@ -613,8 +615,14 @@ def split_lines(
     order = deque(sorted(groups, key=lambda key: hashlib.sha256(key.encode()).hexdigest()))
     splits = {name: [] for name in SPLITS}
     for name, fraction in (("valid", params.valid_fraction), ("test", params.test_fraction)):
-        while len(order) > 1 and len(splits[name]) < fraction * len(line_ids):
-            splits[name] += groups[order.popleft()]
+        share, passed = fraction * len(line_ids), []
+        while len(order) > 1 and len(splits[name]) < share:
+            key = order.popleft()
+            if len(splits[name]) + len(groups[key]) > max(2 * share, len(line_ids) / 4, 1):  # far too big: train's
+                passed.append(key)
+            else:
+                splits[name] += groups[key]
+        order.extendleft(reversed(passed))
     for key in order:
         splits["train"] += groups[key]
     known = any(writer >= 0 for writer in writer_ids)
@@ -627,9 +635,9 @@ def split_lines(
         "task_lists_found": sorted(task_lists),
     }
     if not splits["valid"] and len(line_ids) >= MIN_LINES_TO_SPLIT:
-        # too few writers (one person's own hand): split their lines instead, so that
-        # training can still stop early on lines it does not learn from
-        by_hash = sorted(splits["train"], key=lambda i: hashlib.sha256(line_ids[i].encode()).hexdigest())
+        # too few writers or forms of a fitting size (one person's own hand): deal out lines instead,
+        # so that training can still stop early on lines it does not learn from
+        by_hash = sorted(range(len(line_ids)), key=lambda i: hashlib.sha256(line_ids[i].encode()).hexdigest())
         for name, fraction in (("valid", params.valid_fraction), ("test", params.test_fraction)):
             take = max(1, math.ceil(fraction * len(line_ids)))
             splits[name], by_hash = by_hash[:take], by_hash[take:]

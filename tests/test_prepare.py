@@ -76,7 +76,7 @@ def test_latin1_text_arrives_as_utf8(tmp_path):
 
 
 def test_params_and_rules_are_recorded(tmp_path):
-    tree = write_tree(tmp_path / "iam")
+    tree = write_tree(tmp_path / "iam", forms=8, writers=8)  # writers small enough to be dealt out whole
     store = Store(prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS).output)
     recorded = store.prepare_params
     assert PrepareParams.from_dict({k: recorded[k] for k in PrepareParams().to_dict()}) == PARAMS  # beside the decisions
@@ -182,7 +182,7 @@ def test_official_task_lists(tmp_path):
 
 
 def test_task_lists_that_match_nothing_fall_back_to_hashing(tmp_path):
-    tree = write_tree(tmp_path / "iam", task_lists={"trainset": ["zz99-999"]})
+    tree = write_tree(tmp_path / "iam", forms=8, writers=8, task_lists={"trainset": ["zz99-999"]})
     store = Store(prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS).output)
     assert store.prepare_params["split"]["rule"] == "writer hash"
     assert store.prepare_params["split"]["task_lists_found"] == ["trainset"]
@@ -359,3 +359,12 @@ def test_a_file_too_large_to_be_a_stroke_file_is_skipped_unread(tmp_path, monkey
     report = prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS)
     too_large = report.skipped_by_reason()[iam.TOO_LARGE]
     assert [name.rsplit("/", 1)[-1].removesuffix(".xml") for name in too_large] == [victim.rsplit("/", 1)[-1].removesuffix(".xml")]
+
+
+def test_a_big_group_never_lands_in_valid_and_a_redeal_loses_no_line():
+    ids = [f"a-{i:02d}" for i in range(95)] + [f"b-{i:02d}" for i in range(5)]  # two files, writers unknown
+    splits, rule = split_lines(ids, [-1] * 100, {})
+    assert len(splits["train"]) >= 90 and len(splits["valid"]) <= 10, {k: len(v) for k, v in splits.items()}
+    params = PrepareParams(valid_fraction=0.0, test_fraction=0.2)  # test takes groups, valid none: a redeal
+    splits, rule = split_lines([f"w{w}-{i}" for w in range(4) for i in range(10)], [w for w in range(4) for _ in range(10)], {}, params)
+    assert sorted(i for idx in splits.values() for i in idx) == list(range(40))  # every line somewhere, once
