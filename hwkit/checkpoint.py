@@ -141,6 +141,19 @@ class Checkpoint:
                 raise CheckpointError(f"{where}: {key} must be a whole number, got {data[key]!r}")
         if not isinstance(data["model"], dict):
             raise CheckpointError(f"{where}: its weights are not a state dict")
+        kinds = {"store": dict, "init_from": dict, "train_config": dict, "metrics": list, "optimizer": dict,
+                 "rng": dict, "anchor": dict}  # fmt: skip
+        for key, kind in kinds.items():
+            if data.get(key) is not None and not isinstance(data[key], kind):
+                raise CheckpointError(f"{where}: {key} must be a {kind.__name__}, got {type(data[key]).__name__}")
+        if not all(isinstance(m, dict) for m in data.get("metrics", [])):
+            raise CheckpointError(f"{where}: metrics must be records (dicts)")
+        if not isinstance(data.get("best_valid", 0.0), (int, float)):
+            raise CheckpointError(f"{where}: best_valid must be a number, got {data['best_valid']!r}")
+        anchor = data.get("anchor") or {}
+        if anchor and {k: tuple(v.shape) for k, v in anchor.items() if hasattr(v, "shape")} != {
+                k: tuple(v.shape) for k, v in data["model"].items() if k in anchor}:  # fmt: skip
+            raise CheckpointError(f"{where}: its initial weights (anchor) do not match its weights")
         damaged = [name for name, t in data["model"].items()
                    if not hasattr(t, "is_floating_point") or t.is_floating_point() and not bool(t.isfinite().all())]  # fmt: skip
         if damaged:

@@ -152,6 +152,7 @@ PRESETS: dict[str, dict] = {
         "model": {},  # the initial model's
         "train": {"batch_size": 8, "lr": 2e-4, "epochs": 40, "patience": 4, "anchor": 10.0, "time_limit": 900.0,
                   "crop": 300},  # fmt: skip
+        "recognizer": {"model": {}, "train": {"max_norm": 5.0}},  # the clip it was trained with
     },
     # the paper's sizes and optimiser (sec. 4.2 and 5); a GPU job
     "graves": {

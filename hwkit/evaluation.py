@@ -25,6 +25,7 @@ import numpy as np
 
 from hwkit.cer import cer, line_cers
 from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
+from hwkit.config import WRITERS
 from hwkit.errors import CheckpointError, TextError
 from hwkit.paths import MODELS_DIR
 from hwkit.progress import Progress, ignore
@@ -59,7 +60,7 @@ def evaluate_checkpoint(
     from hwkit.distributed import pick_device
     from hwkit.store import Store
 
-    path = find_checkpoint(checkpoint, models_dir)
+    path = find_checkpoint(checkpoint, models_dir, kind=WRITERS)  # a recognizer is evaluated when named
     ckpt = Checkpoint.load(path)
     store_path = find_store(ckpt, store)
     opened = Store(store_path).load()
@@ -84,7 +85,7 @@ def default_grid(checkpoint: str | os.PathLike | None) -> Path:
     from hwkit.checkpoint import BUNDLED
     from hwkit.paths import SAMPLES_DIR, timestamp
 
-    path = find_checkpoint(checkpoint)
+    path = find_checkpoint(checkpoint, kind=WRITERS)
     folder = SAMPLES_DIR if path.parent == BUNDLED.parent else path.parent
     return folder / f"evaluate-{timestamp()}.png"
 
@@ -96,6 +97,11 @@ def _split_scores(model, ckpt: Checkpoint, store, split: str, device) -> dict:
     from hwkit.train import evaluate
 
     alphabet = ckpt.alphabet if ckpt.kind != "prediction" else None
+    if alphabet is not None:
+        missing = sorted({c for i in store.split(split) for c in alphabet.unknown(store.texts[i])})
+        if missing:
+            raise TextError(f"{store.path}: the {split} split has characters {ckpt.name} lacks: "
+                            f"{' '.join(map(repr, missing))}; score it on a store it can encode")  # fmt: skip
     dataset = StrokeDataset(store, split, in_memory=True, alphabet=alphabet, stats=ckpt.stats)
     scores = evaluate(model, dataset, batch_size=16, device=device)
     extra = {"cer": scores.cer} if scores.cer is not None else {"pen_nats_per_line": scores.pen_nats_per_line}
@@ -175,10 +181,14 @@ def _reader_path(reader, store, models_dir: Path, progress: Progress) -> Path:
         return cached / "best.pt"
     if BUNDLED_READER.is_file() and (Checkpoint.load(BUNDLED_READER).store or {}).get("fingerprint") == store.fingerprint:
         return BUNDLED_READER
-    from hwkit.train import start
+    from hwkit.train import resume, start
 
-    progress({"event": "note", "text": f"no recognizer for this store yet: training one into {cached} (once)"})
-    result = start(store.path, "recognizer", "demo", run_dir=cached, progress=progress)
+    if (cached / "last.pt").is_file():  # a first training that was interrupted: go on with it
+        progress({"event": "note", "text": f"going on with the recognizer training in {cached}"})
+        result = resume(cached, store.path, progress=progress)
+    else:
+        progress({"event": "note", "text": f"no recognizer for this store yet: training one into {cached} (once)"})
+        result = start(store.path, "recognizer", "demo", run_dir=cached, progress=progress)
     if result.best_path is None:
         raise CheckpointError(f"{cached}: the recognizer finished no validation; pass --reader")
     return result.best_path

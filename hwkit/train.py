@@ -324,6 +324,8 @@ def start(
         if shape:
             raise OptionError(shape, "fixed by the initial model (--init-from)")
         kind = init.kind
+    if extend_alphabet and init is None:
+        raise OptionError("extend_alphabet", "fine-tuning only: give --init-from")
     kind, preset = kind or "prediction", preset or ("finetune" if init is not None else "demo")
     if init is None and (preset == "finetune" or overrides.get("anchor")):
         raise OptionError("preset" if preset == "finetune" else "anchor", "fine-tuning only: give --init-from")
@@ -430,10 +432,10 @@ class _Run:
                           stale_epochs=ckpt.resume.stale_epochs, best_valid=ckpt.best_valid,
                           metrics=list(ckpt.metrics))  # fmt: skip
         self.init_from = ckpt.init_from
-        if self.config.anchor:
-            if ckpt.resume.anchor is None:
-                raise CheckpointError(f"{ckpt.name}: holds no initial weights to pull toward; resume without --anchor")
+        if ckpt.resume.anchor is not None:  # kept even while the pull is off, so that it can be turned on again
             self.anchor = {name: t.to(self.device) for name, t in ckpt.resume.anchor.items()}
+        elif self.config.anchor:
+            raise CheckpointError(f"{ckpt.name}: holds no initial weights to pull toward; resume without --anchor")
         self.note(f"resumed from {ckpt.name} at step {self.state['step']} (epoch {self.epoch_fraction():.2f})")
         # the one setting of the optimiser a resumed run may change; compared with the run's own
         # setting, not the optimiser's current rate, which lr_decay may have lowered since
@@ -527,7 +529,7 @@ class _Run:
         t0 = time.monotonic()
         batch = batch.to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        nll, grad_norm = _backward(net, self.model, batch, config, bf16, self.anchor)
+        nll, grad_norm = _backward(net, self.model, batch, config, bf16, self.anchor if config.anchor else None)
         nats, lines, points = float(nll.sum()), len(nll), int(batch.point_mask[:, 1:].sum())
         bad = not (math.isfinite(nats) and math.isfinite(grad_norm))
         out_of_time = bool(config.time_limit) and time.monotonic() - started >= config.time_limit

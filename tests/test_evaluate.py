@@ -128,3 +128,16 @@ def test_a_recognizer_run_resumes_exactly_and_records_cer_each_validation(tmp_pa
         torch.testing.assert_close(a.weights[name], b.weights[name], rtol=1e-5, atol=1e-6)
     valid = [m for m in b.metrics if m["kind"] == "valid"]
     assert valid and all(0 <= m["cer"] <= 1.5 for m in valid)
+
+
+def test_evaluate_without_a_checkpoint_takes_the_newest_writer_never_a_reader(models, tmp_path):
+    import os
+    import shutil
+
+    from hwkit.evaluation import evaluate_checkpoint
+
+    for name in ("synth", "reader"):
+        shutil.copytree(models[name], tmp_path / "models" / name)
+    os.utime(tmp_path / "models" / "synth" / "best.pt", (1e9, 1e9))  # the reader is newer
+    report = evaluate_checkpoint(models_dir=tmp_path / "models", reader=models["reader"], max_texts=2, biases=[1.0])
+    assert report["kind"] == "synthesis" and report["checkpoint"].endswith("synth/best.pt")

@@ -53,7 +53,8 @@ def test_fine_tuning_the_bundled_model_beats_it_and_beats_training_from_scratch(
 
 def test_a_fine_tuning_run_resumes_with_its_alphabet_and_anchor(new_hand, tmp_path):
     first = start(new_hand, init_from=BUNDLED, run_dir=tmp_path / "t", max_steps=2, time_limit=0)
-    again = resume(first.run_dir, max_steps=4)
+    resume(first.run_dir, max_steps=3, anchor=0.0)  # the pull off for a while: the initial weights stay kept
+    again = resume(first.run_dir, max_steps=4, anchor=10.0)
     ckpt = Checkpoint.load(again.last_path)
     assert ckpt.step == 4 and ckpt.alphabet == Checkpoint.load(BUNDLED).alphabet and ckpt.init_from is not None
     assert all(torch.equal(a, b) for a, b in zip(ckpt.resume.anchor.values(), Checkpoint.load(first.last_path).resume.anchor.values()))
@@ -64,6 +65,7 @@ def test_a_fine_tuning_run_resumes_with_its_alphabet_and_anchor(new_hand, tmp_pa
     [
         ({"preset": "finetune"}, "preset: fine-tuning only"),
         ({"anchor": 1.0}, "anchor: fine-tuning only"),
+        ({"extend_alphabet": True}, "extend_alphabet: fine-tuning only"),
         ({"init_from": BUNDLED, "hidden": 64}, "hidden: fixed by the initial model"),
         ({"init_from": BUNDLED, "kind": "prediction"}, "the initial model is a synthesis model"),
     ],

@@ -30,7 +30,8 @@ class Duration(click.ParamType):
 def _config_option(field: dataclasses.Field):
     """A click option for one config field, typed and documented by the field's metadata."""
     meta, flag = field.metadata, "--" + field.name.replace("_", "-")
-    in_preset = any(field.name in p["model"] or field.name in p["train"] for p in cfg.PRESETS.values())
+    in_preset = any(field.name in values for kind in cfg.KINDS for name in cfg.PRESETS
+                    for values in cfg.preset_values(kind, name))  # fmt: skip
     # a default no preset changes is shown (and only ever used through the config: just explicit flags are passed)
     shown = {} if in_preset or field.default is None or field.default is False else {"default": field.default, "show_default": True}
     bounds = {"min": meta.get("min"), "max": meta.get("max"), "min_open": meta.get("open", False),
