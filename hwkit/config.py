@@ -142,9 +142,9 @@ PRESETS: dict[str, dict] = {
     "demo": {
         "model": {"hidden": 256, "layers": 2, "mixtures": 20, "window_mixtures": 10},
         "train": {"batch_size": 32, "lr": 2e-3, "epochs": 30, "time_limit": 900.0, "crop": 300, "patience": 3},
-        # test-split CER about 1% after 15 epochs, 8 minutes on one CPU thread (BENCHMARKS.md)
-        "recognizer": {"model": {"hidden": 128, "layers": 2}, "train": {"batch_size": 16, "lr": 3e-3,
-                       "max_norm": 5.0, "epochs": 15, "patience": 4}},  # fmt: skip
+        # test-split CER 1.3% after 10 epochs, 3.5 minutes on one CPU thread (BENCHMARKS.md)
+        "recognizer": {"model": {"hidden": 128, "layers": 2, "subsample": 5}, "train": {"batch_size": 8, "lr": 2e-3,
+                       "max_norm": 5.0, "epochs": 10, "patience": 4}},  # fmt: skip
     },
     # fine-tuning a trained model (--init-from) on a few dozen lines of one hand: the network's shape
     # comes from that model; a low rate, small batches, many short epochs, early stopping on valid
