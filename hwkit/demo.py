@@ -88,12 +88,13 @@ def ensure_demo_corpus(
     if root.exists() and not marker.is_file() and (not root.is_dir() or any(root.iterdir())):
         raise CorpusError(f"{root}: exists and is not a demo corpus (no {MARKER}); move it or pick another folder")
     root.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{root.name}-", suffix=".partial", dir=root.parent))
+    remove_stale_work(root)
+    work = Path(tempfile.mkdtemp(prefix=f".{root.name}-{os.getpid()}-", suffix=".partial", dir=root.parent))
     work.chmod(0o755)  # mkdtemp makes it private; the corpus is ordinary data
     try:
         write_demo_corpus(work, params, progress)
         if root.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{root.name}-", suffix=".old", dir=root.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{root.name}-{os.getpid()}-", suffix=".old", dir=root.parent))
             os.replace(root, old / "corpus")
             os.replace(work, root)
             shutil.rmtree(old, ignore_errors=True)
@@ -103,6 +104,17 @@ def ensure_demo_corpus(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return root
+
+
+def remove_stale_work(root: Path) -> None:
+    """Delete the half-written corpora (``.demo-<pid>-*.partial``, ``.old``) of generations that were
+    killed: tens of MB each, otherwise left behind for good. A live process's work is never touched."""
+    from hwkit.files import process_alive
+
+    for work in root.parent.glob(f".{root.name}-*-*"):
+        pid = work.name[len(root.name) + 2 :].split("-", 1)[0]
+        if work.is_dir() and work.suffix in (".partial", ".old") and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def write_demo_corpus(root: Path, params: DemoParams, progress: Progress = ignore) -> None:

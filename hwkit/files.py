@@ -15,7 +15,7 @@ from hwkit.errors import HwkitError
 LOCK = ".lock"
 
 
-def _alive(pid: int) -> bool:  # a pid of another user's process raises PermissionError: alive
+def process_alive(pid: int) -> bool:  # a pid of another user's process raises PermissionError: alive
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -44,7 +44,7 @@ def remove_stale_temps(path: Path) -> None:
     """Delete temporary files of ``path`` left by processes that died mid-write (never a live one's)."""
     for tmp in path.parent.glob(f".{path.stem}.tmp-*{path.suffix}"):
         pid = _pid_of(tmp.name, ".tmp-")
-        if pid is not None and pid != os.getpid() and not _alive(pid):
+        if pid is not None and pid != os.getpid() and not process_alive(pid):
             tmp.unlink(missing_ok=True)
 
 

@@ -288,3 +288,18 @@ def test_prepare_reads_the_demo_tree_with_nothing_skipped(corpus, tmp_path):
     got = {i: (t, int(w)) for i, t, w in zip(store.line_ids, store.texts, store.writer_ids)}
     assert got == expected
     assert all(len(store.split(name)) for name in ("train", "valid", "test"))
+
+
+def test_half_written_corpora_of_killed_generations_are_cleared(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)  # fmt: skip
+    stale = tmp_path / f".c-{dead}-abc.partial"
+    live = tmp_path / f".c-{os.getppid()}-def.partial"  # another generation still running
+    for folder in (stale, live):
+        (folder / "lineStrokes").mkdir(parents=True)
+    ensure_demo_corpus(tmp_path / "c", lines=4, writers=2)
+    assert not stale.exists() and live.exists()
