@@ -27,6 +27,9 @@ DEFAULT_WIDTH = 50  # characters per written line
 # A style line is one line of handwriting (~700 points in IAM-OnDB); priming steps through every point,
 # so a 100k-point "style" would run for many minutes before writing anything.
 MAX_PRIME_POINTS = 4000
+# Lines written in one request (all run as one batch): a few pages. Past this, memory and time grow
+# without bound for a browser or a stray paste; write long texts in parts.
+MAX_LINES = 1000
 
 
 @dataclass
@@ -88,6 +91,9 @@ def generate(
     lines = [line for t in texts for line in wrap(t, width)]
     _check_fits(ckpt, path, lines, length, strokes, attention)
     primes: list[Prime | None] = _primes(styles, store, ckpt) or [None]
+    total = len(primes) * n * (len(lines) if ckpt.kind == "synthesis" else 1)
+    if total > MAX_LINES:
+        raise TextError(f"{total:,} lines in one request; write at most {MAX_LINES:,} at a time (split the text)")
     if ckpt.kind == "synthesis":
         lines = [_encodable(ckpt.alphabet, t, replace_unknown, notes) for t in lines]
         primes = [p if p is None else Prime(p.offsets, _encodable(ckpt.alphabet, p.text, replace_unknown, notes, "style text"))

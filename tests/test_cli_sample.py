@@ -153,6 +153,8 @@ def test_style_export_then_write_in_that_hand(workdir, tiny_store):
         (["--text", "  "], ["the text to write is empty"]),
         (["--text", "fox", "--style", "deep.json"], ["deep.json", "not a readable style file (RecursionError)"]),
         (["--text", "fox", "--style", "huge.json"], ["huge.json", "50,000 points; a style is one line"]),
+        (["--text", "fox " * 3000, "--width", "10"], ["1,500 lines in one request; write at most 1,000"]),
+        (["models/pred", "--n", "1001"], ["1,001 lines in one request"]),
     ],
 )
 def test_user_errors_are_one_line(workdir, args, fragments):
