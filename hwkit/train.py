@@ -575,6 +575,7 @@ class _Run:
                 "grad_norm": grad_norm,
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "points_per_s": self.window_points * self.world / max(now - self.window_start, 1e-9),
+                "threads": torch.get_num_threads(),  # a slow stretch on a busy machine explains itself
                 "bad_steps": self.bad_total,
             })  # fmt: skip
             self.window_points, self.window_nats, self.window_start = 0, 0.0, now

@@ -230,6 +230,8 @@ def test_resume_falls_back_to_best_pt_when_a_kill_left_no_last_pt(tiny_run):
 
 def test_threads_are_set_and_shown(make_store, in_tmp):
     store = make_store(n_lines=24, max_points=60)
-    result = _invoke(store, "--preset", "tiny", "--name", "t", "--max-steps", "1", "--threads", "1")
+    result = _invoke(store, "--preset", "tiny", "--name", "t", "--max-steps", "1", "--threads", "1", "--log-every", "1")
     assert result.exit_code == 0, result.output
     assert "on cpu (1 thread):" in result.stderr and checkpoint_dict(in_tmp / "models" / "t" / "last.pt")["train_config"]["threads"] == 1
+    records = [json.loads(line) for line in (in_tmp / "models" / "t" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["threads"] for r in records if r["kind"] == "train"] == [1]
