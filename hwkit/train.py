@@ -99,6 +99,10 @@ COMPILE_TOLERANCE = 1e-3
 # Epochs in a row without a better valid loss before ``lr_decay`` lowers the learning rate
 # (one such epoch is often noise; two rarely are).
 LR_DECAY_AFTER = 2
+# Stores up to this size are read into memory once (fastest); bigger ones are read line by line from
+# disk (``--workers`` hide the cost), so memory does not grow with the corpus.
+IN_MEMORY_BYTES = 4 << 30
+POINT_BYTES = 12  # float32 dx, dy, pen_up
 # Seconds between redraws of the loss plot during a run (drawing takes about a
 # second; it is always drawn at the end).
 PLOT_EVERY = 60.0
@@ -183,8 +187,9 @@ def train(
                                     f"the model expects {model_config.alphabet_size}")  # fmt: skip
             fit_alphabet(alphabet, store, extend=False)
         crop = config.crop if model_config.kind == "prediction" else None
-        train_set = StrokeDataset(store, "train", in_memory=True, crop=crop, seed=config.seed, alphabet=alphabet)
-        valid_set = StrokeDataset(store, "valid", in_memory=True, alphabet=alphabet)
+        in_memory = store.n_points * POINT_BYTES <= IN_MEMORY_BYTES  # else lines are read from disk as needed
+        train_set = StrokeDataset(store, "train", in_memory=in_memory, crop=crop, seed=config.seed, alphabet=alphabet)
+        valid_set = StrokeDataset(store, "valid", in_memory=in_memory, alphabet=alphabet)
         sampler = BucketBatchSampler(
             train_set.lengths, config.batch_size, seed=config.seed, num_replicas=world, rank=rank
         )
@@ -199,6 +204,9 @@ def train(
         optimizer = make_optimizer(model, config)
         run = _Run(Path(run_dir), store, model, optimizer, config, device, rank, world, emit, len(sampler))
         run.alphabet = alphabet
+        if not in_memory:
+            run.note(f"{store.path} holds {store.n_points:,} points: reading lines from disk as needed "
+                     "(--workers 2 or more hides the cost)")  # fmt: skip
         if init_from is not None:
             run.init_from = {"path": str(init_from.path), "weights_sha256": init_from.weights_sha256(),
                              "store": init_from.store}  # fmt: skip

@@ -324,3 +324,13 @@ def test_loss_plot_marks_few_points():
     many = [{"kind": "train", "step": i, "nats_per_point": 2.0} for i in range(1, 41)]
     (line,) = loss_figure(many).axes[0].lines
     assert line.get_marker() in (None, "None", "")
+
+
+def test_a_store_too_big_for_memory_is_read_from_disk_with_a_note(make_store, tmp_path, monkeypatch):
+    store = make_store(n_lines=24, max_points=60)
+    model_config, config = _configs(store, epochs=1, batch_size=8, log_every=1)
+    whole, whole_losses, _ = _run(store, tmp_path / "mem", model_config, config)
+    monkeypatch.setattr(train_module, "IN_MEMORY_BYTES", 0)
+    lazy, lazy_losses, events = _run(store, tmp_path / "disk", model_config, config)
+    assert any(e["event"] == "note" and "reading lines from disk" in e["text"] for e in events)
+    assert lazy_losses == pytest.approx(whole_losses, rel=1e-6)  # the same data either way
