@@ -16,7 +16,8 @@ from hwkit.errors import OptionError, TextError
 from hwkit.models import build_model
 from hwkit.prepare import split_lines
 from hwkit.store import Store, write_store
-from hwkit.train import evaluate, load_grown, resume, start
+from hwkit.finetune import load_grown
+from hwkit.train import evaluate, resume, start
 
 
 @pytest.fixture(scope="module")
