@@ -98,6 +98,7 @@ def prepare(
     jobs: int | None = None,
     force: bool = False,
     params: PrepareParams = PrepareParams(),
+    inkml_group: str | None = None,
     progress: Progress = ignore,
 ) -> PrepareReport:
     """What ``hwkit prepare`` does: ``source`` (IAM-OnDB layout or InkML), else ``data/iamondb/``, else the demo corpus.
@@ -129,7 +130,7 @@ def prepare(
                                     progress=progress)  # fmt: skip
     if is_inkml(source):
         output = output or CACHE_DIR / f"{Path(source).stem}.h5"
-        return prepare_inkml(source, output, force=force, params=params, progress=progress)
+        return prepare_inkml(source, output, force=force, params=params, group_type=inkml_group, progress=progress)
     output = output or CACHE_DIR / ("demo.h5" if iam.is_demo(source) else "iamondb.h5")
     return prepare_corpus(source, output, jobs=jobs, force=force, params=params, progress=progress)
 
@@ -166,6 +167,7 @@ def prepare_inkml(
     *,
     force: bool = False,
     params: PrepareParams = PrepareParams(),
+    group_type: str | None = None,
     progress: Progress = ignore,
 ) -> PrepareReport:
     """An InkML file, or a folder of them (searched recursively), -> a store at ``output``.
@@ -175,6 +177,8 @@ def prepare_inkml(
     lines with an empty text or too few points. Line ids are the file's path
     under ``source`` without ``.inkml`` (plus ``-k`` for files of several lines).
     Writers are unknown, so lines are split by file, or by line for one file.
+    ``group_type`` takes the groups annotated with that type as the lines instead
+    (``"Textline"`` for IAMonDo, whose innermost transcribed groups are words).
     """
     from hwkit.inkml import Skipped, parse_inkml
 
@@ -196,7 +200,7 @@ def prepare_inkml(
             continue
         digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
         good = []
-        for item in parse_inkml(data, rel):
+        for item in parse_inkml(data, rel, group_type=group_type):
             if isinstance(item, Skipped):
                 skips.add(item.line_id, item.reason)
             elif not item.text:
@@ -216,7 +220,8 @@ def prepare_inkml(
         _no_lines(root, skips)
     got = _Collected(lines, skips, {}, {}, set(), len(files), n_points)
     return _finish(got, output, params, force, source="inkml", fingerprint=digest.hexdigest(),
-                   decisions={"units": "millimetres where the files give a physical scale, else their own"})  # fmt: skip
+                   decisions={"units": "millimetres where the files give a physical scale, else their own",
+                              "inkml_group": group_type or "innermost transcribed group"})  # fmt: skip
 
 
 def is_inkml(source: str | os.PathLike) -> bool:

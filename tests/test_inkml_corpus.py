@@ -80,3 +80,13 @@ def test_a_folder_without_inkml_or_iam_ondb_is_a_one_line_error(tmp_path):
 def test_an_inkml_file_with_no_usable_line_is_a_one_line_error(tmp_path, name):
     result = run("prepare", FIXTURES / name, "-o", tmp_path / "x.h5")
     assert result.exit_code == 1 and "no usable lines" in result.stderr
+
+
+def test_inkml_group_picks_iamondo_text_lines_instead_of_words(tmp_path):
+    words = run("prepare", FIXTURES / "iamondo_style.inkml", "-o", tmp_path / "words.h5", *KEEP_ALL)
+    lines = run("prepare", FIXTURES / "iamondo_style.inkml", "-o", tmp_path / "lines.h5", *KEEP_ALL,
+                "--inkml-group", "Textline")  # fmt: skip
+    assert words.exit_code == 0 and lines.exit_code == 0, words.output + lines.output
+    by_word, by_line = Store(tmp_path / "words.h5"), Store(tmp_path / "lines.h5")
+    assert len(by_line) < len(by_word) and all(" " in text for text in by_line.texts)
+    assert by_line.prepare_params["inkml_group"] == "Textline"

@@ -35,6 +35,9 @@ EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
 @click.option("--lines", type=click.IntRange(min=1), help="Demo corpus: number of lines.  [default: 3000]")
 @click.option("--writers", type=click.IntRange(min=1), help="Demo corpus: number of writers.  [default: 40]")
 @click.option("--seed", type=int, help="Demo corpus: random seed.  [default: 0]")
+@click.option("--inkml-group", metavar="TYPE",
+              help="InkML: take the groups annotated with this type as lines (Textline for IAMonDo) "
+                   "[default: each innermost transcribed group].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
 def prepare(
     source: Path | None,
@@ -47,6 +50,7 @@ def prepare(
     lines: int | None,
     writers: int | None,
     seed: int | None,
+    inkml_group: str | None,
     as_json: bool,
 ) -> None:
     """Turn IAM-OnDB or InkML (or the built-in demo corpus) into a stroke store.
@@ -100,7 +104,7 @@ def prepare(
 
         try:
             result = prepare(source, output, demo=DemoParams(**chosen) if demo else None, jobs=jobs, force=force,
-                             params=PrepareParams(**params), progress=report)  # fmt: skip
+                             params=PrepareParams(**params), inkml_group=inkml_group, progress=report)  # fmt: skip
         except KeyboardInterrupt:  # nothing half-written: the store is renamed into place only when whole
             note.print("interrupted; no store written")
             raise SystemExit(130) from None
