@@ -145,20 +145,16 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
                 "stopped_by_rule": stops.get("rule", 0),
                 "hit_cap": stops.get("cap", 0),
                 "length_ratio_median": float(np.median(ratio)),
-                "cer": _cer(texts, read),
+                "cer": cer(texts, read),
             })  # fmt: skip
             pictures.append((bias, offsets, read, per_line))
-    report = {"reader": str(judge.checkpoint.path), "reader_cer_on_real_test_lines": _cer(truths, readings),
-              "reader_cer_against_shuffled_texts": _cer(control, readings), "texts": len(texts),
+    report = {"reader": str(judge.checkpoint.path), "reader_cer_on_real_test_lines": cer(truths, readings),
+              "reader_cer_against_shuffled_texts": cer(control, readings), "texts": len(texts),
               "points_per_char": points_per_char, "runs": runs}  # fmt: skip
     if grid is not None:
         bias, offsets, read, per_line = min(pictures, key=lambda p: abs(p[0] - 1.0))
         report["grid"] = str(draw_grid(Path(grid), texts, offsets, read, per_line, bias))
     return report
-
-
-def _cer(truths: Sequence[str], readings: Sequence[str]) -> float:
-    return cer(list(truths), list(readings))
 
 
 def _points_per_char(store) -> float:

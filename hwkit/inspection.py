@@ -48,9 +48,8 @@ def inspect_store(
     if crop is not None and not batch:
         raise OptionError("crop", "only with --batch (it cuts the lines of the batch)")
     path = Path(store) if store is not None else default_store()
-    st = Store(path)
+    st = Store(path).load()
     st.verify()  # a damaged store is named before anything is drawn from it
-    st.load()
     notes: list[str] = []
     chosen = pick_lines(st, split, n, seed, notes)
     out = Path(out) if out is not None else CACHE_DIR / f"{path.stem}-inspect"

@@ -235,16 +235,18 @@ class Store:
 
     def verify(self, chunk: int = 1 << 20) -> None:
         """Check the points and texts against ``content_sha256`` (reading the points in chunks, so
-        memory stays flat); ``StoreError`` when flipped bits or a zeroed block changed them."""
-        points = self._h5()["points"]
+        memory stays flat; a loaded store is hashed where it lies); ``StoreError`` when flipped bits or
+        a zeroed block changed them."""
+        points = self._points if self._points is not None else self._h5()["points"]
         chunks = (points[i : i + chunk] for i in range(0, len(points), chunk))
         if _content_digest(chunks, self.texts).hexdigest() != self.fingerprint:
             raise StoreError(f"{self.path}: damaged: its points or texts no longer match the content_sha256 "
                              "recorded when it was written; prepare it again")  # fmt: skip
 
     def load(self) -> Store:
-        """Read all points into memory (for small stores); later reads never touch the file."""
-        self._points = self._h5()["points"][()]
+        """Read all points into memory (for small stores), once; later reads never touch the file."""
+        if self._points is None:
+            self._points = self._h5()["points"][()]
         return self
 
     # -- access ------------------------------------------------------------------

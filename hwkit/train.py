@@ -179,7 +179,6 @@ def train(
             raise TrainingError(f"unknown clip {config.clip!r} (choose graves or norm)")
         device = distributed.pick_device(config.device, local_rank if world > 1 else None)
         store = Store(store_path)
-        store.verify()  # seconds at most, against hours spent learning from damaged points
         alphabet = alphabet or (resume.alphabet if resume is not None else store.alphabet)
         if model_config.kind != "prediction":
             if model_config.alphabet_size != len(alphabet):
@@ -190,6 +189,7 @@ def train(
         in_memory = store.n_points * POINT_BYTES <= IN_MEMORY_BYTES  # else lines are read from disk as needed
         train_set = StrokeDataset(store, "train", in_memory=in_memory, crop=crop, seed=config.seed, alphabet=alphabet)
         valid_set = StrokeDataset(store, "valid", in_memory=in_memory, alphabet=alphabet)
+        store.verify()  # (hashing the points just loaded) seconds at most, against hours spent on damaged data
         sampler = BucketBatchSampler(
             train_set.lengths, config.batch_size, seed=config.seed, num_replicas=world, rank=rank
         )
