@@ -90,13 +90,13 @@ def generate(
     ckpt = Checkpoint.load(path)
     lines = [line for t in texts for line in wrap(t, width)]
     _check_fits(ckpt, path, lines, length, strokes, attention)
-    primes: list[Prime | None] = _primes(styles, store, ckpt) or [None]
+    primes: list[Prime | None] = style_primes(styles, store, ckpt) or [None]
     total = len(primes) * n * (len(lines) if ckpt.kind == "synthesis" else 1)
     if total > MAX_LINES:
         raise TextError(f"{total:,} lines in one request; write at most {MAX_LINES:,} at a time (split the text)")
     if ckpt.kind == "synthesis":
-        lines = [_encodable(ckpt.alphabet, t, replace_unknown, notes) for t in lines]
-        primes = [p if p is None else Prime(p.offsets, _encodable(ckpt.alphabet, p.text, replace_unknown, notes, "style text"))
+        lines = [encodable(ckpt.alphabet, t, replace_unknown, notes) for t in lines]
+        primes = [p if p is None else Prime(p.offsets, encodable(ckpt.alphabet, p.text, replace_unknown, notes, "style text"))
                   for p in primes]  # fmt: skip
     torch_device = pick_device(device, None)
     model = ckpt.build_model(torch_device)
@@ -131,7 +131,8 @@ def _check_fits(ckpt: Checkpoint, path: Path, lines: list[str], length: int | No
             raise CheckpointError(f"{path}: a synthesis model needs --text or --text-file")
 
 
-def _encodable(alphabet: Alphabet, text: str, replace: bool, notes: list[str], what: str = "text") -> str:
+def encodable(alphabet: Alphabet, text: str, replace: bool, notes: list[str], what: str = "text") -> str:
+    """``text`` if the alphabet has all its characters; else their stand-ins (``replace``, noted) or a ``TextError``."""
     missing = alphabet.unknown(text)
     if not missing:
         return text
@@ -143,7 +144,7 @@ def _encodable(alphabet: Alphabet, text: str, replace: bool, notes: list[str], w
     return new
 
 
-def _primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: Checkpoint) -> list[Prime]:
+def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: Checkpoint) -> list[Prime]:
     """Style files as they are; other names as line ids of ``store`` (else of the checkpoint's store)."""
     from hwkit.store import Store
     from hwkit.style import load_style, style_from_store

@@ -12,8 +12,20 @@ formats and an output path the same way and gets the same files:
     attention .attention.png  synthesis window weights over time (a plot)
     density   .density.png    the predicted mixture along each line (a plot)
 
+Pages (``hwkit sample --page``) have their own formats, one file per page
+(``letter-1.svg``, ``letter-2.svg``; a single page keeps the plain name) except
+the PDF, which holds every page:
+
+    svg       .svg            the page in mm, strokes as smooth curves
+    png       .png            the page as a picture (150 dpi)
+    pdf       .pdf            every page, for print
+    plotter   .plotter.svg    single-line SVG in mm, strokes in plotting order (vpype)
+    gcode     .gcode          G-code (a vpype-gcode profile)
+    hpgl      .hpgl           HPGL for a plotter vpype knows
+
 ``plan`` decides the paths before any work is done (a bad ``-o`` fails fast);
-``write`` writes each file atomically (a crash never leaves half a picture).
+``write`` and ``write_pages`` write each file atomically (a crash never leaves
+half a picture).
 """
 
 from __future__ import annotations
@@ -32,63 +44,70 @@ from hwkit.paths import SAMPLES_DIR, timestamp
 FORMATS = {"svg": ".svg", "png": ".png", "animate": ".animated.svg", "npz": ".npz", "json": ".json",
            "inkml": ".inkml"}  # fmt: skip
 PLOTS = {"attention": ".attention.png", "density": ".density.png"}
+PAGE_FORMATS = {"svg": ".svg", "png": ".png", "pdf": ".pdf", "plotter": ".plotter.svg", "gcode": ".gcode",
+                "hpgl": ".hpgl"}  # fmt: skip
 
 
-def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequence[str] = ()) -> dict[str, Path]:
+def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequence[str] = (),
+         table: dict[str, str] = FORMATS) -> dict[str, Path]:  # fmt: skip
     """Where each chosen format and plot goes (format name -> path).
 
     No ``output``: ``samples/<date>-<time>`` + each suffix (numbered when taken).
     ``output`` without a known suffix: it is the stem. With a format's suffix (any
     case): with no ``formats`` that suffix picks the format and ``output`` is its
-    file; with ``formats`` the suffix must be one of theirs (an animation may also
-    be ``.svg``) and the other formats share its stem. Anything else is an
+    file; with ``formats`` the suffix must be one of theirs (an animation or a
+    plotter SVG may also be ``.svg``) and the other formats share its stem.
+    ``table`` is ``FORMATS`` or ``PAGE_FORMATS``. Anything else is an
     ``OptionError`` on ``output``. No formats means SVG.
     """
-    unknown = [f for f in (*formats, *plots) if f not in FORMATS and f not in PLOTS]
+    unknown = [f for f in (*formats, *plots) if f not in table and f not in PLOTS]
     if unknown:
-        raise OptionError("formats", f"unknown format {unknown[0]!r} (known: {', '.join([*FORMATS, *PLOTS])})")
+        raise OptionError("formats", f"unknown format {unknown[0]!r} (known: {', '.join([*table, *PLOTS])})")
     chosen, exact = list(formats), None
     if output is None:
         stamp = timestamp()
         stem, k = SAMPLES_DIR / stamp, 1
-        while any(stem.with_name(stem.name + s).exists() for s in (*FORMATS.values(), *PLOTS.values())):
+        while any(stem.with_name(stem.name + s).exists() for s in (*table.values(), *PLOTS.values())):
             k += 1
             stem = SAMPLES_DIR / f"{stamp}-{k}"
         chosen = chosen or ["svg"]
     else:
         output = Path(output)
         name = output.name
-        by_length = sorted(FORMATS, key=lambda f: len(FORMATS[f]), reverse=True)
-        matched = next((f for f in by_length if name.lower().endswith(FORMATS[f]) and len(name) > len(FORMATS[f])), None)
+        by_length = sorted(table, key=lambda f: len(table[f]), reverse=True)
+        matched = next((f for f in by_length if name.lower().endswith(table[f]) and len(name) > len(table[f])), None)
         if matched is None:
             if Path(name).suffix:
                 raise OptionError("output", f"{output}: unknown suffix {Path(name).suffix!r} (known: "
-                                  f"{', '.join(FORMATS.values())}; or none, to add each format's own)")  # fmt: skip
+                                  f"{', '.join(table.values())}; or none, to add each format's own)")  # fmt: skip
             stem, chosen = output, chosen or ["svg"]
         else:
-            suffix = name[len(name) - len(FORMATS[matched]) :]
+            suffix = name[len(name) - len(table[matched]) :]
             stem = output.with_name(name[: len(name) - len(suffix)])
             chosen = chosen or [matched]
             if matched in chosen:
                 exact = matched
-            elif matched == "svg" and "animate" in chosen and "svg" not in chosen:
-                exact = "animate"
+            elif matched == "svg" and "svg" not in chosen and any(table[f].endswith(".svg") for f in chosen):
+                exact = next(f for f in chosen if table[f].endswith(".svg"))
             else:
                 picked = " ".join(f"--{f}" for f in chosen)
                 raise OptionError("output", f"{output}: the suffix {suffix} does not fit {picked}; give it without "
-                                  f"a suffix (e.g. {stem}) or one of {', '.join(FORMATS[f] for f in chosen)}")  # fmt: skip
-    targets = {name: stem.with_name(stem.name + FORMATS[name]) for name in chosen}
+                                  f"a suffix (e.g. {stem}) or one of {', '.join(table[f] for f in chosen)}")  # fmt: skip
+    targets = {name: stem.with_name(stem.name + table[name]) for name in chosen}
     if exact is not None:
         targets[exact] = output
     targets.update({name: stem.with_name(stem.name + PLOTS[name]) for name in plots})
     return targets
 
 
-def check_colour(colour: str) -> None:
-    """A colour name or #rrggbb, or 'stroke' (one per stroke) or 'eos' (shaded by end-of-stroke probability)."""
+def check_colour(colour: str, pages: bool = False) -> None:
+    """A colour name or #rrggbb, or (not on pages) 'stroke' (one per stroke) or 'eos' (shaded by end-of-stroke
+    probability)."""
     from PIL import ImageColor
 
     if colour in ("stroke", "eos"):
+        if pages:
+            raise OptionError("colour", f"{colour!r} colours lines, not pages: give a colour name or #rrggbb")
         return
     try:
         ImageColor.getrgb(colour)
@@ -113,10 +132,7 @@ def write(
     placed = render.layout(lines, texts, style) if {"svg", "png"} & set(targets) else None
     shade = [line.eos for line in result.lines] if colour == "eos" else None
     for target in targets.values():
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HwkitError(f"{target.parent}: cannot create the output folder ({exc.strerror or exc})") from None
+        _make_parent(target)
     for name, target in targets.items():
         with atomic_path(target) as tmp:
             if name == "svg":
@@ -147,3 +163,55 @@ def write(
 
                 density_figure(result.lines, tmp)
     return list(targets.values())
+
+
+def write_pages(pages, targets: dict[str, Path], *, colour: str = "black", pen_width: float = 0.4,
+                tolerance: float = 0.05, gcode_profile: str = "hwkit-z", gcode_settings: dict | None = None,
+                hpgl_device: str = "hp7475a", hpgl_paper: str | None = None) -> list[Path]:  # fmt: skip
+    """Write ``page.Page`` s to each of ``targets`` (from ``plan(..., table=PAGE_FORMATS)``); return the paths.
+
+    Every format but the PDF writes one file per page, numbered ``-1``, ``-2``
+    ... when there are several pages.
+    """
+    from hwkit import paper, plotter
+
+    check_colour(colour, pages=True)
+    looks = {"colour": colour, "pen_width": pen_width, "tolerance": tolerance}
+    written = []
+    for name, target in targets.items():
+        _make_parent(target)
+        if name == "pdf":
+            with atomic_path(target) as tmp:
+                paper.write_pdf(pages, tmp, **looks)
+            written.append(target)
+            continue
+        for k, page in enumerate(pages, 1):
+            path = target if len(pages) == 1 else _numbered(target, PAGE_FORMATS[name], k)
+            with atomic_path(path) as tmp:
+                if name == "svg":
+                    tmp.write_text(paper.page_svg(page, **looks), encoding="utf-8")
+                elif name == "png":
+                    paper.page_png(page, **looks).save(tmp, format="PNG")
+                elif name == "plotter":
+                    plotter.write_svg(page, tmp, tolerance=tolerance, pen_width=pen_width)
+                elif name == "gcode":
+                    plotter.write_gcode(page, tmp, profile=gcode_profile, settings=gcode_settings or {},
+                                        tolerance=tolerance)  # fmt: skip
+                elif name == "hpgl":
+                    plotter.write_hpgl(page, tmp, device=hpgl_device, paper=hpgl_paper, tolerance=tolerance)
+            written.append(path)
+    return written
+
+
+def _numbered(path: Path, suffix: str, k: int) -> Path:
+    """``letter.plotter.svg`` -> ``letter-2.plotter.svg`` (the format's suffix, else the last one, kept)."""
+    name = path.name
+    cut = len(name) - len(suffix) if name.lower().endswith(suffix) and len(name) > len(suffix) else len(path.stem)
+    return path.with_name(f"{name[:cut]}-{k}{name[cut:]}")
+
+
+def _make_parent(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HwkitError(f"{target.parent}: cannot create the output folder ({exc.strerror or exc})") from None

@@ -3,9 +3,9 @@
 Lines come as offsets ``(n, 3)`` in raw pen units, y down (see ``strokes.py``).
 ``layout`` places them on one canvas (a grid, one shared scale so sizes stay
 comparable, captions under each line); ``lines_svg`` and ``lines_png`` draw a
-layout. Both draw every stroke as the same smooth curve, a quadratic Bézier
-through the midpoints of consecutive points (the points are its control
-points), so the two formats agree and pen jitter does not show as corners.
+layout. Both draw every stroke as the same smooth curve (``curves.smooth``:
+cubic Béziers within ``SMOOTH_TOLERANCE`` px of every sampled point), so the
+two formats agree and pen jitter does not show as corners.
 Renderers that add to a picture (animation, per-point shading) can reuse
 ``layout``, ``strokes.points_to_strokes`` and ``smooth_path``/``smooth_polyline``.
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwkit import curves
 from hwkit.strokes import PEN_UP, offsets_to_points, points_to_strokes
 
 PALETTE = (  # matplotlib's tab10: tells neighbouring strokes apart on white
@@ -39,6 +40,7 @@ PALETTE = (  # matplotlib's tab10: tells neighbouring strokes apart on white
 INK = "#1a1a1a"
 AIR = "#9a9a9a"  # pen-up moves in colour="pen"
 CAPTION = "#222222"
+SMOOTH_TOLERANCE = 0.3  # px: how far a drawn curve may pass from a sampled point
 NOTE = "#777777"  # caption lines after the first
 
 
@@ -165,26 +167,14 @@ def _fmt(xy: np.ndarray) -> str:
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
 
 
-def smooth_path(xy: np.ndarray) -> str:
-    """SVG path data: quadratic Bézier through the midpoints, controls at the points."""
-    xy = np.asarray(xy, dtype=np.float64)
-    if len(xy) < 3:
-        return f"M{_fmt(xy[:1])} L{_fmt(xy[-1:])}"
-    mid = (xy[:-1] + xy[1:]) / 2
-    quads = " ".join(f"Q{_fmt(xy[i : i + 1])} {_fmt(mid[i : i + 1])}" for i in range(1, len(xy) - 1))
-    return f"M{_fmt(xy[:1])} L{_fmt(mid[:1])} {quads} L{_fmt(xy[-1:])}"
+def smooth_path(xy: np.ndarray, tolerance: float = SMOOTH_TOLERANCE) -> str:
+    """SVG path data of a stroke's smooth curve (``curves.smooth``: within ``tolerance`` of every point)."""
+    return curves.svg_path(curves.smooth(xy, tolerance), digits=1)
 
 
-def smooth_polyline(xy: np.ndarray, steps: int = 6) -> np.ndarray:
+def smooth_polyline(xy: np.ndarray, tolerance: float = SMOOTH_TOLERANCE, steps: int = 6) -> np.ndarray:
     """The curve of ``smooth_path`` flattened to ``(m, 2)`` points, for rasterisers."""
-    xy = np.asarray(xy, dtype=np.float64)
-    if len(xy) < 3:
-        return xy
-    mid = (xy[:-1] + xy[1:]) / 2
-    a, c, b = mid[:-1, None], xy[1:-1, None], mid[1:, None]  # start, control, end of each quad
-    t = np.linspace(0, 1, steps + 1)[1:, None]
-    curve = ((1 - t) ** 2 * a + 2 * (1 - t) * t * c + t**2 * b).reshape(-1, 2)
-    return np.concatenate([xy[:1], mid[:1], curve, xy[-1:]])
+    return curves.flatten(curves.smooth(xy, tolerance), steps)
 
 
 def lines_svg(lines: Sequence[np.ndarray], captions: Sequence[str] | None = None, style: Style = Style()) -> str:
@@ -377,15 +367,14 @@ def svg_captions(dwg, group, cell: Cell, placed: Layout, i: int | None = None) -
 
 
 def _point_pieces(stroke: np.ndarray, steps: int = 6) -> list[np.ndarray]:
-    """``smooth_polyline(stroke)`` cut into one piece per point: the part of the curve
-    that point controls (its quadratic, or the half segment at either end)."""
+    """The stroke's Catmull-Rom curve through every point, cut into one piece per point:
+    from halfway along the span before it to halfway along the span after it."""
     stroke = np.asarray(stroke, dtype=np.float64)
-    if len(stroke) < 3:
-        mid = stroke.mean(0, keepdims=True)
-        return [np.concatenate([stroke[:1], mid]), np.concatenate([mid, stroke[-1:]])][: len(stroke)]
-    curve = smooth_polyline(stroke, steps)
-    inner = [curve[1 + j * steps : 2 + (j + 1) * steps] for j in range(len(stroke) - 2)]
-    return [curve[:2], *inner, curve[-2:]]
+    if len(stroke) < 2:
+        return [np.repeat(stroke, 2, axis=0)]
+    spans = curves.point_on(curves.catmull_rom(stroke), np.linspace(0, 1, 2 * steps + 1))  # (n - 1, 2 steps + 1, 2)
+    first, second = spans[:, : steps + 1], spans[:, steps:]
+    return [first[0], *(np.concatenate([a, b[1:]]) for a, b in zip(second[:-1], first[1:])), second[-1]]
 
 
 def _shaded_cell(cell: Cell, values: np.ndarray) -> list[list[tuple[np.ndarray, str]]]:

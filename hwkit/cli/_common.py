@@ -88,14 +88,19 @@ def threads_option(command):
                         help=THREADS_HELP)(command)
 
 
-def read_lines(file, flag: str) -> list[str]:
-    """The lines of an opened ``click.File`` (UTF-8); bytes that are not UTF-8 are a usage error naming the flag."""
+def read_text(file, flag: str) -> str:
+    """All of an opened ``click.File`` (UTF-8); bytes that are not UTF-8 are a usage error naming the flag."""
     import click
 
     try:
-        return file.read().splitlines()
+        return file.read()
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"{file.name}: not UTF-8 text (byte {exc.start + 1})", param_hint=flag) from None
+
+
+def read_lines(file, flag: str) -> list[str]:
+    """The lines of an opened ``click.File``, as ``read_text`` reads it."""
+    return read_text(file, flag).splitlines()
 
 
 def escape(text: str) -> str:

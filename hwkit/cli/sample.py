@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from hwkit.cli._common import escape, read_lines, stderr_console, threads_option
+from hwkit.cli._common import (
+    escape,
+    read_lines,
+    read_text,
+    stderr_console,
+    threads_option,
+)
+from hwkit.cli._page import PAGE_ONLY, given, page_options
 
 STOP_WORDS = {
     "rule": "stopped by the attention rule",
@@ -55,10 +62,12 @@ STOP_WORDS = {
 @click.option("--colour", default="black", show_default=True,
               help="Ink colour (a colour name or #rrggbb), 'stroke' (one per stroke) or 'eos' "
                    "(shaded blue to red by the predicted end-of-stroke probability).")
-@click.option("--stroke-width", type=click.FloatRange(min=0, min_open=True), default=1.6, show_default=True,
-              help="Pen width in pixels.")
+@click.option("--stroke-width", type=click.FloatRange(min=0, min_open=True),
+              help="Pen width: pixels, or mm with --page.  [default: 1.6 px, 0.4 mm]")
 @click.option("--captions/--no-captions", default=True, show_default=True, help="Write each line's text under it.")
-def sample(checkpoint: Path | None, texts: tuple[str, ...], text_file, styles: tuple[str, ...], svg: bool, png: bool,
+@page_options
+@click.pass_context
+def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], text_file, styles: tuple[str, ...], svg: bool, png: bool,
            animate: bool, npz: bool, as_json: bool, inkml: bool, plot_attention: bool, plot_density: bool,
            output: Path | None,
            colour: str, stroke_width: float, captions: bool, **options) -> None:  # fmt: skip
@@ -85,8 +94,19 @@ def sample(checkpoint: Path | None, texts: tuple[str, ...], text_file, styles: t
       hwkit sample --text "in my hand" --style a01-000u-01 --n 3 -o hand.svg
     """
     from hwkit import outputs
+    from hwkit.errors import OptionError
     from hwkit.generate import generate
 
+    page = {name: options.pop(name) for name in ("page", *PAGE_ONLY)}
+    if page["page"] is not None:
+        from hwkit.cli import _page
+
+        text = "\n".join([*texts, *([read_text(text_file, "--text-file")] if text_file else [])])
+        return _page.run(ctx, text, page, checkpoint=checkpoint, styles=styles, output=output, colour=colour,
+                         stroke_width=stroke_width, svg=svg, png=png, **{k: options[k] for k in _page.SHARED})
+    wrong = given(ctx, PAGE_ONLY)
+    if wrong:
+        raise OptionError(wrong[0].lstrip("-").replace("-", "_"), "only with --page")
     chosen = [name for name, on in (("svg", svg), ("png", png), ("animate", animate), ("npz", npz),
                                     ("json", as_json), ("inkml", inkml)) if on]  # fmt: skip
     plots = [name for name, on in (("attention", plot_attention), ("density", plot_density)) if on]
@@ -100,7 +120,7 @@ def sample(checkpoint: Path | None, texts: tuple[str, ...], text_file, styles: t
     for note in made.notes:
         err.print(f"note: {escape(note)}")
     err.print(f"sampled {made.kind} on {made.device} with {escape(str(made.checkpoint))}")
-    written = outputs.write(made.result, targets, colour=colour, stroke_width=stroke_width, captions=captions)
+    written = outputs.write(made.result, targets, colour=colour, stroke_width=stroke_width or 1.6, captions=captions)
     summary = ", ".join(f"{c} {STOP_WORDS[r]}" for r, c in sorted(made.result.stop_counts().items()))
     err.print(f"{len(made.result.lines)} line(s), seed {made.result.seed}, bias {made.bias:g}: {summary}")
     for target in written:

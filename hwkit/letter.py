@@ -1,0 +1,113 @@
+"""A document in one hand: the network writes ``page.lay_out``'s lines, all primed with the same line.
+
+One hand for the whole document is what makes a letter look written by one
+person. With a style (a style file or a store line) every line is primed with
+it. Without one, the first words of the text are written once unprimed, and
+that line becomes the prime for every line of the document (the first one
+included), so the hand chosen by that first sample is carried to the end.
+
+That same hand line sets the scale: its x-height (``page.x_height``) is made
+``--size`` mm, and its width per character seeds the word-width estimates.
+Lines are written in batches of ``batch`` (one network batch each), with a
+``{"event": "lines", "done", "total", "round"}`` progress event after each
+batch; the counts are cumulative over the rounds of re-flowing, and ``total``
+grows when a round finds lines to write again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.checkpoint import Checkpoint, find_checkpoint
+from hwkit.errors import CheckpointError
+from hwkit.generate import encodable, style_primes
+from hwkit.page import Document, Setting, lay_out, parse_text, x_height
+from hwkit.paths import MODELS_DIR
+from hwkit.progress import Progress, ignore
+from hwkit.sample import Prime, sample_text
+
+HAND_CHARS = 40  # characters of the text written unprimed to choose the hand
+
+
+@dataclass
+class Letter:
+    document: Document
+    checkpoint: Path
+    seed: int
+    hand: Prime  # the line every line was primed with
+    scale: float  # mm per pen unit
+    notes: list[str] = field(default_factory=list)
+
+
+def write_document(
+    text: str,
+    setting: Setting,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    style: str | None = None,
+    store: str | os.PathLike | None = None,
+    bias: float = 1.0,
+    seed: int | None = None,
+    batch: int = 32,
+    replace_unknown: bool = False,
+    device: str = "auto",
+    models_dir: str | os.PathLike = MODELS_DIR,
+    progress: Progress = ignore,
+) -> Letter:
+    """Lay ``text`` out on pages (``setting``) in one hand; see the module docstring."""
+    import secrets
+
+    from hwkit.distributed import pick_device
+
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    path = find_checkpoint(checkpoint, models_dir, kind="synthesis")
+    ckpt = Checkpoint.load(path)
+    if ckpt.kind != "synthesis":
+        raise CheckpointError(f"{path}: pages need a synthesis model, not a {ckpt.kind}")
+    notes: list[str] = []
+    blocks = parse_text(text)
+    words = " ".join(w for b in blocks for w in b.words)
+    if words:
+        made = encodable(ckpt.alphabet, words, replace_unknown, notes)  # stand-ins are one character each
+        text = text.translate(str.maketrans({a: b for a, b in zip(words, made) if a != b}))
+    seed = secrets.randbits(32) if seed is None else seed
+    model = ckpt.build_model(pick_device(device, None))
+    common = {"stats": ckpt.stats, "bias": bias}
+    if style is not None:
+        hand = style_primes([style], store, ckpt)[0]
+        hand = Prime(hand.offsets, encodable(ckpt.alphabet, hand.text, replace_unknown, notes, "style text"))
+    elif words:
+        first = words[:HAND_CHARS].rsplit(" ", 1)[0] if len(words) > HAND_CHARS else words
+        line = sample_text(model, ckpt.alphabet, [first], seed=seed, **common).lines[0]
+        hand = Prime(line.offsets, first)
+    else:
+        hand = Prime(np.zeros((1, 3), np.float32), "")
+    scale = setting.size / x_height(hand.offsets)
+    char_width = float(np.ptp(np.cumsum(hand.offsets[:, 0]))) * scale / max(len(hand.text), 1)
+    calls, rounds, before = 0, 0, 0
+
+    def write(texts: list[str]) -> list[np.ndarray]:
+        nonlocal calls, rounds, before
+        rounds += 1
+        out = []
+        for start in range(0, len(texts), batch):
+            calls += 1
+            chunk = texts[start : start + batch]
+            result = sample_text(model, ckpt.alphabet, chunk, primes=[hand] * len(chunk), seed=seed + calls, **common)
+            out += [line.offsets for line in result.lines]
+            progress({"event": "lines", "done": before + start + len(chunk), "total": before + len(texts),
+                      "round": rounds})  # fmt: skip
+        before += len(texts)
+        return out
+
+    document = lay_out(text, write, setting, scale=scale, char_width=char_width)
+    narrowed = sum(line.narrowed for line in document.lines)
+    if narrowed:
+        notes.append(f"{narrowed} line(s) came out wider than the page even after re-flowing and were narrowed to fit")
+    return Letter(document, path, seed, hand, scale, notes)
+

@@ -1,0 +1,297 @@
+"""Text -> pages of handwriting in millimetres: paragraphs, word wrap by measured width, breaks.
+
+The text says where the breaks go: a blank line starts a paragraph, a single
+newline breaks a line, a form feed (``\\f``) starts a page. Everything else is
+running text, wrapped to the page.
+
+Wrapping is by the width of the words as written, not a character count:
+each word starts with an estimate (characters x the hand's width per
+character), the lines that wrap gives are written, each written line is
+measured and its words' estimates scaled to what the pen really took, and the
+text is re-flowed with the new widths. Lines whose words did not move are kept
+as written; only changed ones are written again. After ``MAX_ROUNDS`` a line
+that still overruns (a sample came out wider than its measure, or a single
+word is wider than the page) is narrowed to fit, so no line ever crosses the
+right margin.
+
+``lay_out`` does this for any ``write(texts) -> offsets`` and scale, so it can
+be tested with a fake pen; ``hwkit.letter.write_document`` gives it the network.
+Page coordinates are mm from the top-left corner, y down, as in SVG.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwkit.errors import OptionError
+from hwkit.strokes import offsets_to_points, points_to_strokes
+
+PAPER_SIZES = {  # mm, portrait
+    "a3": (297.0, 420.0),
+    "a4": (210.0, 297.0),
+    "a5": (148.0, 210.0),
+    "a6": (105.0, 148.0),
+    "letter": (215.9, 279.4),
+    "legal": (215.9, 355.6),
+}
+UNITS = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72}
+ALIGNS = ("left", "centre", "right")
+MAX_ROUNDS = 4
+# Lines are filled to this share of the measure by the estimates: a line written again never comes
+# out quite as wide as before, and the slack keeps most rewrites inside the margin.
+FILL = 0.93
+FIRST_BASELINE = 2.0  # x-heights from the top margin to the first baseline (room for ascenders)
+DESCENT = 1.2  # x-heights kept free under the last baseline of a page
+
+Write = Callable[[list[str]], list[np.ndarray]]
+
+
+def parse_length(text: str, what: str = "length") -> float:
+    """'20mm', '2cm', '0.75in', '12pt' or a bare number of mm -> mm."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|in|pt)?\s*", text.lower())
+    if not m:
+        raise OptionError(what, f"{text!r} is not a length (e.g. 20mm, 2cm, 0.75in)")
+    return float(m.group(1)) * UNITS[m.group(2) or "mm"]
+
+
+def parse_paper(text: str) -> tuple[float, float]:
+    """A4, A5, letter, ... or WxH with a unit ('120x180mm', '5x7in') -> (width, height) in mm."""
+    key = text.strip().lower()
+    if key in PAPER_SIZES:
+        return PAPER_SIZES[key]
+    m = re.fullmatch(r"(\d+(?:\.\d*)?)x(\d+(?:\.\d*)?)(mm|cm|in)?", key.replace(" ", ""))
+    if not m:
+        raise OptionError("page", f"{text!r}: give {', '.join(PAPER_SIZES)} or WxH with a unit (e.g. 120x180mm)")
+    scale = UNITS[m.group(3) or "mm"]
+    return float(m.group(1)) * scale, float(m.group(2)) * scale
+
+
+def parse_margins(text: str) -> tuple[float, float, float, float]:
+    """One to four lengths as in CSS (all; vertical horizontal; top horizontal bottom; top right bottom left)."""
+    parts = [parse_length(p, "margin") for p in re.split(r"[,\s]+", text.strip()) if p]
+    if not 1 <= len(parts) <= 4:
+        raise OptionError("margin", f"{text!r}: give one to four lengths (top right bottom left)")
+    if len(parts) == 3:
+        parts.append(parts[1])
+    top, right, bottom, left = (parts * 4)[:4] if len(parts) < 4 else parts
+    return top, right, bottom, left
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How text sits on paper. Lengths in mm; ``line_spacing`` and gaps in x-heights (``size``)."""
+
+    paper: tuple[float, float] = PAPER_SIZES["a4"]
+    margins: tuple[float, float, float, float] = (20.0, 20.0, 20.0, 20.0)  # top right bottom left
+    size: float = 3.5  # x-height: the middle half of the ink's heights
+    line_spacing: float = 3.0  # baseline to baseline
+    paragraph_gap: float = 1.0  # extra space between paragraphs
+    indent: float = 0.0  # first line of each paragraph
+    align: str = "left"
+    straighten: bool = False  # level each line instead of keeping the hand's drift
+
+    def __post_init__(self):
+        if self.align not in ALIGNS:
+            raise OptionError("align", f"{self.align!r}: one of {', '.join(ALIGNS)}")
+        if min(self.margins) < 0 or self.size <= 0 or self.line_spacing <= 0:
+            raise OptionError("size", "sizes and spacings must be positive, margins not negative")
+        width, height = self.paper
+        if self.measure <= self.size * 3:
+            raise OptionError("margin", f"the margins leave {self.measure:.0f} mm of a {width:g} mm wide page")
+        if height - self.margins[0] - self.margins[2] < (FIRST_BASELINE + DESCENT) * self.size:
+            raise OptionError("margin", f"the margins leave no room for a line of {self.size:g} mm on the page")
+        if self.indent >= self.measure / 2:
+            raise OptionError("indent", f"{self.indent:g} mm: at most half the line ({self.measure / 2:.0f} mm)")
+
+    @property
+    def measure(self) -> float:
+        """The width a line may take, mm."""
+        return self.paper[0] - self.margins[1] - self.margins[3]
+
+
+@dataclass
+class Line:
+    """A written line on its page: ``strokes`` are ``(k, 2)`` arrays in mm, page coordinates."""
+
+    text: str
+    strokes: list[np.ndarray]
+    narrowed: bool = False  # shrunk to fit after MAX_ROUNDS
+
+
+@dataclass
+class Page:
+    width: float
+    height: float
+    lines: list[Line] = field(default_factory=list)
+
+    @property
+    def strokes(self) -> list[np.ndarray]:
+        return [s for line in self.lines for s in line.strokes]
+
+
+@dataclass
+class Document:
+    pages: list[Page]
+    rounds: int  # write-measure-reflow rounds taken
+    written: int  # lines the pen wrote, counting those re-written after a re-flow
+
+    @property
+    def lines(self) -> list[Line]:
+        return [line for page in self.pages for line in page.lines]
+
+
+@dataclass
+class _Block:
+    """A hard line of the text (ended by a newline) and where it sits in the structure."""
+
+    words: list[str]
+    paragraph_start: bool
+    page_start: bool
+
+
+def parse_text(text: str) -> list[_Block]:
+    """Pages (form feed) -> paragraphs (blank lines) -> hard lines (newlines) -> words."""
+    blocks = []
+    for p, page in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\f")):
+        paragraphs = [par for par in re.split(r"\n[ \t]*\n", page) if par.strip()]
+        for q, paragraph in enumerate(paragraphs):
+            hard = [h.split() for h in paragraph.split("\n") if h.strip()]
+            for k, words in enumerate(hard):
+                blocks.append(_Block(words, k == 0, p > 0 and q == 0 and k == 0))
+    return blocks
+
+
+def ink_points(offsets: np.ndarray) -> np.ndarray:
+    """Offsets -> absolute ``points`` (x, y, pen_up), the line's first point at the origin."""
+    return offsets_to_points(np.asarray(offsets, np.float64))
+
+
+def baseline(xy: np.ndarray) -> tuple[float, float, float]:
+    """The line's slope, its baseline height at x = 0 and its x-height (all in the points' units).
+
+    A least-squares line through the ink gives the drift; the ink's heights
+    about it give the body: its middle half is the x-height (ascenders,
+    descenders and capitals are the outer quarters), and the body's lower edge
+    is the baseline.
+    """
+    x, y = xy[:, 0], xy[:, 1]
+    slope = float(np.polyfit(x, y, 1)[0]) if np.ptp(x) > 0 else 0.0
+    level = y - slope * x
+    low, high = np.percentile(level, [25, 75])
+    return slope, float(high), float(max(high - low, 1e-9))
+
+
+def x_height(offsets: np.ndarray) -> float:
+    """The x-height of a written line, in its own units (see ``baseline``)."""
+    return baseline(ink_points(offsets)[:, :2])[2]
+
+
+def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_width: float) -> Document:
+    """Write ``text`` onto pages: ``write`` turns line texts into offsets, ``scale`` is mm per pen unit.
+
+    ``char_width`` (mm) seeds the width estimates of words not yet written.
+    """
+    blocks = parse_text(text)
+    if not blocks:
+        raise OptionError("text", "the text to write is empty")
+    estimate: dict[tuple[int, int], float] = {
+        (b, w): char_width * len(word) for b, block in enumerate(blocks) for w, word in enumerate(block.words)
+    }
+    space = char_width
+    written: dict[tuple[int, int, int], np.ndarray] = {}  # (block, first word, end word) -> points in mm
+    count = rounds = 0
+    for _ in range(MAX_ROUNDS):
+        spans = _wrap(blocks, estimate, space, setting)
+        new = [s for s in spans if s not in written]
+        if new:
+            texts = [" ".join(blocks[b].words[i:j]) for b, i, j in new]
+            for key, offsets in zip(new, write(texts)):
+                written[key] = _to_mm(offsets, scale, setting.straighten)
+            count, rounds = count + len(new), rounds + 1
+        misfits = [s for s in spans if not _fits(written[s], blocks, s, setting)]
+        for b, i, j in {*new, *misfits}:  # scale the words' estimates to the width the pen took
+            width = float(np.ptp(written[b, i, j][:, 0]))
+            guess = sum(estimate[b, w] for w in range(i, j)) + space * (j - i - 1)
+            for w in range(i, j):
+                estimate[b, w] *= width / guess
+        if not misfits:
+            break
+    return Document(_paginate(blocks, spans, written, setting), rounds, count)
+
+
+def _to_mm(offsets: np.ndarray, scale: float, straighten: bool) -> np.ndarray:
+    """A line's points in mm, its ink starting at x = 0 with its baseline through y = 0 at its middle."""
+    points = ink_points(offsets)
+    points[:, :2] *= scale
+    slope, base, _ = baseline(points[:, :2])
+    x0, x1 = points[:, 0].min(), points[:, 0].max()
+    if straighten:
+        points[:, 1] -= slope * points[:, 0]
+        points[:, 1] -= base
+    else:
+        points[:, 1] -= base + slope * (x0 + x1) / 2
+    points[:, 0] -= x0
+    return points
+
+
+def _room(blocks: list[_Block], span: tuple[int, int, int], setting: Setting) -> float:
+    b, i, _ = span
+    return setting.measure - (setting.indent if blocks[b].paragraph_start and i == 0 else 0.0)
+
+
+def _fits(points: np.ndarray, blocks: list[_Block], span: tuple[int, int, int], setting: Setting) -> bool:
+    return float(np.ptp(points[:, 0])) <= _room(blocks, span, setting)
+
+
+def _wrap(blocks: list[_Block], estimate: dict, space: float, setting: Setting) -> list[tuple[int, int, int]]:
+    """Greedy fill: each line takes words while their estimated widths fit ``FILL`` of its room."""
+    spans = []
+    for b, block in enumerate(blocks):
+        i = 0
+        while i < len(block.words):
+            room = FILL * _room(blocks, (b, i, 0), setting)
+            j, width = i + 1, estimate[b, i]
+            while j < len(block.words) and width + space + estimate[b, j] <= room:
+                width += space + estimate[b, j]
+                j += 1
+            spans.append((b, i, j))
+            i = j
+    return spans
+
+
+def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting) -> list[Page]:
+    width, height = setting.paper
+    top, _, bottom, left = setting.margins
+    pitch = setting.line_spacing * setting.size
+    first = top + FIRST_BASELINE * setting.size
+    last = height - bottom - DESCENT * setting.size
+    pages = [Page(width, height)]
+    y = first
+    for n, span in enumerate(spans):
+        b, i, j = span
+        block = blocks[b]
+        if n > 0:
+            if block.page_start and i == 0:
+                y = last + 1  # a form feed: the next page
+            else:
+                y += pitch + (setting.paragraph_gap * setting.size if block.paragraph_start and i == 0 else 0)
+        if y > last and pages[-1].lines:
+            pages.append(Page(width, height))
+            y = first
+        points = written[span].copy()
+        room = _room(blocks, span, setting)
+        ink = float(np.ptp(points[:, 0]))
+        narrowed = ink > room
+        if narrowed:
+            points[:, :2] *= room / ink
+            ink = room
+        start = left + (setting.indent if block.paragraph_start and i == 0 else 0.0)
+        start += {"left": 0.0, "centre": (room - ink) / 2, "right": room - ink}[setting.align]
+        points[:, 0] += start
+        points[:, 1] += y
+        pages[-1].lines.append(Line(" ".join(block.words[i:j]), points_to_strokes(points), narrowed))
+    return pages

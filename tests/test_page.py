@@ -1,0 +1,166 @@
+"""Page layout: measured word wrap inside the margins, breaks where the text says, words in order.
+
+The layout is tested with a fake pen (boxes whose widths wobble from one
+writing to the next, as a network's do), so hypothesis can try hundreds of
+texts, sizes and pages; one test runs the bundled network end to end.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwkit.errors import OptionError
+from hwkit.page import PAPER_SIZES, Setting, lay_out, parse_length, parse_margins, parse_paper, parse_text, x_height
+from hwkit.strokes import points_to_offsets, strokes_to_points
+
+BODY = 10.0  # the fake pen's x-height, pen units
+
+
+class FakePen:
+    """Each character a box-like stroke of its own width; every writing jitters the widths by up to 25%."""
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.calls: list[list[str]] = []
+
+    def __call__(self, texts: list[str]) -> list[np.ndarray]:
+        self.calls.append(list(texts))
+        return [self.line(text) for text in texts]
+
+    def line(self, text: str) -> np.ndarray:
+        strokes, x = [], 0.0
+        for c in text:
+            w = (12.0 if c in "mwMW" else 7.0) * self.rng.uniform(0.8, 1.25)
+            if c != " ":
+                top = -2 * BODY if c.isupper() or c in "bdhklt" else -BODY
+                strokes.append(np.array([[x, 0.0], [x, top], [x + w * 0.8, top], [x + w * 0.8, 0.0]]))
+            x += w
+        if not strokes:
+            strokes.append(np.array([[0.0, 0.0], [1.0, 0.0]]))
+        return points_to_offsets(strokes_to_points(strokes)).astype(np.float32)
+
+
+words = st.text(alphabet="abcdehklmstwxMW", min_size=1, max_size=14)
+paragraph = st.lists(st.lists(words, min_size=1, max_size=12), min_size=1, max_size=3)  # hard lines of words
+
+
+def _text(paragraphs: list[list[list[str]]], page_breaks: list[bool]) -> str:
+    parts = []
+    for k, par in enumerate(paragraphs):
+        if k:
+            parts.append("\f" if page_breaks[k % len(page_breaks)] else "\n\n")
+        parts.append("\n".join(" ".join(line) for line in par))
+    return "".join(parts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    paragraphs=st.lists(paragraph, min_size=1, max_size=4),
+    page_breaks=st.lists(st.booleans(), min_size=1, max_size=4),
+    paper=st.sampled_from(["a4", "a5", "a6", "100x150mm"]),
+    size=st.floats(1.5, 8.0),
+    margin=st.floats(5.0, 25.0),
+    indent=st.floats(0.0, 10.0),
+    align=st.sampled_from(["left", "centre", "right"]),
+    straighten=st.booleans(),
+)
+def test_layout_keeps_the_margins_the_order_and_the_breaks(paragraphs, page_breaks, paper, size, margin, indent,
+                                                           align, straighten):  # fmt: skip
+    width, height = parse_paper(paper)
+    try:
+        setting = Setting(paper=(width, height), margins=(margin,) * 4, size=size, indent=indent, align=align,
+                          straighten=straighten)  # fmt: skip
+    except OptionError:
+        return  # margins that leave no room are refused, tested below
+    text = _text(paragraphs, page_breaks)
+    scale = size / BODY
+    doc = lay_out(text, FakePen(), setting, scale=scale, char_width=7.0 * scale)
+
+    # no ink crosses the left or right margin, whatever the wobble
+    for line in doc.lines:
+        xs = np.concatenate([s[:, 0] for s in line.strokes])
+        assert xs.min() >= margin - 1e-6 and xs.max() <= width - margin + 1e-6
+    # the words on the pages are the words of the text, in order
+    assert " ".join(line.text for line in doc.lines).split() == text.split()
+    # each hard line of the text starts a written line; a form feed starts a page
+    blocks = parse_text(text)
+    starts = [" ".join(b.words) for b in blocks]
+    texts = [line.text for line in doc.lines]
+    k = 0
+    for start, block in zip(starts, blocks):
+        while not start.startswith(texts[k]):
+            k += 1
+        assert start.split()[: len(texts[k].split())] == texts[k].split()
+        if block.page_start:
+            page = next(p for p in doc.pages if any(line is doc.lines[k] for line in p.lines))
+            assert page.lines[0] is doc.lines[k]
+        k += 1
+    # lines go down the page
+    for page in doc.pages:
+        tops = [np.concatenate(line.strokes)[:, 1].mean() for line in page.lines]
+        assert all(a < b for a, b in zip(tops, tops[1:]))
+    if align == "left":
+        for line in doc.lines:
+            assert np.concatenate(line.strokes)[:, 0].min() >= margin - 1e-6
+
+
+def test_wrapping_is_by_measured_width_and_rewrites_only_changed_lines():
+    setting = Setting(paper=(120.0, 200.0), margins=(10.0,) * 4, size=2.0)
+    pen = FakePen(1)
+    text = " ".join(["mmmm wwww"] * 12 + ["ab cd"] * 12)
+    # the estimate says 7 units a character; "m" and "w" take 12, so the first wrap overruns and is re-flowed
+    doc = lay_out(text, pen, setting, scale=0.2, char_width=7.0 * 0.2)
+    assert doc.rounds >= 2 and len(pen.calls) == doc.rounds
+    assert sum(map(len, pen.calls)) == doc.written < len(pen.calls) * len(doc.lines)  # kept lines not rewritten
+    assert not any(line.narrowed for line in doc.lines)
+    widths = [np.ptp(np.concatenate(line.strokes)[:, 0]) for line in doc.lines[:-1]]
+    assert min(widths) > 0.6 * setting.measure  # lines are filled, not cut by a character count
+
+
+def test_a_word_wider_than_the_page_is_narrowed_to_fit():
+    setting = Setting(paper=(60.0, 100.0), margins=(5.0,) * 4, size=4.0)
+    doc = lay_out("a " + "m" * 40 + " b", FakePen(), setting, scale=0.4, char_width=2.8)
+    assert [line.text for line in doc.lines] == ["a", "m" * 40, "b"]
+    assert doc.lines[1].narrowed and not doc.lines[0].narrowed
+    xs = np.concatenate(doc.lines[1].strokes)[:, 0]
+    assert xs.max() <= 55 + 1e-6
+
+
+def test_long_texts_flow_onto_more_pages():
+    setting = Setting(paper=PAPER_SIZES["a6"], margins=(10.0,) * 4, size=3.0)
+    doc = lay_out(" ".join(["words"] * 400), FakePen(), setting, scale=0.3, char_width=2.1)
+    assert len(doc.pages) > 1
+    per_page = {len(p.lines) for p in doc.pages[:-1]}
+    assert len(per_page) == 1  # full pages hold the same number of lines
+    last = height_used = max(np.concatenate(doc.pages[0].lines[-1].strokes)[:, 1])
+    assert height_used <= PAPER_SIZES["a6"][1] - 10 and last > 0
+
+
+def test_x_height_is_the_middle_half_of_the_ink():
+    line = FakePen().line("xxxxxxxx")
+    assert x_height(line) == pytest.approx(BODY, rel=0.01)
+
+
+def test_lengths_papers_and_margins_parse_and_refuse():
+    assert parse_length("2cm") == 20 and parse_length("1in") == 25.4 and parse_length("7") == 7
+    assert parse_paper("A5") == (148, 210) and parse_paper("5x7in") == pytest.approx((127, 177.8))
+    assert parse_margins("10mm 20mm") == (10, 20, 10, 20)
+    assert parse_margins("1 2 3") == (1, 2, 3, 2)
+    for bad in (lambda: parse_length("ten"), lambda: parse_paper("B7"), lambda: parse_margins("1 2 3 4 5")):
+        with pytest.raises(OptionError):
+            bad()
+    with pytest.raises(OptionError, match="margins leave"):
+        Setting(paper=(50.0, 50.0), margins=(10.0, 20.0, 10.0, 20.0), size=4.0)
+    with pytest.raises(OptionError, match="align"):
+        Setting(align="justify")
+
+
+def test_text_structure_paragraphs_lines_pages():
+    blocks = parse_text("Dear Ann,\n\nline one\nline two\r\n\n\n\fnew page")
+    assert [(b.words, b.paragraph_start, b.page_start) for b in blocks] == [
+        (["Dear", "Ann,"], True, False),
+        (["line", "one"], True, False),
+        (["line", "two"], False, False),
+        (["new", "page"], True, True),
+    ]
