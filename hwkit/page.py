@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwkit.errors import OptionError
-from hwkit.strokes import offsets_to_points, points_to_strokes
+from hwkit.strokes import PEN_UP, offsets_to_points, points_to_strokes
 
 PAPER_SIZES = {  # mm, portrait
     "a3": (297.0, 420.0),
@@ -46,6 +46,8 @@ MAX_ROUNDS = 4
 FILL = 0.93
 FIRST_BASELINE = 2.0  # x-heights from the top margin to the first baseline (room for ascenders)
 DESCENT = 1.2  # x-heights kept free under the last baseline of a page
+BODY_SHARE = 0.7  # of a line's ink lies in its body (between baseline and x-line); see ``baseline``
+INK_SAMPLES = 2000  # points along a line's ink where its heights are taken
 
 Write = Callable[[list[str]], list[np.ndarray]]
 
@@ -170,24 +172,42 @@ def ink_points(offsets: np.ndarray) -> np.ndarray:
     return offsets_to_points(np.asarray(offsets, np.float64))
 
 
-def baseline(xy: np.ndarray) -> tuple[float, float, float]:
-    """The line's slope, its baseline height at x = 0 and its x-height (all in the points' units).
+def baseline(points: np.ndarray) -> tuple[float, float, float]:
+    """A line's slope, its baseline height at x = 0 and its x-height, from ``points`` (x, y, pen_up).
 
-    A least-squares line through the ink gives the drift; the ink's heights
-    about it give the body: its middle half is the x-height (ascenders,
-    descenders and capitals are the outer quarters), and the body's lower edge
-    is the baseline.
+    A least-squares line through the ink gives the drift. About it, the body
+    of the writing is the narrowest band that holds ``BODY_SHARE`` of the ink
+    (pen-down length): its height is the x-height and its lower edge the
+    baseline; ascenders, descenders and capitals are the ink outside it. On
+    demo-corpus lines, whose true x-height is known from their fonts, it
+    measures 0.85-1.12 of it (5th-95th percentile; ``tests/test_page.py``).
     """
-    x, y = xy[:, 0], xy[:, 1]
+    x, y = points[:, 0], points[:, 1]
     slope = float(np.polyfit(x, y, 1)[0]) if np.ptp(x) > 0 else 0.0
     level = y - slope * x
-    low, high = np.percentile(level, [25, 75])
-    return slope, float(high), float(max(high - low, 1e-9))
+    down = points[:-1, PEN_UP] < 0.5  # segment i -> i + 1 is drawn unless the pen lifted after point i
+    ink = np.hypot(np.diff(x), np.diff(level)) * down
+    if ink.sum() <= 0:
+        return slope, float(level.max()), float(max(np.ptp(level), 1e-9))
+    # the ink's heights, sampled evenly along the pen's path (a long straight segment counts along its length)
+    pieces = np.ceil(ink / (ink.sum() / INK_SAMPLES)).astype(np.int64)
+    seg = np.repeat(np.arange(len(ink)), pieces)
+    t = (np.arange(len(seg)) - np.repeat(np.cumsum(pieces) - pieces, pieces) + 0.5) / pieces[seg]
+    mid = level[seg] + t * (level[seg + 1] - level[seg])
+    ink = (ink / np.maximum(pieces, 1))[seg]
+    order = np.argsort(mid)
+    heights, weight = mid[order], np.cumsum(ink[order])
+    start_weight = np.concatenate([[0.0], weight[:-1]])
+    end = np.searchsorted(weight, start_weight + BODY_SHARE * weight[-1])
+    ok = end < len(heights)
+    spans = heights[end[ok]] - heights[ok]
+    k = int(np.argmin(spans))
+    return slope, float(heights[end[ok][k]]), float(max(spans[k], 1e-9))
 
 
 def x_height(offsets: np.ndarray) -> float:
     """The x-height of a written line, in its own units (see ``baseline``)."""
-    return baseline(ink_points(offsets)[:, :2])[2]
+    return baseline(ink_points(offsets))[2]
 
 
 def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_width: float) -> Document:
@@ -204,8 +224,8 @@ def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_wid
     space = char_width
     written: dict[tuple[int, int, int], np.ndarray] = {}  # (block, first word, end word) -> points in mm
     count = rounds = 0
+    spans = _wrap(blocks, estimate, space, setting)
     for _ in range(MAX_ROUNDS):
-        spans = _wrap(blocks, estimate, space, setting)
         new = [s for s in spans if s not in written]
         if new:
             texts = [" ".join(blocks[b].words[i:j]) for b, i, j in new]
@@ -220,6 +240,7 @@ def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_wid
                 estimate[b, w] *= width / guess
         if not misfits:
             break
+        spans = _refit(blocks, spans, written, estimate, space, setting)
     return Document(_paginate(blocks, spans, written, setting), rounds, count)
 
 
@@ -227,7 +248,7 @@ def _to_mm(offsets: np.ndarray, scale: float, straighten: bool) -> np.ndarray:
     """A line's points in mm, its ink starting at x = 0 with its baseline through y = 0 at its middle."""
     points = ink_points(offsets)
     points[:, :2] *= scale
-    slope, base, _ = baseline(points[:, :2])
+    slope, base, _ = baseline(points)
     x0, x1 = points[:, 0].min(), points[:, 0].max()
     if straighten:
         points[:, 1] -= slope * points[:, 0]
@@ -261,6 +282,43 @@ def _wrap(blocks: list[_Block], estimate: dict, space: float, setting: Setting) 
             spans.append((b, i, j))
             i = j
     return spans
+
+
+def _refit(blocks: list[_Block], spans: list, written: dict, estimate: dict, space: float,
+           setting: Setting) -> list[tuple[int, int, int]]:  # fmt: skip
+    """The same lines, except that a line too wide gives its last words to the next line of its block.
+
+    Re-wrapping a whole paragraph would move every break after the first
+    change, and each moved line must be written again; this way a pushed word
+    stops at the first line with room for it, and the lines after it stay as
+    written. A line that fits is judged by its measured width if it has been
+    written, else by its words' estimates.
+    """
+    out = []
+    for b, block in enumerate(blocks):
+        ends = [j for bb, _, j in spans if bb == b]
+        start = 0
+        for end in ends:
+            if start >= len(block.words):
+                break
+            end = max(end, start + 1)
+            while end - start > 1 and not _fits_now(blocks, (b, start, end), written, estimate, space, setting):
+                end -= 1
+            out.append((b, start, end))
+            start = end
+        if start < len(block.words):  # the words pushed off the block's last line start new lines
+            rest = _Block(block.words[start:], False, False)
+            shifted = {(0, w - start): estimate[b, w] for w in range(start, len(block.words))}
+            out += [(b, i + start, j + start) for _, i, j in _wrap([rest], shifted, space, setting)]
+    return out
+
+
+def _fits_now(blocks: list[_Block], span: tuple[int, int, int], written: dict, estimate: dict, space: float,
+              setting: Setting) -> bool:  # fmt: skip
+    if span in written:
+        return _fits(written[span], blocks, span, setting)
+    b, i, j = span
+    return sum(estimate[b, w] for w in range(i, j)) + space * (j - i - 1) <= FILL * _room(blocks, span, setting)
 
 
 def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting) -> list[Page]:

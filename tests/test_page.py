@@ -29,12 +29,16 @@ class FakePen:
         return [self.line(text) for text in texts]
 
     def line(self, text: str) -> np.ndarray:
+        """Each letter an oval filling the body; tall ones (capitals, ascenders) add a stem of twice its height."""
         strokes, x = [], 0.0
+        angle = np.linspace(0, 2 * np.pi, 17)
         for c in text:
             w = (12.0 if c in "mwMW" else 7.0) * self.rng.uniform(0.8, 1.25)
             if c != " ":
-                top = -2 * BODY if c.isupper() or c in "bdhklt" else -BODY
-                strokes.append(np.array([[x, 0.0], [x, top], [x + w * 0.8, top], [x + w * 0.8, 0.0]]))
+                half = w * 0.4
+                strokes.append(np.column_stack([x + half + half * np.cos(angle), -BODY / 2 + BODY / 2 * np.sin(angle)]))
+                if c.isupper() or c in "bdhklt":
+                    strokes.append(np.array([[x + 2 * half, 0.0], [x + 2 * half, -2 * BODY]]))
             x += w
         if not strokes:
             strokes.append(np.array([[0.0, 0.0], [1.0, 0.0]]))
@@ -137,9 +141,34 @@ def test_long_texts_flow_onto_more_pages():
     assert height_used <= PAPER_SIZES["a6"][1] - 10 and last > 0
 
 
-def test_x_height_is_the_middle_half_of_the_ink():
-    line = FakePen().line("xxxxxxxx")
-    assert x_height(line) == pytest.approx(BODY, rel=0.01)
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet="acemnorsuvwxz", min_size=6, max_size=30), st.floats(0.01, 100), st.integers(0, 1000))
+def test_x_height_scales_with_the_writing_and_ignores_a_few_tall_letters(text, factor, seed):
+    line = FakePen(seed).line(text)
+    base = x_height(line)
+    assert 0.5 * BODY <= base <= BODY  # inside the body band
+    scaled = line.copy()
+    scaled[:, :2] *= factor
+    assert x_height(scaled) == pytest.approx(base * factor, rel=1e-6)
+    tall = "".join(c.upper() if k % 6 == 0 else c for k, c in enumerate(text))  # one capital in six
+    assert x_height(FakePen(seed).line(tall)) == pytest.approx(base, rel=0.35)
+
+
+def test_x_height_measures_the_true_x_height_of_demo_handwriting():
+    """Demo lines are drawn from fonts at a known size: the estimate must find it, capitals and digits included."""
+    from hwkit import demo_style
+
+    texts = ["the quick brown fox jumps over the lazy dog", "We were in the Garden all day, and it rained 3 times."]
+    rng = np.random.default_rng(0)
+    ratios = []
+    for writer in range(20):
+        style = demo_style.random_style(np.random.default_rng(writer))
+        true = style.height / demo_style.CAP_HEIGHT * demo_style.x_height(style.font)
+        for text in texts:
+            points = demo_style.render_line(text, style, rng).points
+            ratios.append(x_height(points_to_offsets(points)) / true)
+    low, mid, high = np.percentile(ratios, [5, 50, 95])
+    assert 0.8 <= low and 0.85 <= mid <= 1.1 and high <= 1.2, (low, mid, high)
 
 
 def test_lengths_papers_and_margins_parse_and_refuse():

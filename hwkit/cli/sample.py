@@ -84,7 +84,9 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
     (Graves sec. 5.5) and continues in that hand. -o out/page writes
     out/page.svg (and .png, .npz, ... for each format flag); -o page.png alone
     picks PNG; a suffix that contradicts the format flags is refused. Missing
-    folders are created. The file paths written are printed on stdout; notes go
+    folders are created. --page lays the text out on paper instead, in one
+    hand, wrapped by the measured width of the words (blank line: paragraph;
+    form feed: page), to SVG/PNG/PDF and plotter SVG, G-code or HPGL. The file paths written are printed on stdout; notes go
     to stderr.
 
     \b
@@ -92,6 +94,7 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
       hwkit sample --text "hello world" --bias 1 --seed 7 --png
       hwkit sample models/synthesis-20240101-120000 --text-file poem.txt --animate
       hwkit sample --text "in my hand" --style a01-000u-01 --n 3 -o hand.svg
+      hwkit sample --page A5 --text-file letter.txt --bias 1 --png --pdf --gcode
     """
     from hwkit import outputs
     from hwkit.errors import OptionError
