@@ -18,8 +18,9 @@ the page's bottom-left corner (y up, as GRBL machines expect):
     hwkit-z      pen up/down as Z heights (z_up 5, z_down 0), feed 2000 mm/min
     hwkit-servo  pen up/down as servo positions (M3 S<pen_up|pen_down>, dwell 0.2 s)
 
-Any value can be changed per call (``settings``, ``--gcode-set feed=3000``), and any
-profile from the user's ``~/.vpype.toml`` can be named instead.
+Any value can be changed per call (``settings``, ``--gcode-set feed=3000``), as can
+the origin (``origin=top-left``: y down from the page's top-left corner), and
+any profile from the user's ``~/.vpype.toml`` can be named instead.
 """
 
 from __future__ import annotations
@@ -127,7 +128,14 @@ def write_gcode(page: Page, path: str | Path, *, profile: str = "hwkit-z", setti
     if profile not in config or profile == "default_profile":
         known = ", ".join(sorted(k for k in config if k != "default_profile"))
         raise OptionError("gcode_profile", f"{profile!r}: no such profile (known: {known}; or add one to ~/.vpype.toml)")
-    defaults = " ".join(f"-d {shlex.quote(str(k))} {shlex.quote(str(v))}" for k, v in dict(settings).items())
+    settings = dict(settings)
+    origin = settings.pop("origin", None)
+    if origin is not None:  # a variant of the profile with the y axis the other way
+        if origin not in ("bottom-left", "top-left"):
+            raise OptionError("gcode_set", f"origin={origin}: bottom-left (y up) or top-left (y down)")
+        config[f"{profile}@{origin}"] = {**config[profile], "vertical_flip": origin == "bottom-left"}
+        profile = f"{profile}@{origin}"
+    defaults = " ".join(f"-d {shlex.quote(str(k))} {shlex.quote(str(v))}" for k, v in settings.items())
     document = vpype_document(page, tolerance)
     vpype_cli.execute(f"gwrite -p {shlex.quote(profile)} {defaults} {shlex.quote(str(path))}", document=document)
 

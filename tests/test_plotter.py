@@ -68,6 +68,17 @@ def test_every_pen_down_path_of_the_gcode_is_a_stroke_of_the_page(tmp_path, prof
     assert None not in found and sorted(found) == list(range(len(wanted)))  # each stroke drawn once
 
 
+def test_origin_top_left_keeps_the_page_y_axis(tmp_path):
+    page = _page(4)
+    path = tmp_path / "page.gcode"
+    plotter.write_gcode(page, path, settings={"origin": "top-left"})
+    drawn = _gcode_pen_down(path.read_text(), r"G1 Z0 ", r"G0 Z5$")
+    wanted = plotter.polylines(page)  # no flip
+    assert all(_matches(d, wanted, 2e-3) is not None for d in drawn) and len(drawn) == len(wanted)
+    with pytest.raises(OptionError, match="origin=middle"):
+        plotter.write_gcode(page, path, settings={"origin": "middle"})
+
+
 def test_hpgl_draws_each_stroke_once_at_its_length(tmp_path):
     import vpype as vp
 

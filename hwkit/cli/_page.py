@@ -32,7 +32,8 @@ _OPTIONS = [
     click.option("--gcode-profile", default="hwkit-z", show_default=True,
                  help="hwkit-z (pen as Z heights), hwkit-servo (M3 S servo), or a gwrite profile of ~/.vpype.toml."),
     click.option("--gcode-set", multiple=True, metavar="KEY=VALUE",
-                 help="Change a profile value: feed, z_up, z_down, plunge; pen_up, pen_down, dwell (servo)."),
+                 help="Change a profile value: feed, z_up, z_down, plunge; pen_up, pen_down, dwell (servo); "
+                      "origin=top-left|bottom-left."),
     click.option("--hpgl-device", default="hp7475a", show_default=True, help="A plotter vpype knows."),
     click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
                  help="Page mode: how far a smoothed stroke may pass from a sampled point, mm."),
