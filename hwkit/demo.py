@@ -21,7 +21,6 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
@@ -38,7 +37,7 @@ MARKER = iam.DEMO_MARKER  # how prepare tells the demo corpus from IAM-OnDB
 TASK_LISTS = tuple(f"{name}.txt" for name in iam.TASK_LISTS)
 WRITER_ID_BASE = 10000  # writer w is IAM-style writerID "10000 + w"
 FORMS_PER_FOLDER = 20  # forms a01-000u .. a01-019u share the folder a01
-ENCODING = "ISO-8859-1"
+ENCODING = iam.TEXT_ENCODING
 
 # independent generator streams, each seeded by (seed, stream, index)
 _STYLE, _FORMS, _TEXT, _LINE, _PAGE, _SPLIT = range(6)
@@ -225,13 +224,13 @@ def _write_form(
         placed.append((xy, line.points[:, PEN_UP] > 0.5, clock + line.times))
         clock += line.times[-1] + rng.uniform(0.8, 2.5)
     every = np.concatenate([xy for xy, _, _ in placed])
-    board = _board(every.min(axis=0) - 50, every.max(axis=0) + 50)
+    board = iam.board_xml(every.min(axis=0) - 50, every.max(axis=0) + 50)
 
     for sub in ("lineStrokes", "ascii", "original"):
         (root / sub / form.folder).mkdir(parents=True, exist_ok=True)
     for k, (xy, up, times) in enumerate(placed):
         path = root / "lineStrokes" / form.folder / f"{form.form_id}-{k + 1:02d}.xml"
-        path.write_text(_stroke_xml(board, xy, up, times), encoding=ENCODING)
+        path.write_text(iam.stroke_file_xml(xy, up, times, board), encoding=ENCODING)
     ocr = textwrap.wrap(" ".join(texts), 60)  # the printed prompt, wrapped differently
     ascii_text = "OCR:\n\n" + "\n".join(ocr) + "\n\nCSR:\n\n" + "\n".join(texts) + "\n"
     (root / "ascii" / form.folder / f"{form.form_id}.txt").write_text(ascii_text, encoding=ENCODING)
@@ -240,39 +239,8 @@ def _write_form(
     )
 
 
-def _board(low: np.ndarray, high: np.ndarray) -> str:
-    return (
-        "  <WhiteboardDescription>\n"
-        '    <SensorLocation corner="top_left"/>\n'
-        f'    <DiagonallyOppositeCoords x="{high[0]}" y="{high[1]}"/>\n'
-        f'    <VerticallyOppositeCoords x="{low[0]}" y="{high[1]}"/>\n'
-        f'    <HorizontallyOppositeCoords x="{high[0]}" y="{low[1]}"/>\n'
-        "  </WhiteboardDescription>\n"
-    )
-
-
-def _stroke_xml(board: str, xy: np.ndarray, up: np.ndarray, times: np.ndarray) -> str:
-    out = [f'<?xml version="1.0" encoding="{ENCODING}"?>\n<WhiteboardCaptureSession>\n', board, "  <StrokeSet>\n"]
-    ends = np.flatnonzero(up) + 1
-    xs, ys, ts = xy[:, 0].tolist(), xy[:, 1].tolist(), [f"{t:.3f}" for t in times.tolist()]
-    for a, b in zip(np.r_[0, ends[:-1]].tolist(), ends.tolist()):
-        out.append(f'    <Stroke colour="black" start_time="{ts[a]}" end_time="{ts[b - 1]}">\n')
-        out.extend([f'      <Point x="{x}" y="{y}" time="{t}"/>\n' for x, y, t in zip(xs[a:b], ys[a:b], ts[a:b])])
-        out.append("    </Stroke>\n")
-    out.append("  </StrokeSet>\n</WhiteboardCaptureSession>\n")
-    return "".join(out)
-
-
 def _original_xml(form: Form, texts: list[str]) -> str:
-    lines = "".join(
-        f"    <TextLine id={quoteattr(f'{form.form_id}-{k:02d}')} text={quoteattr(t)}/>\n"
-        for k, t in enumerate(texts, start=1)
-    )
-    return (
-        f'<?xml version="1.0" encoding="{ENCODING}"?>\n<WhiteboardCaptureSession>\n'
-        f'  <General>\n    <Form id="{form.form_id}" writerID="{form.writer_id}"/>\n  </General>\n'
-        f"  <Transcription>\n{lines}  </Transcription>\n</WhiteboardCaptureSession>\n"
-    )
+    return iam.original_file_xml(form.form_id, form.writer_id, texts)
 
 
 def _read_marker(path: Path) -> dict | None:

@@ -526,3 +526,53 @@ def _parse_expat(data: bytes) -> np.ndarray:
     if any(not np.isfinite(s).all() for s in xy):
         raise Skip(BAD_COORDINATES)
     return strokes_to_points(xy)
+
+
+# -- writing the layout (the demo corpus and recorded lines) ----------------------
+
+
+def board_xml(low: np.ndarray, high: np.ndarray) -> str:
+    """The ``WhiteboardDescription`` of a board spanning ``low`` .. ``high`` (x, y)."""
+    return (
+        "  <WhiteboardDescription>\n"
+        '    <SensorLocation corner="top_left"/>\n'
+        f'    <DiagonallyOppositeCoords x="{high[0]}" y="{high[1]}"/>\n'
+        f'    <VerticallyOppositeCoords x="{low[0]}" y="{high[1]}"/>\n'
+        f'    <HorizontallyOppositeCoords x="{high[0]}" y="{low[1]}"/>\n'
+        "  </WhiteboardDescription>\n"
+    )
+
+
+def stroke_file_xml(xy: np.ndarray, up: np.ndarray, times: np.ndarray, board: str | None = None) -> str:
+    """A line stroke file: integer points ``xy``, ``up`` true on each stroke's last point, ``times`` in seconds."""
+    xy = np.asarray(xy, np.int64)
+    if board is None:
+        board = board_xml(xy.min(axis=0) - 50, xy.max(axis=0) + 50)
+    out = [f'<?xml version="1.0" encoding="{TEXT_ENCODING}"?>\n<WhiteboardCaptureSession>\n', board, "  <StrokeSet>\n"]
+    ends = np.flatnonzero(up) + 1
+    xs, ys, ts = xy[:, 0].tolist(), xy[:, 1].tolist(), [f"{t:.3f}" for t in np.asarray(times).tolist()]
+    for a, b in zip(np.r_[0, ends[:-1]].tolist(), ends.tolist()):
+        out.append(f'    <Stroke colour="black" start_time="{ts[a]}" end_time="{ts[b - 1]}">\n')
+        out.extend([f'      <Point x="{x}" y="{y}" time="{t}"/>\n' for x, y, t in zip(xs[a:b], ys[a:b], ts[a:b])])
+        out.append("    </Stroke>\n")
+    out.append("  </StrokeSet>\n</WhiteboardCaptureSession>\n")
+    return "".join(out)
+
+
+def original_file_xml(form_id: str, writer_id: int, texts: Sequence[str]) -> str:
+    """An ``original/`` form file: the writer and each line's transcription."""
+    from xml.sax.saxutils import quoteattr
+
+    lines = "".join(
+        f"    <TextLine id={quoteattr(f'{form_id}-{k:02d}')} text={quoteattr(t)}/>\n" for k, t in enumerate(texts, 1)
+    )
+    return (
+        f'<?xml version="1.0" encoding="{TEXT_ENCODING}"?>\n<WhiteboardCaptureSession>\n'
+        f'  <General>\n    <Form id="{form_id}" writerID="{writer_id}"/>\n  </General>\n'
+        f"  <Transcription>\n{lines}  </Transcription>\n</WhiteboardCaptureSession>\n"
+    )
+
+
+def ascii_file_text(texts: Sequence[str]) -> str:
+    """An ``ascii/`` form file: the printed prompt (OCR) and what was written, line by line (CSR)."""
+    return "OCR:\n\n" + "\n".join(texts) + "\n\nCSR:\n\n" + "\n".join(texts) + "\n"

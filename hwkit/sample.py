@@ -23,7 +23,7 @@ import secrets
 import textwrap
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +41,7 @@ POINTS_PER_CHAR_CAP = 40
 CAP_EXTRA_POINTS = 100
 
 STOP_REASONS = ("rule", "cap", "length", "strokes")
+OnRows = Callable[[int, np.ndarray], None]  # (first row, (B, k, 3) raw-unit rows): see ``sample_text``
 _RULE, _CAP, _LENGTH, _STROKES = range(1, 5)
 
 # Nearest stand-ins for characters an alphabet commonly lacks (typographic
@@ -230,6 +231,7 @@ def sample_text(
     primes: Prime | Sequence[Prime | None] | None = None,
     keep_prime: bool = False,
     points_per_char: int = POINTS_PER_CHAR_CAP,
+    on_rows: OnRows | None = None,
 ) -> SampleResult:
     """One line of handwriting per text from a synthesis network.
 
@@ -239,6 +241,12 @@ def sample_text(
     line is conditioned on ``prime.text + " " + text`` and teacher-forced
     through the prime's strokes, so the window starts on ``text`` in the
     prime's hand. Texts must be encodable (see ``replace_unknown``).
+
+    ``on_rows(first, rows)`` sees the points as the pen draws them, every few
+    steps, for a front end that shows writing as it happens: ``rows`` is
+    ``(B, k, 3)`` raw-unit offsets of rows ``first .. first + k - 1`` of every
+    line (prime rows and rows past a line's stop included: ``SampledLine`` is
+    the final word). An exception it raises stops the sampling and propagates.
     """
     if not isinstance(model, SynthesisNet):
         raise TypeError("sample_text needs a synthesis network")
@@ -252,7 +260,7 @@ def sample_text(
     codes = [alphabet.encode(t) for t in full]  # raises TextError naming missing characters
     budgets = [points_per_char * len(t) + CAP_EXTRA_POINTS for t in texts]
     seed = _resolve_seed(seed)
-    trace = _run(model, stats, primes, budgets, text=codes, strokes=None, bias=bias, seed=seed)
+    trace = _run(model, stats, primes, budgets, text=codes, strokes=None, bias=bias, seed=seed, on_rows=on_rows)
     lines = [
         _line(trace, i, p, (full[i] if keep_prime else text, len(full[i])), keep_prime)
         for i, (text, p) in enumerate(zip(texts, primes))
@@ -288,7 +296,7 @@ def _line_generator(seed: int, line: int, device: torch.device) -> torch.Generat
 
 
 @torch.inference_mode()
-def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
+def _run(model, stats, primes, budgets, *, text, strokes, bias, seed, on_rows=None) -> _Trace:
     """Step the batch until every line has stopped; ``text`` is the character codes per line, or None.
 
     The loop only steps and samples: the network's raw outputs are kept and
@@ -341,7 +349,7 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
             ruled = steps
         return torch.cat(rules, 1)
 
-    state = None
+    state, sent = None, 0
     for t in range(total - 1):
         out, state, att = step(rows[:, t], state)
         outs.append(out)
@@ -352,10 +360,16 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed) -> _Trace:
             rows[:, t + 1] = torch.where((t + 1 >= n_prime)[:, None], point, rows[:, t + 1])
         else:
             mdn.sample_outputs(out, noise[t], bias, into=rows[:, t + 1])
-        if check and (t + 1) % _CHECK_EVERY == 0:
-            stopped, *_ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason)
-            if bool(stopped.all()):
-                break
+        if (t + 1) % _CHECK_EVERY == 0:
+            if on_rows is not None:
+                on_rows(sent, denormalise(rows[:, sent : t + 2].cpu().numpy(), mean, std))
+                sent = t + 2
+            if check:
+                stopped, *_ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason)
+                if bool(stopped.all()):
+                    break
+    if on_rows is not None and sent < len(outs) + 1:
+        on_rows(sent, denormalise(rows[:, sent : len(outs) + 1].cpu().numpy(), mean, std))
     stopped, n_rows, reason = _stops(rows, rule_to(len(outs)), len(outs) + 1, n_prime, budget, max_lifts, limit_reason)
     assert bool(stopped.all()), "the step loop ended before every line stopped"
 

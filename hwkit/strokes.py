@@ -141,7 +141,7 @@ def model_input(offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
 
 
 def denormalise(offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Undo ``normalise``."""
+    """Undo ``normalise`` (on any ``(..., 3)`` array: a line, or a batch of rows)."""
     out = np.array(offsets, dtype=np.float32, copy=True)
-    out[:, :2] = out[:, :2] * np.asarray(std, dtype=np.float32) + np.asarray(mean, dtype=np.float32)
+    out[..., :2] = out[..., :2] * np.asarray(std, dtype=np.float32) + np.asarray(mean, dtype=np.float32)
     return out
