@@ -26,6 +26,7 @@ COMMANDS = {
     "style": "hwkit.cli.style:style",
     "read": "hwkit.cli.read:read",
     "evaluate": "hwkit.cli.evaluate:evaluate",
+    "serve": "hwkit.cli.serve:serve",
 }
 
 
@@ -90,6 +91,7 @@ def cli() -> None:
       hwkit train --preset demo   # LSTM + mixture density network
       hwkit sample --text "hello" # handwriting as SVG
       hwkit evaluate              # is it legible? loss, and the CER of its writing read back
+      hwkit serve                 # the studio in the browser: write in any hand, record your own
 
     Set HWKIT_DEBUG=1 to see tracebacks.
     """

@@ -1,0 +1,157 @@
+"""The studio's HTTP face: a Starlette app over ``service.Studio``.
+
+    GET  /                      the Write page          GET /record         the Record page
+    GET  /api/models            models by id            GET /api/hands?model=ID   hands by id
+    POST /api/write             JSON request -> text/event-stream: start, points..., line..., done | error
+    GET  /api/result/ID/FORMAT  a finished writing as svg, png, animate, npz, json or attention
+    GET  /api/prompt            a line to copy on the Record page
+    POST /api/record            a recorded line -> data/<corpus>/ (IAM-OnDB layout)
+    GET  /api/recordings?corpus=NAME        the lines recorded so far
+    POST /api/style             a recorded line -> a style file in styles/
+
+Errors are JSON ``{"error": message}`` with a 4xx/5xx status; request bodies
+over ``MAX_BODY`` bytes are refused before they are read in full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from hwkit.errors import HwkitError
+from hwkit.studio.service import Busy, RequestError, Studio
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 1 << 20  # a recorded line of 4,000 points is about 120 kB of JSON
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _json(request: Request) -> object:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise _TooLarge()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _TooLarge()
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise RequestError("the request is not JSON") from None
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(studio: Studio) -> Starlette:
+    """The studio app; ``studio.close()`` runs when the server shuts down."""
+
+    def guarded(handler):
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _TooLarge:
+                return _error(f"the request is larger than {MAX_BODY // 1024} kB", 413)
+            except Busy as exc:
+                return _error(str(exc), 503)
+            except RequestError as exc:
+                return _error(str(exc), exc.status)
+            except HwkitError as exc:
+                return _error(str(exc), 400)
+
+        return endpoint
+
+    async def run_blocking(fn, *args, **kwargs):
+        """Model loading and file work off the event loop (the writing itself has its own worker)."""
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / ("record.html" if request.url.path == "/record" else "write.html"))
+
+    async def models(request: Request) -> Response:
+        return JSONResponse(await run_blocking(studio.models))
+
+    async def hands(request: Request) -> Response:
+        model = request.query_params.get("model") or (await run_blocking(studio.models))[0]["id"]
+        return JSONResponse(await run_blocking(studio.hands, model))
+
+    async def write(request: Request) -> Response:
+        job = await run_blocking(studio.make_job, await _json(request))
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def emit(event: dict) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        loop.run_in_executor(studio.executor, studio.run, job, emit)
+
+        async def events():
+            try:
+                while True:
+                    event = await queue.get()
+                    yield f"event: {event['event']}\ndata: {json.dumps(event)}\n\n"
+                    if event["event"] in ("done", "error"):
+                        break
+            finally:
+                job.cancel.set()  # the client left (or the stream ended): stop sampling
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    async def result(request: Request) -> Response:
+        q = request.query_params
+        try:
+            width = float(q.get("width", 1.6))
+        except ValueError:
+            raise RequestError("width is a number") from None
+        if not 0 < width <= 20:
+            raise RequestError("width is from 0 to 20")
+        data, media, name = await run_blocking(studio.download, request.path_params["result_id"],
+                                               request.path_params["fmt"], colour=q.get("colour", "black"),
+                                               width=width)  # fmt: skip
+        return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def prompt(request: Request) -> Response:
+        return JSONResponse({"text": studio.prompt()})
+
+    async def record(request: Request) -> Response:
+        return JSONResponse(await run_blocking(studio.record, await _json(request)))
+
+    async def recordings(request: Request) -> Response:
+        return JSONResponse(await run_blocking(studio.recordings, request.query_params.get("corpus", "")))
+
+    async def style(request: Request) -> Response:
+        return JSONResponse(await run_blocking(studio.make_style, await _json(request)))
+
+    routes = [
+        Route("/", page),
+        Route("/record", page),
+        Route("/api/models", guarded(models)),
+        Route("/api/hands", guarded(hands)),
+        Route("/api/write", guarded(write), methods=["POST"]),
+        Route("/api/result/{result_id:str}/{fmt:str}", guarded(result)),
+        Route("/api/prompt", guarded(prompt)),
+        Route("/api/record", guarded(record), methods=["POST"]),
+        Route("/api/recordings", guarded(recordings)),
+        Route("/api/style", guarded(style), methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        studio.close()
+
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,375 @@
+"""What the studio does, without HTTP: models and hands by id, writing jobs, results, recordings, styles.
+
+Everything the browser names is an id from a list this module made: a model
+is ``bundled`` or the name of a run folder under ``models/``; a hand is
+``line:<line id>`` (a line of the model's store), ``style:<name>`` (a file in
+``styles/``) or ``rec:<corpus>/<line id>`` (a line recorded into
+``data/<corpus>/``). No path from a request is ever opened as given, so
+nothing outside those folders can be read or written.
+
+Writing is CPU/GPU work: jobs run on one worker thread (models are loaded
+once and shared), at most ``max_jobs`` at a time counting the running one; a
+request past that gets ``Busy`` at once instead of waiting behind the others.
+A job reports the points as the network draws them (``sample_text``'s
+``on_rows``) through ``emit``; a client that goes away sets ``cancel`` and the
+job stops at its next report.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tempfile
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.errors import HwkitError
+from hwkit.paths import DATA_DIR, MODELS_DIR
+
+STYLES_DIR = Path("styles")
+MAX_TEXT = 600  # characters per request
+MAX_LINES = 8  # written lines per request (one batch)
+WIDTH = 50  # characters per written line
+MAX_RESULTS = 32  # finished writings kept for download
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_STYLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+DOWNLOADS = {"svg": "image/svg+xml", "png": "image/png", "animate": "image/svg+xml",
+             "npz": "application/octet-stream", "json": "application/json", "attention": "image/png"}  # fmt: skip
+
+
+class RequestError(HwkitError):
+    """A request the studio refuses, said for the page to show (HTTP 400 or 404)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class Busy(HwkitError):
+    """Every writing slot is taken (HTTP 503)."""
+
+
+class Cancelled(Exception):
+    """The client went away; the job stops."""
+
+
+@dataclass
+class Job:
+    model_id: str
+    texts: list[str]
+    prime: object  # Prime | None
+    bias: float
+    seed: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Loaded:
+    checkpoint: object
+    model: object
+    scale: object = None  # recording.ModelScale, measured on first use
+
+
+class Studio:
+    def __init__(self, root: str | Path = ".", model: str | Path | None = None, *, max_jobs: int = 3,
+                 device: str = "cpu"):  # fmt: skip
+        self.root = Path(root)
+        self.models_dir = self.root / MODELS_DIR
+        self.data_dir = self.root / DATA_DIR
+        self.styles_dir = self.root / STYLES_DIR
+        self.default_model = model
+        self.device = device
+        self.max_jobs = max_jobs
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hwkit-studio")
+        self._jobs = 0
+        self._lock = threading.Lock()
+        self._model_lock = threading.Lock()
+        self._loaded: dict[str, _Loaded] = {}
+        self._results: OrderedDict[str, object] = OrderedDict()
+        self.closing = threading.Event()
+
+    # -- models -----------------------------------------------------------------------
+
+    def models(self) -> list[dict]:
+        """``{"id", "label"}`` of every synthesis model: the one given at start, the bundled one, runs."""
+        from hwkit.checkpoint import BUNDLED, _kind_of
+
+        out = []
+        if self.default_model is not None:
+            out.append({"id": "given", "label": f"{self.default_model} (given to hwkit serve)"})
+        out.append({"id": "bundled", "label": "bundled demo model"})
+        runs = sorted(self.models_dir.glob("*/best.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in runs:
+            if _RUN_NAME.fullmatch(path.parent.name) and _kind_of(path) == "synthesis":
+                out.append({"id": path.parent.name, "label": f"models/{path.parent.name}"})
+        if not BUNDLED.is_file():
+            out = [m for m in out if m["id"] != "bundled"]
+        return out
+
+    def model_path(self, model_id: str) -> Path:
+        from hwkit.checkpoint import BUNDLED, find_checkpoint
+
+        if model_id == "given" and self.default_model is not None:
+            return find_checkpoint(self.default_model, self.models_dir, kind="synthesis")
+        if model_id == "bundled":
+            return BUNDLED
+        if isinstance(model_id, str) and _RUN_NAME.fullmatch(model_id) and (self.models_dir / model_id).is_dir():
+            return find_checkpoint(self.models_dir / model_id, self.models_dir, kind="synthesis")
+        raise RequestError(f"no model {model_id!r}", 404)
+
+    def load(self, model_id: str) -> _Loaded:
+        import torch
+
+        with self._model_lock:
+            if model_id not in self._loaded:
+                from hwkit.checkpoint import Checkpoint
+
+                ckpt = Checkpoint.load(self.model_path(model_id))
+                if ckpt.kind != "synthesis":
+                    raise RequestError(f"{model_id}: a {ckpt.kind} cannot write text", 400)
+                self._loaded[model_id] = _Loaded(ckpt, ckpt.build_model(torch.device(self.device)))
+            return self._loaded[model_id]
+
+    # -- hands ------------------------------------------------------------------------
+
+    def hands(self, model_id: str) -> list[dict]:
+        """``{"id", "label", "kind"}`` of every hand the model can write in (none first)."""
+        from hwkit.checkpoint import find_store
+        from hwkit.store import Store
+        from hwkit.studio.recording import list_recordings
+
+        out = [{"id": "", "label": "none (the model picks a hand)", "kind": "none"}]
+        for path in sorted(self.styles_dir.glob("*.json")):
+            if _STYLE_NAME.fullmatch(path.stem):
+                out.append({"id": f"style:{path.stem}", "label": path.stem, "kind": "style"})
+        for corpus in sorted(p for p in self.data_dir.glob("*") if p.is_dir()):
+            for rec in list_recordings(corpus):
+                out.append({"id": f"rec:{corpus.name}/{rec['line_id']}", "label": f"{corpus.name}: {rec['text']}",
+                            "kind": "recording"})  # fmt: skip
+        try:
+            store = Store(find_store(self.load(model_id).checkpoint, None))
+        except HwkitError:
+            return out
+        seen = set()
+        for i, writer in enumerate(store.writer_ids):  # one line of each writer
+            if int(writer) not in seen and len(seen) < 60:
+                seen.add(int(writer))
+                out.append({"id": f"line:{store.line_ids[i]}", "label": f"writer {writer}: {store.texts[i]}",
+                            "kind": "store"})  # fmt: skip
+        return out
+
+    def prime(self, model_id: str, hand: str):
+        """The ``Prime`` a hand id names, in the model's units (None for no hand)."""
+        from hwkit.checkpoint import find_store
+        from hwkit.generate import MAX_PRIME_POINTS
+        from hwkit.studio.recording import RecordingError, read_recording, recording_prime
+        from hwkit.style import load_style, style_from_store
+
+        if not hand:
+            return None
+        kind, _, name = str(hand).partition(":")
+        try:
+            if kind == "style" and _STYLE_NAME.fullmatch(name) and (self.styles_dir / f"{name}.json").is_file():
+                prime = load_style(self.styles_dir / f"{name}.json")
+            elif kind == "rec":
+                corpus, _, line_id = name.partition("/")
+                points, text = read_recording(self.corpus_dir(corpus), line_id)
+                prime = recording_prime(points, text, self.scale(model_id))
+            elif kind == "line":
+                from hwkit.store import Store
+
+                prime = style_from_store(Store(find_store(self.load(model_id).checkpoint, None)), name)[0]
+            else:
+                raise RequestError(f"no hand {hand!r}", 404)
+        except (RecordingError, HwkitError) as exc:
+            if isinstance(exc, RequestError):
+                raise
+            raise RequestError(f"hand {hand!r}: {exc}", 404) from None
+        if len(prime.offsets) > MAX_PRIME_POINTS:
+            raise RequestError(f"hand {hand!r}: {len(prime.offsets):,} points, more than a line ({MAX_PRIME_POINTS:,})")
+        return prime
+
+    def scale(self, model_id: str):
+        """The model's x-height and step length, measured once on a line it writes."""
+        from hwkit.page import x_height
+        from hwkit.sample import sample_text
+        from hwkit.studio.recording import ModelScale
+
+        loaded = self.load(model_id)
+        if loaded.scale is None:
+            ckpt = loaded.checkpoint
+            line = sample_text(loaded.model, ckpt.alphabet, ["the quick brown fox jumps over a lazy dog"],
+                               stats=ckpt.stats, bias=1.0, seed=0).lines[0]  # fmt: skip
+            steps = np.hypot(*line.offsets[1:, :2].T)[line.offsets[:-1, 2] < 0.5]
+            loaded.scale = ModelScale(x_height(line.offsets), float(np.median(steps)))
+        return loaded.scale
+
+    # -- writing ----------------------------------------------------------------------
+
+    def make_job(self, request: dict) -> Job:
+        """Check a write request (text, model, hand, bias, seed, replace_unknown) and take a slot."""
+        from hwkit.generate import encodable
+        from hwkit.sample import wrap
+
+        if not isinstance(request, dict):
+            raise RequestError("send a JSON object")
+        text = request.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise RequestError("write some text first")
+        if len(text) > MAX_TEXT:
+            raise RequestError(f"the text is {len(text):,} characters; write at most {MAX_TEXT} at a time")
+        lines = [line for para in text.splitlines() if para.strip() for line in wrap(para, WIDTH)]
+        if len(lines) > MAX_LINES:
+            raise RequestError(f"that is {len(lines)} lines; write at most {MAX_LINES} at a time")
+        bias, seed = request.get("bias", 1.0), request.get("seed")
+        if not isinstance(bias, (int, float)) or not 0 <= bias <= 10:
+            raise RequestError("bias is a number from 0 to 10")
+        if seed is None or seed == "":
+            seed = secrets.randbits(31)
+        if not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise RequestError("seed is a whole number of at least 0")
+        model_id = str(request.get("model") or self.models()[0]["id"])
+        loaded = self.load(model_id)
+        notes: list[str] = []
+        try:
+            lines = [encodable(loaded.checkpoint.alphabet, t, bool(request.get("replace_unknown")), notes)
+                     for t in lines]  # fmt: skip
+        except HwkitError as exc:
+            raise RequestError(str(exc).replace("use --replace-unknown", "tick 'replace unknown'")) from None
+        prime = self.prime(model_id, request.get("hand") or "")
+        with self._lock:
+            if self._jobs >= self.max_jobs:
+                raise Busy(f"busy: {self._jobs} writings are running or waiting; try again in a moment")
+            self._jobs += 1
+        return Job(model_id, lines, prime, float(bias), seed)
+
+    def run(self, job: Job, emit) -> None:
+        """Write a job's lines (on the worker thread), reporting as ``emit(event_dict)``; frees its slot."""
+        from hwkit.generate import encodable
+        from hwkit.sample import Prime, sample_text
+
+        try:
+            if self.closing.is_set():
+                raise Cancelled()
+            loaded = self.load(job.model_id)
+            ckpt = loaded.checkpoint
+            prime = job.prime
+            if prime is not None:
+                prime = Prime(prime.offsets, encodable(ckpt.alphabet, prime.text, True, []))
+            first_new = 1 if prime is None else len(prime.offsets)
+            sent = [0] * len(job.texts)
+            emit({"event": "start", "lines": job.texts, "seed": job.seed})
+
+            def on_rows(first: int, rows: np.ndarray) -> None:
+                if job.cancel.is_set() or self.closing.is_set():
+                    raise Cancelled()
+                for i in range(len(job.texts)):
+                    begin = max(first, first_new)
+                    chunk = rows[i, begin - first :].copy()
+                    if not len(chunk):
+                        continue
+                    if sent[i] == 0:  # the line's first point is its origin, as in the final offsets
+                        if prime is None:
+                            chunk = np.concatenate([np.zeros((1, 3), np.float32), chunk])
+                        else:
+                            chunk[0, :2] = 0.0
+                    sent[i] += len(chunk)
+                    emit({"event": "points", "line": i, "offsets": _rounded(chunk)})
+
+            result = sample_text(loaded.model, ckpt.alphabet, job.texts, stats=ckpt.stats, bias=job.bias,
+                                 seed=job.seed, primes=[prime] * len(job.texts), on_rows=on_rows)  # fmt: skip
+            for i, line in enumerate(result.lines):
+                emit({"event": "line", "line": i, "stop": line.stop, "offsets": _rounded(line.offsets)})
+            result_id = self._keep(result)
+            emit({"event": "done", "result": result_id, "stops": dict(result.stop_counts())})
+        except Cancelled:
+            emit({"event": "error", "message": "cancelled"})
+        except Exception as exc:  # the page shows it; the server stays up
+            emit({"event": "error", "message": str(exc) or type(exc).__name__})
+        finally:
+            with self._lock:
+                self._jobs -= 1
+
+    def _keep(self, result) -> str:
+        result_id = secrets.token_hex(8)
+        with self._lock:
+            self._results[result_id] = result
+            while len(self._results) > MAX_RESULTS:
+                self._results.popitem(last=False)
+        return result_id
+
+    def download(self, result_id: str, fmt: str, *, colour: str = "black", width: float = 1.6) -> tuple[bytes, str, str]:
+        """A finished writing as a file: ``(bytes, media type, file name)``, made by ``hwkit.outputs``."""
+        from hwkit import outputs
+
+        with self._lock:
+            result = self._results.get(result_id)
+        if result is None:
+            raise RequestError("that writing is no longer kept; write it again", 404)
+        if fmt not in DOWNLOADS:
+            raise RequestError(f"no download format {fmt!r}", 404)
+        outputs.check_colour(colour)
+        with tempfile.TemporaryDirectory() as tmp:
+            targets = outputs.plan([] if fmt == "attention" else [fmt], Path(tmp) / "handwriting",
+                                   ["attention"] if fmt == "attention" else [])  # fmt: skip
+            path = outputs.write(result, {fmt: targets[fmt]}, colour=colour, stroke_width=width)[0]
+            return path.read_bytes(), DOWNLOADS[fmt], path.name
+
+    # -- recording --------------------------------------------------------------------
+
+    def corpus_dir(self, name: str) -> Path:
+        from hwkit.studio.recording import check_corpus_name
+
+        return self.data_dir / check_corpus_name(name)
+
+    def record(self, request: dict) -> dict:
+        from hwkit.studio.recording import save_recording
+
+        if not isinstance(request, dict):
+            raise RequestError("send a JSON object")
+        corpus = self.corpus_dir(request.get("corpus", ""))
+        line_id = save_recording(corpus, request.get("text"), request.get("strokes"))
+        return {"line_id": line_id, "hand": f"rec:{corpus.name}/{line_id}", "corpus": corpus.name}
+
+    def recordings(self, corpus: str) -> list[dict]:
+        from hwkit.studio.recording import list_recordings
+
+        return list_recordings(self.corpus_dir(corpus))
+
+    def make_style(self, request: dict) -> dict:
+        """A recorded line (in the given model's units) kept as a style file in ``styles/``."""
+        from hwkit.style import save_style
+
+        if not isinstance(request, dict):
+            raise RequestError("send a JSON object")
+        hand = str(request.get("hand", ""))
+        if not hand.startswith("rec:"):
+            raise RequestError("only a recorded line becomes a new style")
+        model_id = str(request.get("model") or self.models()[0]["id"])
+        prime = self.prime(model_id, hand)
+        corpus, _, line_id = hand[4:].partition("/")
+        name = f"{corpus}-{line_id}"
+        about = {"recorded": {"corpus": corpus, "line_id": line_id}, "model": model_id}
+        self.styles_dir.mkdir(parents=True, exist_ok=True)
+        save_style(self.styles_dir / f"{name}.json", prime, about, force=True)
+        return {"hand": f"style:{name}", "label": name}
+
+    def prompt(self) -> str:
+        from hwkit.demo_text import make_texts
+
+        return make_texts(1, np.random.default_rng(secrets.randbits(32)))[0]
+
+    def close(self) -> None:
+        """Stop: running jobs end at their next report, waiting ones never start."""
+        self.closing.set()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _rounded(offsets: np.ndarray) -> list:
+    """Offsets as JSON lists, to 0.01 pen units (float64 first, so 0.62 is sent as 0.62)."""
+    return np.round(offsets.astype(np.float64), 2).tolist()

@@ -1,0 +1,189 @@
+"""The studio's HTTP API through Starlette's test client: writing streams, limits, ids, recordings, styles."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("httpx2")
+from starlette.testclient import TestClient  # noqa: E402
+
+from hwkit.studio import service  # noqa: E402
+from hwkit.studio.app import MAX_BODY, create_app  # noqa: E402
+from hwkit.studio.service import Studio  # noqa: E402
+
+
+@pytest.fixture
+def studio(tmp_path: Path):
+    made = Studio(tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def client(studio):
+    with TestClient(create_app(studio)) as c:
+        yield c
+
+
+def events(response) -> list[dict]:
+    out = []
+    for block in response.text.split("\n\n"):
+        data = [line[6:] for line in block.split("\n") if line.startswith("data: ")]
+        if data:
+            out.append(json.loads(data[0]))
+    return out
+
+
+def strokes(n: int = 40, x0: float = 20.0) -> list:
+    t = np.arange(n) * 8.0
+    first = [[x0 + 2 * i, 100 + 12 * np.sin(i / 4), t[i]] for i in range(n)]
+    second = [[x0 + 30, 80 + 3 * i, t[-1] + 100 + 8 * i] for i in range(10)]
+    return [first, second]
+
+
+def test_write_streams_points_before_the_line_and_matches_it(client):
+    response = client.post("/api/write", json={"text": "hello world\nsecond line", "seed": 3, "bias": 1})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    got = events(response)
+    kinds = [e["event"] for e in got]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert got[0]["lines"] == ["hello world", "second line"]
+    for line in (0, 1):
+        points = [e for e in got if e["event"] == "points" and e["line"] == line]
+        final = next(e for e in got if e["event"] == "line" and e["line"] == line)
+        assert len(points) > 1 and kinds.index("points") < got.index(final)  # points came first, in parts
+        streamed = np.concatenate([e["offsets"] for e in points])
+        drawn = np.array(final["offsets"])
+        np.testing.assert_allclose(streamed[: len(drawn) - 1, :2], drawn[:-1, :2], atol=0.011)  # the same pen path
+    assert got[-1]["stops"] == {"rule": 2}
+
+
+def test_downloads_come_from_the_same_writers_as_hwkit_sample(client):
+    done = events(client.post("/api/write", json={"text": "abc", "seed": 1}))[-1]
+    for fmt, start in (("svg", b"<svg"), ("png", b"\x89PNG"), ("animate", b"<svg"), ("npz", b"PK"),
+                       ("json", b"{"), ("attention", b"\x89PNG")):  # fmt: skip
+        response = client.get(f"/api/result/{done['result']}/{fmt}?colour=%23336699&width=2")
+        assert response.status_code == 200 and response.content.startswith(start), fmt
+    assert "#336699" in client.get(f"/api/result/{done['result']}/svg?colour=%23336699").text
+    assert client.get("/api/result/nope/svg").status_code == 404
+    assert client.get(f"/api/result/{done['result']}/exe").status_code == 404
+    assert client.get(f"/api/result/{done['result']}/svg?colour=notacolour").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("request_body", "status", "fragment"),
+    [
+        ({"text": ""}, 400, "write some text"),
+        ({"text": "x" * 601}, 400, "at most 600"),
+        ({"text": "\n".join(["word"] * 9)}, 400, "at most 8"),
+        ({"text": "hi", "bias": "high"}, 400, "bias"),
+        ({"text": "hi", "seed": -1}, 400, "seed"),
+        ({"text": "hi €"}, 400, "'€'"),
+        ({"text": "hi", "model": "../../etc"}, 404, "no model"),
+        ({"text": "hi", "model": "bundled", "hand": "style:../../x"}, 404, "no hand"),
+        ({"text": "hi", "hand": "rec:../x/r00-000u-01"}, 404, "corpus name"),
+        ({"text": "hi", "hand": "line:no-such-line"}, 404, "no-such-line"),
+        ([1, 2], 400, "JSON object"),
+    ],
+)
+def test_bad_write_requests_are_refused_with_a_reason(client, request_body, status, fragment):
+    response = client.post("/api/write", json=request_body)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+
+
+def test_unknown_characters_can_be_replaced(client):
+    got = events(client.post("/api/write", json={"text": "hi €", "replace_unknown": True, "seed": 1}))
+    assert got[0]["lines"][0].startswith("hi ") and got[-1]["event"] == "done"
+
+
+def test_oversize_and_non_json_bodies(client):
+    big = client.post("/api/record", content=b"{" + b" " * (MAX_BODY + 10) + b"}",
+                      headers={"content-type": "application/json"})  # fmt: skip
+    assert big.status_code == 413
+    assert client.post("/api/write", content=b"not json").json()["error"] == "the request is not JSON"
+
+
+def test_a_busy_studio_says_so_instead_of_hanging(studio, client, monkeypatch):
+    release = threading.Event()
+    original = studio.run
+
+    def slow(job, emit):
+        release.wait(10)
+        original(job, emit)
+
+    monkeypatch.setattr(studio, "run", slow)
+    studio.max_jobs = 1
+    job = studio.make_job({"text": "one", "seed": 1})  # takes the only slot
+    response = client.post("/api/write", json={"text": "two"})
+    assert response.status_code == 503 and "busy" in response.json()["error"]
+    release.set()
+    studio.run(job, lambda event: None)  # frees the slot
+    assert events(client.post("/api/write", json={"text": "three", "seed": 1}))[-1]["event"] == "done"
+
+
+def test_record_list_prepare_and_write_in_the_recorded_hand(client, studio, tmp_path):
+    from hwkit.prepare import prepare
+    from hwkit.store import Store
+
+    ids = [client.post("/api/record", json={"corpus": "me", "text": t, "strokes": strokes()}).json()["line_id"]
+           for t in ("first line", "second line")]  # fmt: skip
+    assert ids == ["r00-000u-01", "r00-001u-01"]  # never the same number twice
+    assert [r["text"] for r in client.get("/api/recordings?corpus=me").json()] == ["first line", "second line"]
+    prepare(tmp_path / "data" / "me", tmp_path / "me.h5")
+    store = Store(tmp_path / "me.h5")
+    assert sorted(store.texts) == ["first line", "second line"]
+    hands = [h["id"] for h in client.get("/api/hands?model=bundled").json()]
+    assert "rec:me/r00-000u-01" in hands
+    got = events(client.post("/api/write", json={"text": "in my hand", "hand": "rec:me/r00-000u-01", "seed": 2}))
+    assert got[-1]["event"] == "done"
+    made = client.post("/api/style", json={"hand": "rec:me/r00-001u-01"}).json()
+    assert made["hand"] == "style:me-r00-001u-01" and (tmp_path / "styles" / "me-r00-001u-01.json").is_file()
+    assert made["hand"] in [h["id"] for h in client.get("/api/hands").json()]
+    got = events(client.post("/api/write", json={"text": "styled", "hand": made["hand"], "seed": 2}))
+    assert got[-1]["event"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"corpus": "../evil", "text": "x", "strokes": [[[0, 0, 0], [1, 1, 1]]]}, "corpus name"),
+        ({"corpus": "me", "text": "", "strokes": [[[0, 0, 0], [1, 1, 1]]]}, "needs its text"),
+        ({"corpus": "me", "text": "x", "strokes": []}, "no strokes"),
+        ({"corpus": "me", "text": "x", "strokes": [[[0, 0]]]}, "[x, y, t]"),
+        ({"corpus": "me", "text": "x", "strokes": [[[0, 0, 0]] * 4001]}, "at most 4,000"),
+        ({"corpus": "me", "text": "x", "strokes": [[[1e9, 0, 0], [0, 0, 1]]]}, "off any page"),
+        ({"corpus": "me", "text": "\u4e2d", "strokes": [[[0, 0, 0], [1, 1, 1]]]}, "Latin-1"),
+    ],
+)
+def test_bad_recordings_are_refused_and_nothing_is_written(client, tmp_path, body, fragment):
+    response = client.post("/api/record", json=body)
+    assert response.status_code == 400 and fragment in response.json()["error"]
+    assert not list((tmp_path / "data").rglob("*.xml")) if (tmp_path / "data").exists() else True
+
+
+def test_pages_and_lists(client):
+    assert "hwkit studio" in client.get("/").text and 'data-page="write"' in client.get("/").text
+    assert 'data-page="record"' in client.get("/record").text
+    assert client.get("/static/studio.js").status_code == 200
+    assert client.get("/static/../service.py").status_code == 404
+    assert [m["id"] for m in client.get("/api/models").json()] == ["bundled"]
+    assert len(client.get("/api/prompt").json()["text"]) > 10
+
+
+def test_a_cancelled_job_stops_and_frees_its_slot(studio):
+    job = studio.make_job({"text": "a line that would take a while to write", "seed": 1})
+    job.cancel.set()
+    seen = []
+    studio.run(job, seen.append)
+    assert seen[-1] == {"event": "error", "message": "cancelled"}
+    assert studio._jobs == 0
+
+
+def test_limits_are_those_documented():
+    assert service.MAX_TEXT == 600 and service.MAX_LINES == 8
