@@ -62,4 +62,8 @@ def serve(host: str, port: int, model: Path | None, device: str, max_jobs: int) 
         err.print("studio running; Ctrl-C stops it")
 
     server.startup = startup
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn has shut down cleanly and re-raises the signal; Ctrl-C is how one stops it
+        pass
+    err.print("studio stopped")

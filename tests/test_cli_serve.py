@@ -1,0 +1,50 @@
+"""``hwkit serve`` as a user runs it: prints its URL, answers, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from hwkit.cli import cli
+
+
+def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(tmp_path: Path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "hwkit", "serve", "--port", "0"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/"), url
+        with urllib.request.urlopen(url + "api/models", timeout=30) as response:
+            assert json.load(response)[0]["id"] == "bundled"
+        request = urllib.request.Request(url + "api/write", data=b'{"text": "hi", "seed": 1}', method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert b"event: done" in response.read()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        rc = proc.wait(30)
+    stderr = proc.stderr.read()
+    assert rc == 0 and time.monotonic() - start < 30, stderr
+    assert "Traceback" not in stderr and "Ctrl-C stops it" in stderr
+
+
+def test_serve_refuses_a_bad_model_before_starting(tmp_path):
+    result = CliRunner().invoke(cli, ["serve", "--model", str(tmp_path / "nope.pt")])
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "nope.pt" in result.stderr
+
+
+def test_serve_warns_when_it_listens_beyond_this_machine(monkeypatch):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "0"])
+    assert result.exit_code == 0 and "anyone who can reach this machine" in result.stderr
