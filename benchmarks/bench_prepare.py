@@ -11,6 +11,12 @@ largest of its children: the parsing workers). Prints one markdown table.
 
     python benchmarks/bench_prepare.py               # full size
     python benchmarks/bench_prepare.py --lines 2000  # quicker
+    python benchmarks/bench_prepare.py --scales 1,5,20   # memory against corpus size (IAM x 1, 5, 20)
+
+``--scales`` prepares trees of ``--lines`` x each scale (folders, ``--jobs``) and
+prints lines vs peak RSS vs seconds: memory must stay flat as the corpus grows
+(the points wait in a spool file, not in memory). The 20x tree takes about
+5 GB of disk in ``benchmarks/out/``.
 """
 
 from __future__ import annotations
@@ -174,11 +180,23 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=12000, help="line files in the tree (default 12000)")
     parser.add_argument("--points", type=int, default=420, help="average points per line (default 420)")
     parser.add_argument("--jobs", type=int, default=2, help="workers for prepare (default 2)")
+    parser.add_argument("--scales", help="comma-separated multiples of --lines: the memory-vs-size table only")
     parser.add_argument("--run-one", nargs=4, metavar=("KIND", "SOURCE", "OUT", "JOBS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
         kind, source, out, jobs = args.run_one
         print(json.dumps(run_one(kind, Path(source), Path(out), int(jobs))))
+        return
+
+    if args.scales:
+        print(f"| corpus | lines | points | wall s | CPU s | peak RSS MB main / worker | (prepare, folders, --jobs {args.jobs}) |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for scale in [int(x) for x in args.scales.split(",")]:
+            n = args.lines * scale
+            tree = make_tree(OUT / f"iam-{n}x{args.points}", n, args.points)
+            r = measure("prepare", tree, OUT / "bench.h5", args.jobs)
+            print(f"| IAM x {scale} | {r['lines']:,} | {r['points']:,} | {r['wall']:.1f} | {r['cpu']:.1f} | "
+                  f"{r['rss']:.0f} / {r['workers_rss']:.0f} | |", flush=True)
         return
 
     tree = make_tree(OUT / f"iam-{args.lines}x{args.points}", args.lines, args.points)

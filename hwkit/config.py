@@ -276,6 +276,9 @@ class PrepareParams(_Serialised):
     """Lines with fewer points (after cleaning) are left out: a letter or two, nothing to learn from."""
     max_jump: float = 500.0
     """A pen-down step longer than this (raw units, about a line height in IAM-OnDB) splits its stroke."""
+    stats_max_move: float = 10_000.0
+    """Moves longer than this (raw units; an IAM-OnDB board is about 6,500 wide) are left out of the
+    normalisation statistics: a glitch kept as a pen-up jump would otherwise set the scale of every step."""
     valid_fraction: float = 0.05
     """Share of lines for the validation split when no task lists are present."""
     test_fraction: float = 0.05

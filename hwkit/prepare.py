@@ -35,7 +35,7 @@ from hwkit.alphabet import Alphabet
 from hwkit.config import DemoParams, PrepareParams
 from hwkit.errors import CorpusError, OptionError
 from hwkit.progress import Progress, ignore
-from hwkit.store import SPLITS, Line, check_writable, write_store
+from hwkit.store import SPLITS, Spool, SpooledLine, check_writable, write_store
 from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps
 
 # Skip reasons decided here (iam.py holds those found while reading files).
@@ -152,13 +152,14 @@ def prepare_corpus(
     output = Path(output)
     check_writable(output, force)
     corpus = iam.find_corpus(source)
-    got = _collect(corpus, jobs, params, progress)
-    if not got.lines:
-        _no_lines(corpus.root, got.skips)
-    lists = {name: iam.read_task_list(path) for name, path in corpus.task_lists.items()}
-    return _finish(got, output, params, force, source="demo" if corpus.demo else "iam-ondb",
-                   fingerprint=corpus.fingerprint(), task_lists=lists, warnings=_archive_warnings(corpus, got),
-                   decisions={"text_encoding": iam.TEXT_ENCODING})  # fmt: skip
+    with Spool(output) as spool:
+        got = _collect(corpus, jobs, params, progress, spool)
+        if not got.lines:
+            _no_lines(corpus.root, got.skips)
+        lists = {name: iam.read_task_list(path) for name, path in corpus.task_lists.items()}
+        return _finish(got, output, params, force, source="demo" if corpus.demo else "iam-ondb",
+                       fingerprint=corpus.fingerprint(), task_lists=lists, warnings=_archive_warnings(corpus, got),
+                       decisions={"text_encoding": iam.TEXT_ENCODING})  # fmt: skip
 
 
 def prepare_inkml(
@@ -180,14 +181,21 @@ def prepare_inkml(
     ``group_type`` takes the groups annotated with that type as the lines instead
     (``"Textline"`` for IAMonDo, whose innermost transcribed groups are words).
     """
-    from hwkit.inkml import Skipped, parse_inkml
-
     root, output = Path(source), Path(output)
     check_writable(output, force)
     files = [root] if root.is_file() else sorted(root.rglob("*.inkml"))
     if not files:
         raise CorpusError(f"{root}: no .inkml files")
-    skips, lines, n_points, digest = iam.Skips(), [], 0, hashlib.sha256()
+    with Spool(output) as spool:
+        return _prepare_inkml_files(root, files, output, spool, force=force, params=params, group_type=group_type,
+                                    progress=progress)  # fmt: skip
+
+
+def _prepare_inkml_files(root: Path, files: list[Path], output: Path, spool: Spool, *, force: bool,
+                         params: PrepareParams, group_type: str | None, progress: Progress) -> PrepareReport:  # fmt: skip
+    from hwkit.inkml import Skipped, parse_inkml
+
+    skips, n_points, digest = iam.Skips(), 0, hashlib.sha256()
     for done, path in enumerate(files, 1):
         rel = path.name if path == root else path.relative_to(root).as_posix()
         if path != root and (path.is_symlink() or not path.is_file()):  # never follow a link out of the tree
@@ -213,12 +221,12 @@ def prepare_inkml(
             if len(offsets) < params.min_points:
                 skips.add(item.line_id, TOO_FEW)
             else:
-                lines.append(Line(offsets, item.text, item.line_id, -1))
+                spool.add(offsets, item.text, item.line_id, -1)
                 n_points += len(offsets)
-        progress({"event": "files", "done": done, "total": len(files), "lines": len(lines), "points": n_points})
-    if not lines:
+        progress({"event": "files", "done": done, "total": len(files), "lines": len(spool.lines), "points": n_points})
+    if not spool.lines:
         _no_lines(root, skips)
-    got = _Collected(lines, skips, {}, {}, set(), len(files), n_points)
+    got = _Collected(spool.lines, skips, {}, {}, set(), len(files), n_points)
     return _finish(got, output, params, force, source="inkml", fingerprint=digest.hexdigest(),
                    decisions={"units": "millimetres where the files give a physical scale, else their own",
                               "inkml_group": group_type or "innermost transcribed group"})  # fmt: skip
@@ -236,7 +244,7 @@ def is_inkml(source: str | os.PathLike) -> bool:
 class _Collected:
     """What reading a corpus gave: the kept lines, every skip, and the labels they were judged by."""
 
-    lines: list[Line]
+    lines: list[SpooledLine]  # their points wait in a Spool file, not in memory
     skips: iam.Skips
     texts: dict[str, list[str] | None]  # form id -> its CSR lines
     writers: dict[str, int]  # form id -> writer id
@@ -245,8 +253,9 @@ class _Collected:
     points: int
 
 
-def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progress: Progress) -> _Collected:
-    """Read the labels, then parse and clean every stroke file (in worker processes)."""
+def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progress: Progress,
+             spool: Spool) -> _Collected:  # fmt: skip
+    """Read the labels, then parse and clean every stroke file (in worker processes) into ``spool``."""
     jobs = max(1, jobs or default_jobs())
     if not corpus.strokes.archived:
         jobs = min(jobs, -(-len(corpus.strokes.files) // CHUNK_FILES))
@@ -254,7 +263,6 @@ def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progre
     for part in (corpus.strokes, corpus.ascii, corpus.original):
         for relpath in part.not_regular if part is not None else ():
             skips.add(relpath, iam.NOT_REGULAR)
-    lines: list[Line] = []
     with _worker_pool(jobs) as pool:  # started first, so that workers boot while the labels are read
         texts = _read_texts(corpus, skips)
         _require_readable(corpus.ascii, skips)
@@ -287,12 +295,13 @@ def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progre
                 elif len(result) < params.min_points:
                     skips.add(line_id, TOO_FEW)
                 else:
-                    lines.append(Line(result, text, line_id, writers.get(_form_of(line_id), -1)))
+                    spool.add(result, text, line_id, writers.get(_form_of(line_id), -1))
                     n_points += len(result)
             done[0] += len(chunk)
-            progress({"event": "files", "done": done[0], "total": total, "lines": len(lines), "points": n_points})
+            progress({"event": "files", "done": done[0], "total": total, "lines": len(spool.lines),
+                      "points": n_points})  # fmt: skip
     _require_readable(corpus.strokes, skips)
-    return _Collected(lines, skips, texts, writers, seen, done[0], n_points)
+    return _Collected(spool.lines, skips, texts, writers, seen, done[0], n_points)
 
 
 def _no_lines(root: Path, skips: iam.Skips) -> None:
@@ -317,6 +326,7 @@ def _finish(got: _Collected, output: Path, params: PrepareParams, force: bool, *
             "lift the pen before a pen-down step longer than max_jump: the stroke is split there and "
             "every reading kept (strokes.split_jumps)",
             "leave out lines with fewer than min_points points after cleaning",
+            "leave moves longer than stats_max_move out of the normalisation statistics",
             "leave out lines whose transcription is empty or missing",
             f"leave out lines with a reading beyond {iam.MAX_COORDINATE:g} (a glitch, not ink)",
         ],
@@ -326,7 +336,7 @@ def _finish(got: _Collected, output: Path, params: PrepareParams, force: bool, *
     warnings = [*warnings, *(f"split {name!r} is empty; hwkit train needs train and valid lines"
                              for name in ("train", "valid") if not splits[name])]  # fmt: skip
     write_store(output, lines, splits, skips, source=source, source_fingerprint=fingerprint,
-                prepare_params=recorded, force=force)  # fmt: skip
+                prepare_params=recorded, force=force, stats_max_move=params.stats_max_move)  # fmt: skip
     return PrepareReport(
         output=output,
         source=source,

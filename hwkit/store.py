@@ -9,13 +9,17 @@ datasets and makes whole-store reads one call.
     /text, /line_id  utf-8 strings (N);  /writer_id int32 (N), -1 = unknown
     /splits/{train,valid,test}  int64 line indices
     /alphabet      utf-8 string, characters in code order (see ``alphabet.py``)
-    /stats         attrs mean, std of dx, dy over the train split
+    /stats         attrs mean, std of dx, dy over the train split (moves longer than
+                   prepare's ``stats_max_move`` left out)
     /skipped/{line_id,reason}  every input left out, and why
     root attrs     format, format_version, hwkit_version, created_utc, source,
                    source_fingerprint, content_sha256, prepare_params (JSON)
 
 Writes go to a temporary file beside the target and are renamed into place, so
-an interrupted write never leaves a half store under the real name. Readers
+an interrupted write never leaves a half store under the real name. They stream:
+``write_store`` takes lines whose points may live on disk (``Spool``, where
+``prepare`` parks each line as it is parsed) and writes, hashes and sums them a
+block at a time, so memory does not grow with the corpus. Readers
 open the file lazily in each process and drop the handle when pickled, so a
 ``Store`` can be handed to DataLoader workers.
 """
@@ -35,12 +39,15 @@ import numpy as np
 from hwkit import __version__
 from hwkit.alphabet import Alphabet
 from hwkit.errors import StoreError
-from hwkit.files import atomic_path, make_folder
+from hwkit.files import atomic_path, make_folder, remove_stale_temps
 from hwkit.strokes import offset_stats
 
 FORMAT = "hwkit-strokes"
 FORMAT_VERSION = 1
 SPLITS = ("train", "valid", "test")
+
+
+WRITE_BLOCK = 1 << 20  # points gathered before each write to the store (12 MB)
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,65 @@ class Line:
     text: str
     line_id: str
     writer_id: int
+
+    @property
+    def length(self) -> int:
+        return len(self.offsets)
+
+
+@dataclass(frozen=True)
+class SpooledLine:
+    """A line whose points wait in a ``Spool`` file: the labels in memory, the points read when asked."""
+
+    spool: Spool
+    start: int  # first row in the spool
+    length: int
+    text: str
+    line_id: str
+    writer_id: int
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return self.spool.read(self.start, self.length)
+
+
+class Spool:
+    """Lines parked in a temporary file beside the store to be while a corpus is read (float32
+    rows appended), so that reading a corpus of any size holds only its labels in memory.
+
+    Use as a context manager: the file is removed on exit, whatever happens. Its
+    name is one of the store's temp names (``.NAME.tmp-PID-spool.h5``), so if the
+    process is killed the next write of that store clears it (``files.remove_stale_temps``).
+    """
+
+    def __init__(self, store_path: str | os.PathLike):
+        store_path = Path(store_path)
+        make_folder(store_path.parent)
+        remove_stale_temps(store_path)
+        self.path = store_path.with_name(f".{store_path.stem}.tmp-{os.getpid()}-spool{store_path.suffix}")
+        self._file = open(self.path, "w+b")  # noqa: SIM115  (closed in __exit__)
+        self.rows = 0
+        self.lines: list[SpooledLine] = []
+
+    def add(self, offsets: np.ndarray, text: str, line_id: str, writer_id: int) -> None:
+        data = np.ascontiguousarray(offsets, dtype=np.float32).reshape(-1, 3)
+        self._file.seek(0, os.SEEK_END)
+        self._file.write(data.tobytes())
+        self.lines.append(SpooledLine(self, self.rows, len(data), text, line_id, writer_id))
+        self.rows += len(data)
+
+    def read(self, start: int, length: int) -> np.ndarray:
+        self._file.flush()
+        self._file.seek(start * 12)
+        data = np.frombuffer(self._file.read(length * 12), dtype=np.float32)
+        return data.reshape(length, 3)
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _content_digest(point_chunks: Iterable[np.ndarray], texts: Sequence[str]):
@@ -80,11 +146,14 @@ def write_store(
     source_fingerprint: str = "",
     prepare_params: Mapping | None = None,
     force: bool = False,
+    stats_max_move: float | None = None,
 ) -> Path:
-    """Write ``lines`` as a store at ``path`` atomically; return the path.
+    """Write ``lines`` (``Line`` or ``SpooledLine``) as a store at ``path`` atomically; return the path.
 
     The alphabet is every character of every text; normalisation statistics come
-    from the train split only. Refuses to replace an existing file unless ``force``.
+    from the train split only, moves longer than ``stats_max_move`` left out.
+    Points are read, written and hashed a block at a time. Refuses to replace an
+    existing file unless ``force``.
     """
     import h5py
 
@@ -95,21 +164,25 @@ def write_store(
     for name, idx in splits.items():
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
             raise StoreError(f"split {name!r} refers to lines outside 0..{n - 1}")
-    lengths = np.fromiter((len(line.offsets) for line in lines), dtype=np.int64, count=n)
+    lengths = np.fromiter((line.length for line in lines), dtype=np.int64, count=n)
     line_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    points = (
-        np.concatenate([np.asarray(line.offsets, dtype=np.float32) for line in lines])
-        if n
-        else np.zeros((0, 3), np.float32)
-    )
     texts = [line.text for line in lines]
-    mean, std = offset_stats(lines[i].offsets for i in splits["train"])
-    digest = _content_digest([points], texts)
+    mean, std = offset_stats((lines[i].offsets for i in splits["train"]), stats_max_move)
 
     strings = h5py.string_dtype("utf-8")
     try:
         with atomic_path(path, replace=force) as tmp:
             with h5py.File(tmp, "w") as f:
+                total = int(line_offsets[-1])
+                points = f.create_dataset("points", shape=(total, 3), dtype=np.float32,
+                                          chunks=(min(max(total, 1), 65536), 3))  # fmt: skip
+
+                def written() -> Iterator[np.ndarray]:
+                    for first, block in _blocks(lines):
+                        points[first : first + len(block)] = block
+                        yield block
+
+                digest = _content_digest(written(), texts)
                 f.attrs.update(
                     format=FORMAT,
                     format_version=FORMAT_VERSION,
@@ -120,7 +193,6 @@ def write_store(
                     content_sha256=digest.hexdigest(),
                     prepare_params=json.dumps(dict(prepare_params or {}), sort_keys=True),
                 )
-                f.create_dataset("points", data=points, chunks=(min(max(len(points), 1), 65536), 3))
                 f.create_dataset("line_offsets", data=line_offsets)
                 f.create_dataset("text", data=texts, dtype=strings)
                 f.create_dataset("line_id", data=[line.line_id for line in lines], dtype=strings)
@@ -135,6 +207,19 @@ def write_store(
     except FileExistsError:
         raise StoreError(f"{path}: appeared while this store was written (another prepare?); --force replaces it") from None
     return path
+
+
+def _blocks(lines: Sequence) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first row, points)`` blocks of about ``WRITE_BLOCK`` rows, the lines' points in order."""
+    first, parts, size = 0, [], 0
+    for line in lines:
+        parts.append(np.asarray(line.offsets, dtype=np.float32))
+        size += len(parts[-1])
+        if size >= WRITE_BLOCK:
+            yield first, np.concatenate(parts)
+            first, parts, size = first + size, [], 0
+    if parts:
+        yield first, np.concatenate(parts)
 
 
 class Store:

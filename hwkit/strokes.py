@@ -111,14 +111,33 @@ def split_jumps(points: np.ndarray, max_jump: float) -> np.ndarray:
     return out
 
 
-def offset_stats(offsets: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of ``dx, dy`` over many lines (row 0 of each line, always zero, excluded)."""
-    steps = [np.asarray(line)[1:, :2] for line in offsets]
-    if not sum(len(d) for d in steps):
+def offset_stats(offsets: Iterable[np.ndarray], max_jump: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of ``dx, dy`` over many lines (row 0 of each line, always zero, excluded).
+
+    Moves longer than ``max_jump`` are left out: after cleaning they are pen-up
+    jumps (a lost reading split off, a glitch), and one jump of 10^5 units would
+    set the scale of every ordinary step. One pass in fixed memory (per-block
+    means and squared deviations, merged as Chan et al.), so a corpus of any
+    size can be summed as it streams by.
+    """
+    count, mean, m2 = 0, np.zeros(2), np.zeros(2)
+    for line in offsets:
+        d = np.asarray(line, dtype=np.float64)[1:, :2]
+        if max_jump is not None and len(d):
+            d = d[np.hypot(d[:, 0], d[:, 1]) <= max_jump]
+        n = len(d)
+        if not n:
+            continue
+        block_mean = d.mean(axis=0)
+        block_m2 = ((d - block_mean) ** 2).sum(axis=0)
+        total = count + n
+        delta = block_mean - mean
+        mean = mean + delta * (n / total)
+        m2 = m2 + block_m2 + delta**2 * (count * n / total)
+        count = total
+    if not count:
         return np.zeros(2), np.ones(2)
-    d = np.concatenate(steps).astype(np.float64)
-    mean = d.mean(axis=0)
-    std = d.std(axis=0)
+    std = np.sqrt(m2 / count)
     return mean, np.where(std > 0, std, 1.0)
 
 

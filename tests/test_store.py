@@ -151,3 +151,37 @@ def test_a_store_whose_statistics_cannot_normalise_is_refused(make_store, std):
         f["stats"].attrs["std"] = np.array(std)
     with pytest.raises(StoreError, match="train statistics are not"):
         Store(path)
+
+
+def test_written_in_small_blocks_the_store_is_the_same(tmp_path, monkeypatch):
+    lines = make_lines(12, seed=4)
+    whole = Store(write(tmp_path / "whole.h5", lines))
+    monkeypatch.setattr(store_mod, "WRITE_BLOCK", 7)  # a block every line or two
+    blocks = Store(write(tmp_path / "blocks.h5", lines))
+    assert blocks.fingerprint == whole.fingerprint
+    blocks.verify()
+    for i in range(len(lines)):
+        np.testing.assert_array_equal(blocks.offsets(i), whole.offsets(i))
+
+
+def test_spooled_lines_write_the_same_store_and_the_spool_file_goes(tmp_path):
+    lines = make_lines(9, seed=5)
+    with store_mod.Spool(tmp_path / "spooled.h5") as spool:
+        for line in lines:
+            spool.add(line.offsets, line.text, line.line_id, line.writer_id)
+        assert spool.path.is_file() and spool.path.name.startswith(".spooled.tmp-")
+        spooled = Store(write(tmp_path / "spooled.h5", spool.lines))
+    assert not spool.path.exists()
+    assert spooled.fingerprint == Store(write(tmp_path / "plain.h5", lines)).fingerprint
+
+
+def test_a_jump_kept_as_a_pen_up_move_does_not_set_the_scale(tmp_path):
+    lines = make_lines(10, seed=6)
+    calm = Store(write(tmp_path / "calm.h5", lines, stats_max_move=10_000.0))
+    glitch = lines[0].offsets.copy()
+    glitch[len(glitch) // 2, :2] = (50_000.0, -20_000.0)  # a lost reading, split off as a pen-up jump
+    lines[0] = Line(glitch, lines[0].text, lines[0].line_id, lines[0].writer_id)
+    robust = Store(write(tmp_path / "robust.h5", lines, stats_max_move=10_000.0))
+    naive = Store(write(tmp_path / "naive.h5", lines))
+    np.testing.assert_allclose(robust.std, calm.std, rtol=0.05)
+    assert naive.std[0] > 20 * calm.std[0]

@@ -78,3 +78,17 @@ def test_offset_stats_ignore_the_start_row_and_match_numpy():
     steps = np.concatenate([line[1:, :2] for line in lines])
     np.testing.assert_allclose(mean, steps.mean(axis=0))
     np.testing.assert_allclose(std, steps.std(axis=0))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(arrays(np.float32, st.tuples(st.integers(1, 30), st.just(3)),
+                       elements=st.floats(-1e4, 1e4, width=32)), min_size=1, max_size=12))
+def test_offset_stats_in_one_pass_equal_numpy_over_everything(lines):
+    steps = np.concatenate([line[1:, :2] for line in lines]).astype(np.float64)
+    mean, std = S.offset_stats(lines)
+    if len(steps) == 0:
+        assert list(mean) == [0, 0] and list(std) == [1, 1]
+        return
+    np.testing.assert_allclose(mean, steps.mean(axis=0), rtol=1e-9, atol=1e-9)
+    expected = steps.std(axis=0)
+    np.testing.assert_allclose(std, np.where(expected > 0, expected, 1.0), rtol=1e-7, atol=1e-6)
