@@ -20,6 +20,8 @@ from hwkit.stats import step_lengths, store_stats
 from hwkit.store import Store
 
 DEFAULT_N = 20  # lines drawn when n is not given (all of them when the split has fewer)
+LOAD_BYTES = 256 << 20  # a store's points up to this size are read into memory at once; bigger ones line by line
+HISTOGRAM_POINTS = 2_000_000  # step histograms of a bigger store are drawn from a random sample of its lines
 
 
 def inspect_store(
@@ -48,8 +50,10 @@ def inspect_store(
     if crop is not None and not batch:
         raise OptionError("crop", "only with --batch (it cuts the lines of the batch)")
     path = Path(store) if store is not None else default_store()
-    st = Store(path).load()
-    st.verify()  # a damaged store is named before anything is drawn from it
+    st = Store(path)
+    if st.n_points * 12 <= LOAD_BYTES:
+        st.load()
+    st.verify()  # a damaged store is named before anything is drawn from it (in chunks: memory stays flat)
     notes: list[str] = []
     chosen = pick_lines(st, split, n, seed, notes)
     out = Path(out) if out is not None else CACHE_DIR / f"{path.stem}-inspect"
@@ -71,7 +75,8 @@ def inspect_store(
     save("lines", [st.offsets(s["index"]) for s in shown],
          [f"{s['text']}\n{s['line_id']} · writer {s['writer_id']} · {s['points']} points" for s in shown])  # fmt: skip
     for suffix in (".svg", ".png") if png else (".svg",):
-        target = render.histograms(histogram_panels(st), out / f"histograms{suffix}")
+        target = render.histograms(histogram_panels(st, notes if suffix == ".svg" else []),
+                                   out / f"histograms{suffix}")  # fmt: skip
         pictures["histograms" + ("_png" if suffix == ".png" else "")] = str(target)
     result = store_stats(st)
     result["shown"] = shown
@@ -99,10 +104,17 @@ def pick_lines(store: Store, split: str, n: int | None, seed: int | None, notes:
     return np.sort(np.random.default_rng(seed).choice(indices, n, replace=False))
 
 
-def histogram_panels(store: Store) -> list[render.Histogram]:
-    """Points per line for each split, and step lengths with the pen down and up."""
+def histogram_panels(store: Store, notes: list[str] | None = None) -> list[render.Histogram]:
+    """Points per line for each split, and step lengths with the pen down and up (of a random
+    sample of lines, about ``HISTOGRAM_POINTS`` points, when the store is bigger)."""
     lengths = np.diff(store.line_offsets)
-    down, up = step_lengths(store)
+    lines = None
+    if store.n_points > HISTOGRAM_POINTS:
+        share = HISTOGRAM_POINTS / store.n_points
+        lines = np.flatnonzero(np.random.default_rng(0).random(len(store)) < share)
+        if notes is not None:
+            notes.append(f"step lengths drawn from a random {len(lines):,} of the {len(store):,} lines")
+    down, up = step_lengths(store, lines)
     return [
         render.Histogram("points per line", "points",
                          {name: lengths[idx] for name, idx in store.splits.items() if len(idx)}),

@@ -5,6 +5,8 @@ Counts come from the store's metadata alone; only ``step_lengths`` reads the poi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from hwkit.store import SPLITS, Store
@@ -77,13 +79,14 @@ def store_stats(store: Store, examples: int = 3) -> dict:
     }
 
 
-def step_lengths(store: Store) -> tuple[np.ndarray, np.ndarray]:
-    """Lengths of every step (row 0 of each line excluded), split into pen-down and pen-up moves.
+def step_lengths(store: Store, lines: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths of every step of ``lines`` (default: all; row 0 of each line excluded), split into
+    pen-down and pen-up moves.
 
     A row's move is made in the air when the row before it has ``pen_up`` set.
     """
     down, up = [], []
-    for i in range(len(store)):
+    for i in range(len(store)) if lines is None else lines:
         offsets = store.offsets(i)
         step = np.hypot(offsets[1:, 0], offsets[1:, 1])
         air = offsets[:-1, PEN_UP] > 0.5

@@ -187,3 +187,23 @@ def test_json_keeps_stdout_pure_and_lists_the_pictures(make_store, tmp_path):
     pictures = json.loads(result.stdout)["pictures"]  # nothing but the JSON on stdout
     assert set(pictures) == {"lines", "lines_png", "histograms", "histograms_png"}
     assert "wrote" not in result.stdout and "wrote" not in result.stderr
+
+
+def test_a_big_store_is_read_line_by_line_and_its_histogram_sampled(tiny_store, tmp_path, monkeypatch):
+    from hwkit import inspection
+    from hwkit.store import Store
+
+    loaded = []
+    original = Store.load
+    monkeypatch.setattr(Store, "load", lambda self: loaded.append(self) or original(self))
+    monkeypatch.setattr(inspection, "LOAD_BYTES", 1000)  # this tiny store counts as big
+    monkeypatch.setattr(inspection, "HISTOGRAM_POINTS", Store(tiny_store).n_points // 3)
+    read = []
+    step_lengths = inspection.step_lengths
+    monkeypatch.setattr(inspection, "step_lengths", lambda store, lines=None: read.append(lines) or
+                        step_lengths(store, lines))  # fmt: skip
+    result = inspection.inspect_store(tiny_store, n=3, out=tmp_path / "pics")
+    assert not loaded  # never read whole into memory
+    assert read[0] is not None and 0 < len(read[0]) < len(Store(tiny_store))
+    assert any("random" in note for note in result["notes"])
+    assert Path(result["pictures"]["histograms"]).is_file() and result["points"] == Store(tiny_store).n_points
