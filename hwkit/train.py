@@ -69,6 +69,7 @@ from hwkit.config import (
 from hwkit.dataset import Batch, BucketBatchSampler, StrokeDataset, collate
 from hwkit.errors import (
     CheckpointError,
+    HwkitError,
     NothingToDo,
     OptionError,
     TrainingError,
@@ -106,6 +107,24 @@ POINT_BYTES = 12  # float32 dx, dy, pen_up
 # Seconds between redraws of the loss plot during a run (drawing takes about a
 # second; it is always drawn at the end).
 PLOT_EVERY = 60.0
+
+
+def _own_run_folder(held: contextlib.ExitStack, run_dir, rank: int, world: int, device: torch.device) -> None:
+    """Rank 0 takes the run folder's lock (a second run into it would interleave both); under DDP every
+    rank learns whether it got it, so that a refused run ends on all ranks instead of leaving the
+    others waiting at their first collective until the backend's timeout."""
+    refused = None
+    if rank == 0:
+        try:
+            held.enter_context(owned(run_dir, "hwkit train"))
+        except HwkitError as exc:
+            refused = exc
+    if world > 1:
+        (any_refused,) = distributed.any_rank(world, device, refused is not None)
+        if any_refused and refused is None:
+            raise TrainingError(f"{run_dir}: rank 0 could not take the run folder (its message says why)")
+    if refused is not None:
+        raise refused
 
 
 @dataclass
@@ -173,11 +192,10 @@ def train(
     finished = False
     held = contextlib.ExitStack()
     try:
-        if rank == 0:  # one process owns a run folder: a second run into it would interleave both
-            held.enter_context(owned(run_dir, "hwkit train"))
+        device = distributed.pick_device(config.device, local_rank if world > 1 else None)
+        _own_run_folder(held, run_dir, rank, world, device)
         if config.clip not in ("graves", "norm"):
             raise TrainingError(f"unknown clip {config.clip!r} (choose graves or norm)")
-        device = distributed.pick_device(config.device, local_rank if world > 1 else None)
         store = Store(store_path)
         alphabet = alphabet or (resume.alphabet if resume is not None else store.alphabet)
         if model_config.kind != "prediction":

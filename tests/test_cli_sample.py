@@ -151,6 +151,7 @@ def test_style_export_then_write_in_that_hand(workdir, tiny_store):
         (["--text", "fox", "--style", "no-such-line"], ["no-such-line"]),
         (["--text", "fox", "--style", "x00-000", "--store", "nope.h5"], ["nope.h5", "no such file"]),
         (["--text", "  "], ["the text to write is empty"]),
+        (["--text-file", "empty.txt"], ["empty.txt: the text to write is empty"]),
         (["--text", "fox", "--style", "deep.json"], ["deep.json", "not a readable style file (RecursionError)"]),
         (["--text", "fox", "--style", "huge.json"], ["huge.json", "50,000 points; a style is one line"]),
         (["--text", "fox " * 3000, "--width", "10"], ["1,500 lines in one request; write at most 1,000"]),
@@ -161,6 +162,7 @@ def test_user_errors_are_one_line(workdir, args, fragments):
     Path("deep.json").write_text("[" * 100_000 + "]" * 100_000)  # nesting deeper than any parser's stack
     huge = {"format": "hwkit-style", "format_version": 1, "text": "fox", "offsets": [[1.0, 0.0, 0.0]] * 50_000}
     Path("huge.json").write_text(json.dumps(huge))
+    Path("empty.txt").write_text("\n  \n")
     one_line_error(run("sample", *args), *fragments)
 
 

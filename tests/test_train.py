@@ -184,6 +184,23 @@ def test_two_process_gloo_ddp_run(make_store, tmp_path):
     assert done.stdout.count("best valid") == 1
 
 
+def test_a_ddp_run_into_a_folder_in_use_ends_on_every_rank(make_store, tmp_path):
+    """Rank 0 is refused the run folder's lock; rank 1 must learn it and stop, not wait at a collective."""
+    from hwkit.files import owned
+
+    store = make_store(n_lines=24, max_points=60)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
+    env["OMP_NUM_THREADS"] = "1"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "hwkit", "train", str(store), "--preset", "tiny", "--name", "busy", "--device", "cpu",
+    ]  # fmt: skip
+    with owned(tmp_path / "models" / "busy", "test"):
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "in use by process" in done.stderr and "rank 0 could not take the run folder" in done.stderr
+
+
 def _interrupt_at(monkeypatch, call):
     """Make the ``call``-th gradient clipping (after a backward, before its optimiser step) raise Ctrl-C."""
     real = train_module.clip_gradients

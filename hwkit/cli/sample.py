@@ -97,7 +97,7 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
       hwkit sample --page A5 --text-file letter.txt --bias 1 --png --pdf --gcode
     """
     from hwkit import outputs
-    from hwkit.errors import OptionError
+    from hwkit.errors import OptionError, TextError
     from hwkit.generate import generate
 
     page = {name: options.pop(name) for name in ("page", *PAGE_ONLY)}
@@ -119,6 +119,8 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
     if colour == "eos" and "animate" in targets:
         err.print("note: the animation is drawn in one colour (black); --colour eos shades the SVG and PNG only")
     requested = [*texts, *(read_lines(text_file, "--text-file") if text_file else [])]
+    if text_file and not any(line.strip() for line in requested):
+        raise TextError(f"{text_file.name}: the text to write is empty")
     made = generate(checkpoint, requested, styles=styles, attention=plot_attention, **options)
     for note in made.notes:
         err.print(f"note: {escape(note)}")
