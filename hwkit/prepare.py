@@ -480,8 +480,31 @@ def _worker_pool(jobs: int) -> Iterator[multiprocessing.pool.Pool | None]:
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
-    with pool:
+    try:
         yield pool
+    except BaseException:
+        _abandon(pool)
+        raise
+    pool.terminate()  # every result is in: nothing is left to wait for
+
+
+def _abandon(pool: multiprocessing.pool.Pool) -> None:
+    """End the workers now, on Ctrl-C or an error. ``Pool.terminate`` joins the pool's task thread,
+    which can wait forever for a queue lock after an interrupt (one Ctrl-C in eight hung so); the
+    workers only read stroke files, so killing them loses nothing. The pool's worker handler is
+    stopped first (it would start new ones), and cancelling its finaliser keeps the interpreter's
+    exit from making that same join. (These are ``multiprocessing.pool`` internals, read with
+    ``getattr`` so that a Python without them still ends, by the slower way.)"""
+    handler = getattr(pool, "_worker_handler", None)  # it would replace the killed workers
+    if handler is not None:
+        handler._state = multiprocessing.pool.TERMINATE
+        handler.join(1)
+    for worker in getattr(pool, "_pool", ()):
+        worker.kill()
+        worker.join(5)
+    finaliser = getattr(pool, "_terminate", None)
+    if finaliser is not None:
+        finaliser.cancel()
 
 
 def _ignore_sigint() -> None:
