@@ -47,6 +47,7 @@ BAD_COORDINATES = "bad coordinates"
 EMPTY_STROKES = "empty stroke set"
 NOT_STROKE_FILE = "not a stroke file"
 UNREADABLE = "unreadable file"
+UNREADABLE_FOLDER = "unreadable folder"  # a sub-folder that could not be listed: its lines are lost
 TRUNCATED = "truncated archive"  # some of its files were read before the damage
 UNREADABLE_ARCHIVE = "unreadable archive"  # none of its files could be read: not a tar.gz, or cut before the first
 
@@ -104,19 +105,33 @@ class Part:
         reach out of the tree and a named pipe cannot block the read; prepare records them as skipped."""
         return [] if self.archived else self._walk[1]
 
+    @property
+    def unreadable_folders(self) -> list[str]:
+        """Sub-folders that could not be listed (no permission): their lines would vanish unseen,
+        so prepare records each as skipped."""
+        return [] if self.archived else self._walk[2]
+
     @cached_property
-    def _walk(self) -> tuple[list[str], list[str]]:
-        regular, other = [], []
+    def _walk(self) -> tuple[list[str], list[str], list[str]]:
+        regular, other, unlisted = [], [], []
         top = str(self.path)
-        for dirpath, _, names in os.walk(top):  # does not descend into linked folders
-            prefix = self.name + dirpath[len(top) :].replace(os.sep, "/")
+
+        def where(path: str) -> str:
+            return self.name + path[len(top) :].replace(os.sep, "/")
+
+        def failed(exc: OSError) -> None:
+            if exc.filename is not None and str(exc.filename) != top:
+                unlisted.append(where(str(exc.filename)))
+
+        for dirpath, _, names in os.walk(top, onerror=failed):  # does not descend into linked folders
+            prefix = where(dirpath)
             for name in names:
                 try:
                     mode = os.lstat(os.path.join(dirpath, name)).st_mode
                 except OSError:
                     mode = 0
                 (regular if stat.S_ISREG(mode) else other).append(f"{prefix}/{name}")
-        return sorted(regular), sorted(other)
+        return sorted(regular), sorted(other), sorted(unlisted)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 
 from hwkit import render
 from hwkit.errors import OptionError, StoreError
+from hwkit.files import atomic_path
 from hwkit.paths import CACHE_DIR, default_store
 from hwkit.stats import step_lengths, store_stats
 from hwkit.store import Store
@@ -63,11 +64,12 @@ def inspect_store(
 
     def save(name: str, lines: list, captions: list[str]) -> None:
         placed = render.layout(lines, captions, style)
-        target = out / f"{name}.svg"
-        target.write_text(render.layout_svg(placed), encoding="utf-8")
-        pictures[name] = str(target)
+        with atomic_path(out / f"{name}.svg") as tmp:
+            tmp.write_text(render.layout_svg(placed), encoding="utf-8")
+        pictures[name] = str(out / f"{name}.svg")
         if png:
-            render.layout_png(placed).save(out / f"{name}.png")
+            with atomic_path(out / f"{name}.png") as tmp:
+                render.layout_png(placed).save(tmp, format="PNG")
             pictures[f"{name}_png"] = str(out / f"{name}.png")
 
     shown = [{"index": int(i), "line_id": st.line_ids[i], "writer_id": int(st.writer_ids[i]),
@@ -75,8 +77,9 @@ def inspect_store(
     save("lines", [st.offsets(s["index"]) for s in shown],
          [f"{s['text']}\n{s['line_id']} · writer {s['writer_id']} · {s['points']} points" for s in shown])  # fmt: skip
     for suffix in (".svg", ".png") if png else (".svg",):
-        target = render.histograms(histogram_panels(st, notes if suffix == ".svg" else []),
-                                   out / f"histograms{suffix}")  # fmt: skip
+        target = out / f"histograms{suffix}"
+        with atomic_path(target) as tmp:
+            render.histograms(histogram_panels(st, notes if suffix == ".svg" else []), tmp)
         pictures["histograms" + ("_png" if suffix == ".png" else "")] = str(target)
     result = store_stats(st)
     result["shown"] = shown

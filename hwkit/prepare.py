@@ -263,6 +263,8 @@ def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progre
     for part in (corpus.strokes, corpus.ascii, corpus.original):
         for relpath in part.not_regular if part is not None else ():
             skips.add(relpath, iam.NOT_REGULAR)
+        for relpath in part.unreadable_folders if part is not None else ():
+            skips.add(relpath, iam.UNREADABLE_FOLDER)
     with _worker_pool(jobs) as pool:  # started first, so that workers boot while the labels are read
         texts = _read_texts(corpus, skips)
         _require_readable(corpus.ascii, skips)

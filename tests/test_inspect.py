@@ -207,3 +207,23 @@ def test_a_big_store_is_read_line_by_line_and_its_histogram_sampled(tiny_store, 
     assert read[0] is not None and 0 < len(read[0]) < len(Store(tiny_store))
     assert any("random" in note for note in result["notes"])
     assert Path(result["pictures"]["histograms"]).is_file() and result["points"] == Store(tiny_store).n_points
+
+
+def test_a_failed_picture_write_keeps_the_previous_picture_whole(tiny_store, tmp_path, monkeypatch):
+    import errno
+
+    from hwkit import inspection, render
+
+    out = tmp_path / "pics"
+    inspection.inspect_store(tiny_store, n=3, out=out)
+    before = (out / "histograms.svg").read_bytes()
+
+    def full_disk(panels, path):
+        Path(path).write_bytes(b"<svg")  # half a picture, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(render, "histograms", full_disk)
+    with pytest.raises(OSError):
+        inspection.inspect_store(tiny_store, n=3, out=out)
+    assert (out / "histograms.svg").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["histograms.svg", "lines.svg"]

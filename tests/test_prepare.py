@@ -335,6 +335,29 @@ def test_links_and_special_files_are_recorded_never_opened(tmp_path):
     assert_store_matches(Store(report.output), tree)
 
 
+def test_a_folder_that_cannot_be_listed_is_recorded_not_lost_silently(tmp_path, monkeypatch):
+    """As a user without read permission on a sub-folder sees it (tests run as root, whom mode 000
+    does not stop, so the listing error is made by hand)."""
+    import os
+
+    tree = write_tree(tmp_path / "iam", forms=3)
+    strokes = tmp_path / "iam" / "lineStrokes"
+    blocked = sorted(p for p in strokes.rglob("*") if p.is_dir() and any(p.glob("*.xml")))[0]
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(blocked):
+            raise PermissionError(13, "Permission denied", str(blocked))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = prepare_corpus(tree.root, tmp_path / "out.h5", jobs=1, params=PARAMS)
+    lost = report.skipped_by_reason()[iam.UNREADABLE_FOLDER]
+    assert lost == ["lineStrokes/" + blocked.relative_to(strokes).as_posix()]
+    kept = set(Store(report.output).line_ids)
+    assert kept and not any(line_id.startswith(blocked.name) for line_id in kept)
+
+
 @pytest.mark.parametrize("archives", [False, True], ids=["folders", "archives"])
 def test_a_file_too_large_to_be_a_stroke_file_is_skipped_unread(tmp_path, monkeypatch, archives):
     monkeypatch.setattr(iam, "MAX_FILE_BYTES", 100_000)
