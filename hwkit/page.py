@@ -225,7 +225,7 @@ def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_wid
     written: dict[tuple[int, int, int], np.ndarray] = {}  # (block, first word, end word) -> points in mm
     count = rounds = 0
     spans = _wrap(blocks, estimate, space, setting)
-    for _ in range(MAX_ROUNDS):
+    for attempt in range(MAX_ROUNDS):
         new = [s for s in spans if s not in written]
         if new:
             texts = [" ".join(blocks[b].words[i:j]) for b, i, j in new]
@@ -238,8 +238,8 @@ def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_wid
             guess = sum(estimate[b, w] for w in range(i, j)) + space * (j - i - 1)
             for w in range(i, j):
                 estimate[b, w] *= width / guess
-        if not misfits:
-            break
+        if not misfits or attempt == MAX_ROUNDS - 1:
+            break  # what still overruns after the last round is narrowed by _paginate
         spans = _refit(blocks, spans, written, estimate, space, setting)
     return Document(_paginate(blocks, spans, written, setting), rounds, count)
 

@@ -25,7 +25,8 @@ def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(tmp_path: Path):
         assert url.startswith("http://127.0.0.1:") and url.endswith("/"), url
         with urllib.request.urlopen(url + "api/models", timeout=30) as response:
             assert json.load(response)[0]["id"] == "bundled"
-        request = urllib.request.Request(url + "api/write", data=b'{"text": "hi", "seed": 1}', method="POST")
+        request = urllib.request.Request(url + "api/write", data=b'{"text": "hi", "seed": 1}', method="POST",
+                                         headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             assert b"event: done" in response.read()
     finally:
@@ -35,6 +36,41 @@ def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(tmp_path: Path):
     stderr = proc.stderr.read()
     assert rc == 0 and time.monotonic() - start < 30, stderr
     assert "Traceback" not in stderr and "Ctrl-C stops it" in stderr
+
+
+def test_ctrl_c_stops_running_and_waiting_writings_at_once(tmp_path):
+    """Ctrl-C while three long writings stream: they end at their next points, the server soon after."""
+    import threading
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "hwkit", "serve", "--port", "0"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    url = proc.stdout.readline().strip()
+    text = "\n".join(["a long line of text for the network to write out slowly"] * 8)
+    ends = []
+
+    def write() -> None:
+        body = json.dumps({"text": text, "seed": 1}).encode()
+        request = urllib.request.Request(url + "api/write", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                ends.append(response.read().decode().rstrip().rsplit("event: ", 1)[-1][:5])
+        except OSError as exc:
+            ends.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=write) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(3)  # the model is loaded and the first writing is streaming
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(60)
+    stopped_in = time.monotonic() - start
+    for t in threads:
+        t.join(30)
+    assert rc == 0 and stopped_in < 10, (stopped_in, proc.stderr.read())
+    assert "done" not in ends  # none was written to the end after Ctrl-C
 
 
 def test_serve_refuses_a_bad_model_before_starting(tmp_path):

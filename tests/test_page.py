@@ -122,6 +122,28 @@ def test_wrapping_is_by_measured_width_and_rewrites_only_changed_lines():
     assert min(widths) > 0.6 * setting.measure  # lines are filled, not cut by a character count
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_a_pen_whose_lines_keep_coming_out_wider_still_gets_a_page(seed):
+    """Every writing of a line is wider than the last (or wildly off): after the last round the
+    overruns are narrowed, never left unwritten."""
+    pen = FakePen(seed)
+    rng = np.random.default_rng(seed)
+    calls = [0]
+
+    def growing(texts):
+        calls[0] += 1
+        out = pen(texts)
+        for o in out:
+            o[:, 0] *= (1.3 ** calls[0]) if seed % 2 else rng.uniform(0.9, 1.5)
+        return out
+
+    setting = Setting(paper=(100.0, 150.0), margins=(10.0,) * 4, size=3.0)
+    doc = lay_out(" ".join(["word"] * 60), growing, setting, scale=0.3, char_width=2.1)
+    assert " ".join(line.text for line in doc.lines).split() == ["word"] * 60
+    for line in doc.lines:
+        assert np.concatenate(line.strokes)[:, 0].max() <= 90 + 1e-6
+
+
 def test_a_word_wider_than_the_page_is_narrowed_to_fit():
     setting = Setting(paper=(60.0, 100.0), margins=(5.0,) * 4, size=4.0)
     doc = lay_out("a " + "m" * 40 + " b", FakePen(), setting, scale=0.4, char_width=2.8)

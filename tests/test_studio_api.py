@@ -26,7 +26,7 @@ def studio(tmp_path: Path):
 
 @pytest.fixture
 def client(studio):
-    with TestClient(create_app(studio)) as c:
+    with TestClient(create_app(studio), base_url="http://127.0.0.1:8000") as c:
         yield c
 
 
@@ -106,7 +106,25 @@ def test_oversize_and_non_json_bodies(client):
     big = client.post("/api/record", content=b"{" + b" " * (MAX_BODY + 10) + b"}",
                       headers={"content-type": "application/json"})  # fmt: skip
     assert big.status_code == 413
-    assert client.post("/api/write", content=b"not json").json()["error"] == "the request is not JSON"
+    bad = client.post("/api/write", content=b"not json", headers={"content-type": "application/json"})
+    assert bad.json()["error"] == "the request is not JSON"
+
+
+def test_other_web_sites_cannot_write_through_the_browser(client, tmp_path):
+    """A page elsewhere can make the browser POST (text/plain needs no preflight) or rebind its DNS name."""
+    body = json.dumps({"corpus": "evil", "text": "x", "strokes": strokes()})
+    plain = client.post("/api/record", content=body, headers={"content-type": "text/plain"})
+    assert plain.status_code == 415
+    foreign = client.post("/api/record", content=body, headers={"content-type": "application/json",
+                                                                "origin": "https://evil.example"})  # fmt: skip
+    assert foreign.status_code == 403
+    rebound = client.post("/api/record", content=body, headers={"content-type": "application/json",
+                                                                "host": "evil.example:8000"})  # fmt: skip
+    assert rebound.status_code == 400
+    assert not (tmp_path / "data" / "evil").exists()
+    own = client.post("/api/record", content=body, headers={"content-type": "application/json",
+                                                            "origin": "http://127.0.0.1:8000"})  # fmt: skip
+    assert own.status_code == 200
 
 
 def test_a_busy_studio_says_so_instead_of_hanging(studio, client, monkeypatch):
@@ -142,7 +160,7 @@ def test_record_list_prepare_and_write_in_the_recorded_hand(client, studio, tmp_
     assert "rec:me/r00-000u-01" in hands
     got = events(client.post("/api/write", json={"text": "in my hand", "hand": "rec:me/r00-000u-01", "seed": 2}))
     assert got[-1]["event"] == "done"
-    made = client.post("/api/style", json={"hand": "rec:me/r00-001u-01"}).json()
+    made = client.post("/api/style", json={"hand": "rec:me/r00-001u-01"}).json()  # for the bundled model
     assert made["hand"] == "style:me-r00-001u-01" and (tmp_path / "styles" / "me-r00-001u-01.json").is_file()
     assert made["hand"] in [h["id"] for h in client.get("/api/hands").json()]
     got = events(client.post("/api/write", json={"text": "styled", "hand": made["hand"], "seed": 2}))
@@ -187,3 +205,20 @@ def test_a_cancelled_job_stops_and_frees_its_slot(studio):
 
 def test_limits_are_those_documented():
     assert service.MAX_TEXT == 600 and service.MAX_LINES == 8
+
+
+@pytest.mark.parametrize(
+    ("strokes_given", "fragment"),
+    [
+        ([[[0, 100, 0], [5000, 100, 10]]], "too flat"),  # one straight dash: no letters, no size
+        ([[[0, 100 + 0.1 * (k % 2), 10 * k], [10_000, 100 + 0.1 * (k % 2), 10 * k + 5]] for k in range(200)],
+         "too flat"),  # two rows 0.1 px apart: an x-height of nothing, a scale factor of millions
+        ([[[x, 100 + 12 * np.sin(x / 3), x] for x in range(0, 20_000, 5)]], "more than 4,000 points"),
+    ],
+)
+def test_a_recording_that_would_explode_when_scaled_is_refused(client, strokes_given, fragment):
+    saved = client.post("/api/record", json={"corpus": "me", "text": "x", "strokes": strokes_given})
+    assert saved.status_code == 200
+    hand = saved.json()["hand"]
+    response = client.post("/api/write", json={"text": "hi", "hand": hand})
+    assert response.status_code == 404 and fragment in response.json()["error"]

@@ -136,9 +136,10 @@ def test_record_two_strokes_prepare_them_and_write_in_that_hand(server, page, tm
     strokes = store.line(0).offsets[:, 2].sum()
     assert strokes == 2  # two pen lifts: the two strokes drawn
 
-    page.click("#saved li button")  # "Write in this hand": a style, then the Write page with it chosen
-    page.wait_for_url("**/?hand=style*")
-    page.wait_for_function("document.querySelector('#hand').value.startsWith('style:')")
+    page.click("#saved li button")  # "Write in this hand": a style file, then the Write page with the line chosen
+    page.wait_for_url("**/?hand=rec*")
+    page.wait_for_function("document.querySelector('#hand').value === 'rec:browser/r00-000u-01'")
+    assert (root / "styles" / "browser-r00-000u-01.json").is_file()
     log = write_and_wait(page, "lo and behold")
     assert log[-1]["event"] == "done"
     assert page.locator("#output .hwline path").count() > 0

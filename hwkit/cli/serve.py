@@ -46,12 +46,21 @@ def serve(host: str, port: int, model: Path | None, device: str, max_jobs: int) 
     if model is not None:
         Checkpoint.load(find_checkpoint(model, kind="synthesis"))  # a bad --model fails here, not in the page
     err = stderr_console()
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in ("127.0.0.1", "localhost", "::1"):  # fmt: skip
         err.print(f"note: listening on {host}: anyone who can reach this machine can use the studio and write "
                   "into data/ and styles/")  # fmt: skip
     studio = Studio(".", model, max_jobs=max_jobs, device=device)
-    config = uvicorn.Config(create_app(studio), host=host, port=port, log_level="warning")
+    local = host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(studio, allowed_hosts=None if not local else ("127.0.0.1", "localhost", "::1", "[::1]"))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
+    original_exit = server.handle_exit
+
+    def handle_exit(sig, frame):  # Ctrl-C: running writings stop at their next points, queued ones never start
+        studio.closing.set()
+        original_exit(sig, frame)
+
+    server.handle_exit = handle_exit
     shown = f"[{host}]" if ":" in host else host
     original_startup = server.startup
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -38,7 +41,21 @@ class _TooLarge(Exception):
     pass
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
 async def _json(request: Request) -> object:
+    """The body as JSON, from a page of this studio only.
+
+    A form on any other web site can make the browser POST here (no preflight
+    for ``text/plain``): requiring ``application/json`` forces a preflight this
+    server never grants, and an ``Origin`` that is not this server is refused.
+    """
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise RequestError("send the request as application/json", 415)
+    origin = request.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1].rstrip("/") != request.headers.get("host", ""):
+        raise RequestError("requests from other web sites are refused", 403)
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
         raise _TooLarge()
@@ -57,8 +74,12 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(studio: Studio) -> Starlette:
-    """The studio app; ``studio.close()`` runs when the server shuts down."""
+def create_app(studio: Studio, allowed_hosts: Sequence[str] | None = LOCAL_HOSTS) -> Starlette:
+    """The studio app; ``studio.close()`` runs when the server shuts down.
+
+    ``allowed_hosts``: the ``Host`` names it answers (default: this machine's own names, which also
+    stops a DNS-rebinding page from reaching it); None answers any (``hwkit serve --host 0.0.0.0``).
+    """
 
     def guarded(handler):
         async def endpoint(request: Request) -> Response:
@@ -86,7 +107,7 @@ def create_app(studio: Studio) -> Starlette:
         return JSONResponse(await run_blocking(studio.models))
 
     async def hands(request: Request) -> Response:
-        model = request.query_params.get("model") or (await run_blocking(studio.models))[0]["id"]
+        model = request.query_params.get("model") or await run_blocking(studio.default_model_id)
         return JSONResponse(await run_blocking(studio.hands, model))
 
     async def write(request: Request) -> Response:
@@ -154,4 +175,5 @@ def create_app(studio: Studio) -> Starlette:
         yield
         studio.close()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [] if allowed_hosts is None else [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

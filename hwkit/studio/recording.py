@@ -39,6 +39,7 @@ UNITS_PER_PX = 10
 WRITER_ID = 90000  # IAM-style writer id of a recorded corpus (one person)
 MAX_POINTS = 4000  # a line of handwriting; as hwkit.generate.MAX_PRIME_POINTS
 MAX_TEXT = 200
+MIN_X_HEIGHT_PX = 1.0  # a line flatter than this has no letters to copy a size from
 CORPUS_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 LINE_ID = re.compile(r"r\d\d-\d\d\du-01")
 
@@ -161,13 +162,23 @@ def read_recording(corpus_dir: Path, line_id: str) -> tuple[np.ndarray, str]:
 
 
 def recording_prime(points: np.ndarray, text: str, scale: ModelScale) -> Prime:
-    """A recorded line as a prime in a model's units: its x-height and its step length."""
+    """A recorded line as a prime in a model's units: its x-height and its step length.
+
+    A line too flat to have an x-height (under ``MIN_X_HEIGHT_PX``), or one whose ink would take
+    more than ``MAX_POINTS`` points at the model's step, is refused before anything is resampled.
+    """
     offsets = points_to_offsets(points)
-    factor = scale.x_height / x_height(offsets)
-    strokes = []
+    height = x_height(offsets)
+    if height < MIN_X_HEIGHT_PX * UNITS_PER_PX:
+        raise RecordingError("the line is too flat to tell the size of its letters; write it again")
+    factor = scale.x_height / height
     ends = np.flatnonzero(points[:, PEN_UP] > 0.5) + 1
-    for a, b in zip(np.r_[0, ends[:-1]], ends):
-        strokes.append(_resample(points[a:b, :2] * factor, scale.step))
+    spans = list(zip(np.r_[0, ends[:-1]], ends))
+    ink = sum(float(np.hypot(*np.diff(points[a:b, :2], axis=0).T).sum()) for a, b in spans)
+    if ink * factor / scale.step + len(spans) > MAX_POINTS:
+        raise RecordingError(f"at the model's size that line would take more than {MAX_POINTS:,} points; "
+                             "write a shorter line")  # fmt: skip
+    strokes = [_resample(points[a:b, :2] * factor, scale.step) for a, b in spans]
     return Prime(points_to_offsets(strokes_to_points(strokes)).astype(np.float32), text)
 
 

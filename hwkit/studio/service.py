@@ -90,6 +90,8 @@ class Studio:
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._loaded: dict[str, _Loaded] = {}
+        self._kinds: dict[tuple[Path, int], str | None] = {}
+        self._scale_lock = threading.Lock()
         self._results: OrderedDict[str, object] = OrderedDict()
         self.closing = threading.Event()
 
@@ -102,14 +104,22 @@ class Studio:
         out = []
         if self.default_model is not None:
             out.append({"id": "given", "label": f"{self.default_model} (given to hwkit serve)"})
-        out.append({"id": "bundled", "label": "bundled demo model"})
+        if BUNDLED.is_file():
+            out.append({"id": "bundled", "label": "bundled demo model"})
         runs = sorted(self.models_dir.glob("*/best.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
         for path in runs:
-            if _RUN_NAME.fullmatch(path.parent.name) and _kind_of(path) == "synthesis":
+            key = (path, path.stat().st_mtime_ns)
+            if key not in self._kinds:  # loading a checkpoint to learn its kind is slow: once per file version
+                self._kinds[key] = _kind_of(path)
+            if _RUN_NAME.fullmatch(path.parent.name) and self._kinds[key] == "synthesis":
                 out.append({"id": path.parent.name, "label": f"models/{path.parent.name}"})
-        if not BUNDLED.is_file():
-            out = [m for m in out if m["id"] != "bundled"]
         return out
+
+    def default_model_id(self) -> str:
+        found = self.models()
+        if not found:
+            raise RequestError("no synthesis model: train one (hwkit train --model synthesis)", 404)
+        return found[0]["id"]
 
     def model_path(self, model_id: str) -> Path:
         from hwkit.checkpoint import BUNDLED, find_checkpoint
@@ -196,11 +206,15 @@ class Studio:
 
     def scale(self, model_id: str):
         """The model's x-height and step length, measured once on a line it writes."""
+        loaded = self.load(model_id)
+        with self._scale_lock:  # measured once, however many requests ask at the same time
+            return self._measure_scale(loaded)
+
+    def _measure_scale(self, loaded: _Loaded):
         from hwkit.page import x_height
         from hwkit.sample import sample_text
         from hwkit.studio.recording import ModelScale
 
-        loaded = self.load(model_id)
         if loaded.scale is None:
             ckpt = loaded.checkpoint
             line = sample_text(loaded.model, ckpt.alphabet, ["the quick brown fox jumps over a lazy dog"],
@@ -233,7 +247,7 @@ class Studio:
             seed = secrets.randbits(31)
         if not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise RequestError("seed is a whole number of at least 0")
-        model_id = str(request.get("model") or self.models()[0]["id"])
+        model_id = str(request.get("model") or self.default_model_id())
         loaded = self.load(model_id)
         notes: list[str] = []
         try:
@@ -350,10 +364,10 @@ class Studio:
         hand = str(request.get("hand", ""))
         if not hand.startswith("rec:"):
             raise RequestError("only a recorded line becomes a new style")
-        model_id = str(request.get("model") or self.models()[0]["id"])
+        model_id = str(request.get("model") or self.default_model_id())
         prime = self.prime(model_id, hand)
         corpus, _, line_id = hand[4:].partition("/")
-        name = f"{corpus}-{line_id}"
+        name = f"{corpus}-{line_id}" + ("" if model_id == "bundled" else f"-{model_id}")  # scaled for that model
         about = {"recorded": {"corpus": corpus, "line_id": line_id}, "model": model_id}
         self.styles_dir.mkdir(parents=True, exist_ok=True)
         save_style(self.styles_dir / f"{name}.json", prime, about, force=True)

@@ -249,8 +249,10 @@ function recordPage() {
       use.textContent = "Write in this hand";
       use.addEventListener("click", async () => {
         try {
-          const made = await postJSON("/api/style", { hand: `rec:${corpus}/${line.line_id}` });
-          location.href = `/?hand=${encodeURIComponent(made.hand)}`;
+          // the style file is for the CLI (--style); the page uses the recording itself, which the
+          // server scales to whichever model is chosen there
+          await postJSON("/api/style", { hand: `rec:${corpus}/${line.line_id}` });
+          location.href = `/?hand=${encodeURIComponent(`rec:${corpus}/${line.line_id}`)}`;
         } catch (error) { setStatus(error.message, true); }
       });
       li.append(use);
