@@ -197,9 +197,14 @@ def test_ctrl_c_to_the_whole_process_group_ends_a_parallel_prepare_cleanly(tmp_p
         deadline = time.monotonic() + 60
         while len(children.read_text().split()) < 2 and time.monotonic() < deadline:  # the two workers are up
             time.sleep(0.01)
-        time.sleep(0.25 + 0.12 * attempt)  # the pool is up (a Ctrl-C while it starts is dropped): labels, parsing
+        # a Ctrl-C while the pool starts is dropped (the workers are born ignoring it): wait until this
+        # process takes SIGINT again (its SigIgn mask in /proc), then press once; a hang fails below
+        while time.monotonic() < deadline and int(re.search(r"SigIgn:\s*([0-9a-f]+)", Path(
+                f"/proc/{proc.pid}/status").read_text())[1], 16) & (1 << (signal.SIGINT - 1)):  # fmt: skip
+            time.sleep(0.01)
+        time.sleep(0.1 * attempt)  # from the pool just up to parsing
         os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)  # a hang fails here
+        out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err[-3000:]
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
         assert "interrupted; no store written" in err and not (tmp_path / f"again{attempt}.h5").exists()
