@@ -51,3 +51,76 @@ def line_cers(refs: Sequence[str], hyps: Sequence[str]) -> list[float]:
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
     return [cer([r], [h]) for r, h in zip(refs, hyps)]
+
+
+def align(ref: str, hyp: str) -> list[tuple[int | None, int | None]]:
+    """One minimal edit alignment of ``hyp`` to ``ref``: pairs ``(ref index, hyp index)``, ``None`` on
+    the side that has no character (an insertion or a deletion). Equal characters pair as matches.
+    Holds the whole ``len(ref) x len(hyp)`` table: for lines, not corpora."""
+    n, m = len(ref), len(hyp)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        table[i][0] = i
+    for j in range(m + 1):
+        table[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+    pairs: list[tuple[int | None, int | None]] = []
+    i, j = n, m
+    while i or j:
+        if i and j and table[i][j] == table[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif i and table[i][j] == table[i - 1][j] + 1:
+            pairs.append((i - 1, None))
+            i -= 1
+        else:
+            pairs.append((None, j - 1))
+            j -= 1
+    return pairs[::-1]
+
+
+CLASSES = {"capitals": str.isupper, "digits": str.isdigit, "lower case": str.islower, "spaces": str.isspace}
+
+
+def error_breakdown(refs: Sequence[str], hyps: Sequence[str]) -> dict:
+    """Where the errors are: the share of each class of reference characters not read as written
+    (capitals, digits, lower case, spaces: substituted or dropped), and the share of first words and
+    of later words read exactly (every character matched, nothing inserted inside the word).
+
+    Insertions between words belong to no class and no word; ``cer`` counts them.
+    """
+    wrong = {name: 0 for name in CLASSES}
+    total = {name: 0 for name in CLASSES}
+    words = {"first": [0, 0], "later": [0, 0]}  # [read exactly, count]
+    for ref, hyp in zip(refs, hyps, strict=True):
+        pairs = align(ref, hyp)
+        ok = [False] * len(ref)
+        inserted_after = [0] * (len(ref) + 1)  # insertions between ref[k - 1] and ref[k] counted at k
+        k = 0
+        for r, h in pairs:
+            if r is None:
+                inserted_after[k] += 1
+            else:
+                ok[r] = h is not None and ref[r] == hyp[h]
+                k = r + 1
+        for c, good in zip(ref, ok):
+            for name, test in CLASSES.items():
+                if test(c):
+                    total[name] += 1
+                    wrong[name] += not good
+        start = 0
+        for index, word in enumerate(ref.split(" ")):
+            end = start + len(word)
+            if word:
+                exact = all(ok[start:end]) and not any(inserted_after[start + 1 : end])
+                slot = words["first" if index == 0 else "later"]
+                slot[0] += exact
+                slot[1] += 1
+            start = end + 1
+    return {
+        "error_rate": {name: (wrong[name] / total[name] if total[name] else None) for name in CLASSES},
+        "characters": total,
+        "word_accuracy": {name: (good / count if count else None) for name, (good, count) in words.items()},
+    }

@@ -11,6 +11,10 @@
   requested text. The reader's own CER on real test lines is reported beside
   it (a reader that cannot read real lines cannot judge samples), and so is
   its CER against shuffled texts, a control that must come out near 100%.
+  Where the errors are (``cer.error_breakdown``): capitals, digits, lower
+  case and word spaces misread, and the first word of a line against the
+  others; and whether a line keeps one hand (``handstyle``: its halves compared,
+  against how much real test lines' halves differ).
 
 Everything returned is JSON-ready; the grid of worst and best lines is a PNG.
 """
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwkit.cer import cer, line_cers
+from hwkit.cer import cer, error_breakdown, line_cers
 from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
 from hwkit.config import WRITERS
 from hwkit.errors import CheckpointError, TextError
@@ -125,7 +129,11 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
     judge = Reader(Checkpoint.load(_reader_path(reader, store, models_dir, progress)), device)
     real = store.split("test")[:max_texts]
     truths = [store.texts[i] for i in real]
-    readings = judge.read([store.offsets(int(i)) for i in real])
+    real_lines = [store.offsets(int(i)) for i in real]
+    readings = judge.read(real_lines)
+    from hwkit.handstyle import Calibration
+
+    hands = Calibration.from_real(real_lines) if len(real_lines) >= 10 else None
     control = truths[1:] + truths[:1]  # each line scored against another line's text: the metric must fail
     points_per_char = _points_per_char(store)
     runs, pictures = [], []
@@ -146,10 +154,14 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
                 "hit_cap": stops.get("cap", 0),
                 "length_ratio_median": float(np.median(ratio)),
                 "cer": cer(texts, read),
+                "errors": error_breakdown(texts, read),
+                "hand": hands.switch_rate(offsets) if hands is not None else None,
             })  # fmt: skip
             pictures.append((bias, offsets, read, per_line))
     report = {"reader": str(judge.checkpoint.path), "reader_cer_on_real_test_lines": cer(truths, readings),
               "reader_cer_against_shuffled_texts": cer(control, readings), "texts": len(texts),
+              "reader_errors_on_real_test_lines": error_breakdown(truths, readings),
+              "real_lines_switch_rate": hands.real_switch_rate if hands is not None else None,
               "points_per_char": points_per_char, "runs": runs}  # fmt: skip
     if grid is not None:
         bias, offsets, read, per_line = min(pictures, key=lambda p: abs(p[0] - 1.0))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwkit.cer import cer, edit_distance, line_cers
+from hwkit.cer import align, cer, edit_distance, error_breakdown, line_cers
 
 PROPERTY = settings(max_examples=200, deadline=None)
 text = st.text(alphabet="abcde", max_size=12)  # few letters, so strings share characters and edits interact
@@ -91,3 +91,37 @@ def test_lengths_must_match():
         cer(["a"], [])
     with pytest.raises(ValueError):
         line_cers([], ["a"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="abAB1 ", max_size=12), st.text(alphabet="abAB1 ", max_size=12))
+def test_alignment_is_minimal_and_covers_both_strings_in_order(ref, hyp):
+    pairs = align(ref, hyp)
+    assert [r for r, _ in pairs if r is not None] == list(range(len(ref)))
+    assert [h for _, h in pairs if h is not None] == list(range(len(hyp)))
+    costly = sum(1 for r, h in pairs if r is None or h is None or ref[r] != hyp[h])
+    assert costly == edit_distance(ref, hyp)
+
+
+def test_error_breakdown_finds_the_capital_the_digit_and_the_lost_space():
+    refs = ["The cat sat", "on 4 mats"]
+    hyps = ["he cat sat", "on A matsx"]  # capital dropped, digit misread, junk inserted at the end
+    b = error_breakdown(refs, hyps)
+    assert b["error_rate"]["capitals"] == 1.0 and b["error_rate"]["digits"] == 1.0
+    assert b["error_rate"]["lower case"] == 0.0 and b["error_rate"]["spaces"] == 0.0
+    assert b["characters"] == {"capitals": 1, "digits": 1, "lower case": 14, "spaces": 4}
+    # first words: "The" wrong, "on" right; later: cat, sat right; 4 wrong; "mats" + inserted x at its end:
+    # the insertion is after the word's last character, so the word itself was read exactly
+    assert b["word_accuracy"] == {"first": 0.5, "later": 3 / 4}
+    joined = error_breakdown(["ab cd"], ["abcd"])
+    assert joined["error_rate"]["spaces"] == 1.0 and joined["word_accuracy"]["first"] == 1.0
+    inside = error_breakdown(["abc"], ["abxc"])  # an insertion inside a word spoils the word
+    assert inside["word_accuracy"]["first"] == 0.0 and inside["error_rate"]["lower case"] == 0.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet="aZ9 .", max_size=15), min_size=1, max_size=5))
+def test_reading_every_line_right_is_no_error_anywhere(refs):
+    b = error_breakdown(refs, refs)
+    assert all(rate in (0.0, None) for rate in b["error_rate"].values())
+    assert all(acc in (1.0, None) for acc in b["word_accuracy"].values())

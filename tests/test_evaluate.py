@@ -81,7 +81,10 @@ def test_evaluate_synthesis_reports_every_field_and_a_grid(models, tmp_path):
     writing = report["writing"]
     assert writing["texts"] == 6 and [r["bias"] for r in writing["runs"]] == [0.5, 2.0]
     for r in writing["runs"]:
-        assert set(r) == {"bias", "seed", "lines", "stopped_by_rule", "hit_cap", "length_ratio_median", "cer"}
+        assert set(r) == {"bias", "seed", "lines", "stopped_by_rule", "hit_cap", "length_ratio_median", "cer",
+                          "errors", "hand"}
+        assert set(r["errors"]["error_rate"]) == {"capitals", "digits", "lower case", "spaces"}
+        assert set(r["errors"]["word_accuracy"]) == {"first", "later"}
         assert r["stopped_by_rule"] + r["hit_cap"] == r["lines"] == 6 and r["length_ratio_median"] > 0
     # the judge reads real lines far better than the same readings scored against shuffled texts
     assert writing["reader_cer_on_real_test_lines"] < 0.5 < writing["reader_cer_against_shuffled_texts"]

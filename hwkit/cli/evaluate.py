@@ -69,6 +69,10 @@ def evaluate(checkpoint: Path | None, text_file, biases: tuple[float, ...], seed
         _tables(report)
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 def _tables(r: dict) -> None:
     from rich.table import Table
 
@@ -84,10 +88,20 @@ def _tables(r: dict) -> None:
         w = r["writing"]
         runs = Table("bias", "seed", "lines", "stopped by rule", "hit cap", "length ratio", "CER",
                      title=f"writing {w['texts']} texts it never trained on", title_justify="left")  # fmt: skip
+        where = Table("bias", "seed", "caps", "digits", "lower", "spaces", "1st word", "later", "switch",
+                      title="characters misread; words read exactly (first of a line, later); lines switching "
+                            "hand", title_justify="left")  # fmt: skip
         for run in w["runs"]:
             runs.add_row(f"{run['bias']:g}", str(run["seed"]), str(run["lines"]), str(run["stopped_by_rule"]),
                          str(run["hit_cap"]), f"{run['length_ratio_median']:.2f}", f"{run['cer']:.1%}")  # fmt: skip
+            e, words, hand = run["errors"]["error_rate"], run["errors"]["word_accuracy"], run["hand"]
+            where.add_row(f"{run['bias']:g}", str(run["seed"]), *(_share(e[k]) for k in e),
+                          _share(words["first"]), _share(words["later"]),
+                          _share(hand["switch_rate"]) if hand else "-")  # fmt: skip
         out.print(runs)
+        out.print(where)
+        if w.get("real_lines_switch_rate") is not None:
+            out.print(f"real test lines judged to switch hand (the level of one hand): {w['real_lines_switch_rate']:.1%}")
         out.print(escape(f"judged by {w['reader']}: CER {w['reader_cer_on_real_test_lines']:.1%} on real test lines, "
                          f"{w['reader_cer_against_shuffled_texts']:.1%} against shuffled texts (control)"))
         if "grid" in w:

@@ -1,0 +1,41 @@
+"""A line written half in one hand and half in another is caught; lines in one hand mostly are not."""
+
+import numpy as np
+
+from hwkit import demo_style
+from hwkit.handstyle import QUANTILE, Calibration, half_styles
+from hwkit.strokes import points_to_offsets
+
+WORDS = "the quick brown fox jumps over a lazy dog while seven birds sing in the old garden".split()
+
+
+def _line(text: str, writer: int, rng: np.random.Generator) -> np.ndarray:
+    style = demo_style.random_style(np.random.default_rng(1000 + writer))
+    return demo_style.render_line(text, style, rng).points
+
+
+def _texts(rng: np.random.Generator, n: int) -> list[str]:
+    return [" ".join(rng.choice(WORDS, size=8)) for _ in range(n)]
+
+
+def test_half_and_half_lines_switch_far_more_often_than_one_hand_lines():
+    rng = np.random.default_rng(0)
+    real = [points_to_offsets(_line(t, k % 12, rng)) for k, t in enumerate(_texts(rng, 60))]
+    calibration = Calibration.from_real(real)
+    assert calibration.real_switch_rate <= 3 * (1 - QUANTILE) + 1e-9
+
+    one_hand = [points_to_offsets(_line(t, k % 12, rng)) for k, t in enumerate(_texts(rng, 40))]
+    mixed = []
+    for k, text in enumerate(_texts(rng, 40)):
+        words = text.split()
+        left, right = _line(" ".join(words[:4]), k % 12, rng), _line(" ".join(words[4:]), (k % 12) + 20, rng)
+        right[:, 0] += left[:, 0].max() - right[:, 0].min() + 60  # a word space on, in the other hand
+        right[:, 1] += np.median(left[:, 1]) - np.median(right[:, 1])
+        mixed.append(points_to_offsets(np.concatenate([left, right])))
+    same = calibration.switch_rate(one_hand)["switch_rate"]
+    switched = calibration.switch_rate(mixed)["switch_rate"]
+    assert same < 0.3 and switched > 0.6 and switched > 3 * same, (same, switched)
+
+
+def test_a_line_too_short_to_halve_has_no_style():
+    assert half_styles(np.zeros((10, 3), np.float32)) is None
