@@ -158,15 +158,20 @@ def test_fast_paths_are_refused_on_cpu(make_store):
     assert net is model and bf16 is False and "CUDA only" in notes[0]
 
 
-def test_two_process_gloo_ddp_run(make_store, tmp_path):
-    store = make_store(n_lines=24, max_points=60)
+def _torchrun(store, name: str, *extra: str) -> tuple[list[str], dict]:
+    """``hwkit train`` on two gloo processes, as torchrun starts them: the command and its environment."""
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
     env["OMP_NUM_THREADS"] = "1"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "hwkit", "train", str(store), "--preset", "tiny", "--name", "ddp", "--device", "cpu",
-        "--batch-size", "4", "--log-every", "1",
+        "-m", "hwkit", "train", str(store), "--preset", "tiny", "--name", name, "--device", "cpu", *extra,
     ]  # fmt: skip
+    return command, env
+
+
+def test_two_process_gloo_ddp_run(make_store, tmp_path):
+    store = make_store(n_lines=24, max_points=60)
+    command, env = _torchrun(store, "ddp", "--batch-size", "4", "--log-every", "1")
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     if done.returncode != 0 and "SIGABRT" in done.stderr:
         # gloo's TCP transport can abort a rank whose peer hangs up during teardown (seen once in
@@ -189,12 +194,7 @@ def test_a_ddp_run_into_a_folder_in_use_ends_on_every_rank(make_store, tmp_path)
     from hwkit.files import owned
 
     store = make_store(n_lines=24, max_points=60)
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
-    env["OMP_NUM_THREADS"] = "1"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "hwkit", "train", str(store), "--preset", "tiny", "--name", "busy", "--device", "cpu",
-    ]  # fmt: skip
+    command, env = _torchrun(store, "busy")
     with owned(tmp_path / "models" / "busy", "test"):
         done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
