@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hwkit.checkpoint import Checkpoint, find_checkpoint
-from hwkit.errors import CheckpointError
+from hwkit.errors import CheckpointError, TextError
 from hwkit.generate import encodable, style_primes
 from hwkit.page import Document, Setting, lay_out, parse_text, x_height
 from hwkit.paths import MODELS_DIR
@@ -70,23 +70,22 @@ def write_document(
     if ckpt.kind != "synthesis":
         raise CheckpointError(f"{path}: pages need a synthesis model, not a {ckpt.kind}")
     notes: list[str] = []
-    blocks = parse_text(text)
-    words = " ".join(w for b in blocks for w in b.words)
-    if words:
-        made = encodable(ckpt.alphabet, words, replace_unknown, notes)  # stand-ins are one character each
-        text = text.translate(str.maketrans({a: b for a, b in zip(words, made) if a != b}))
+    words = " ".join(w for b in parse_text(text) for w in b.words)
+    if not words:
+        raise TextError("the text to write is empty")
+    made = encodable(ckpt.alphabet, words, replace_unknown, notes)  # stand-ins are one character each
+    text = text.translate(str.maketrans({a: b for a, b in zip(words, made) if a != b}))
+    words = " ".join(w for b in parse_text(text) for w in b.words)
     seed = secrets.randbits(32) if seed is None else seed
     model = ckpt.build_model(pick_device(device, None))
     common = {"stats": ckpt.stats, "bias": bias}
     if style is not None:
         hand = style_primes([style], store, ckpt)[0]
         hand = Prime(hand.offsets, encodable(ckpt.alphabet, hand.text, replace_unknown, notes, "style text"))
-    elif words:
+    else:
         first = words[:HAND_CHARS].rsplit(" ", 1)[0] if len(words) > HAND_CHARS else words
         line = sample_text(model, ckpt.alphabet, [first], seed=seed, **common).lines[0]
         hand = Prime(line.offsets, first)
-    else:
-        hand = Prime(np.zeros((1, 3), np.float32), "")
     scale = setting.size / x_height(hand.offsets)
     char_width = float(np.ptp(np.cumsum(hand.offsets[:, 0]))) * scale / max(len(hand.text), 1)
     calls, rounds, before = 0, 0, 0

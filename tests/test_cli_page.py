@@ -51,6 +51,16 @@ def test_a_note_on_two_pages_in_every_page_format(tmp_path):
     assert np.asarray(image.convert("L")).min() < 80  # ink on the page
 
 
+def test_characters_the_model_lacks_are_replaced_on_pages_too(tmp_path):
+    result = run("sample", str(BUNDLED), "--text", "Zürich café", "--page", "A6", "--replace-unknown", "--seed", "1",
+                 "--bias", "1", "-o", str(tmp_path / "z"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "replaced in text: 'ü' -> 'u', 'é' -> 'e'" in result.stderr
+    root = ET.parse(tmp_path / "z.svg").getroot()
+    lines = [g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g") if g.get("class") == "line"]
+    assert " ".join(lines) == "Zurich cafe"
+
+
 def test_every_line_is_primed_with_the_same_hand(monkeypatch):
     seen = []
     original = letter_module.sample_text
@@ -84,6 +94,7 @@ def test_every_line_is_primed_with_the_same_hand(monkeypatch):
         (["--page", "A5", "--gcode", "--gcode-set", "feed"], "give KEY=VALUE"),
         (["--page", "A5", "--colour", "eos"], "colours lines, not pages"),
         (["--page", "A5", "--style", "a", "--style", "b"], "one --style"),
+        (["--page", "A5", "--text", "  \f "], "the text to write is empty"),
     ],
 )
 def test_page_options_are_refused_where_they_make_no_sense(tmp_path, args, message):
