@@ -59,6 +59,8 @@ def test_characters_the_model_lacks_are_replaced_on_pages_too(tmp_path):
     root = ET.parse(tmp_path / "z.svg").getroot()
     lines = [g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g") if g.get("class") == "line"]
     assert " ".join(lines) == "Zurich cafe"
+    empty = run("sample", str(BUNDLED), "--text", "  \f ", "--page", "A6", "-o", str(tmp_path / "e"))
+    assert empty.exit_code == 1 and "the text to write is empty" in empty.stderr
 
 
 def test_every_line_is_primed_with_the_same_hand(monkeypatch):
@@ -94,7 +96,6 @@ def test_every_line_is_primed_with_the_same_hand(monkeypatch):
         (["--page", "A5", "--gcode", "--gcode-set", "feed"], "give KEY=VALUE"),
         (["--page", "A5", "--colour", "eos"], "colours lines, not pages"),
         (["--page", "A5", "--style", "a", "--style", "b"], "one --style"),
-        (["--page", "A5", "--text", "  \f "], "the text to write is empty"),
     ],
 )
 def test_page_options_are_refused_where_they_make_no_sense(tmp_path, args, message):
