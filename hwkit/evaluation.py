@@ -47,6 +47,7 @@ def evaluate_checkpoint(
     max_texts: int = DEFAULT_TEXTS,
     biases: Sequence[float] = DEFAULT_BIASES,
     seeds: Sequence[int] = (1,),
+    primed: bool = False,
     reader: str | os.PathLike | None = None,
     grid: str | os.PathLike | None = None,
     device: str = "auto",
@@ -59,7 +60,9 @@ def evaluate_checkpoint(
     model, ``texts`` default to the first ``max_texts`` test transcriptions;
     ``reader`` is a recognizer checkpoint (default: ``models/reader-<store>/best.pt``,
     trained with the demo preset on first use); ``grid`` is where the PNG of
-    the worst and best lines goes (none when None).
+    the worst and best lines goes (none when None). ``primed`` writes each text
+    in the hand of a train line chosen by the seed (as ``--style auto`` does),
+    instead of unprimed.
     """
     from hwkit.distributed import pick_device
     from hwkit.store import Store
@@ -79,7 +82,7 @@ def evaluate_checkpoint(
         report["cer"] = {split: scores.pop("cer") for split, scores in report["loss"].items()}
     if ckpt.kind == "synthesis":
         report["writing"] = _writing(ckpt, model, opened, texts, max_texts, biases, seeds, reader, grid, device,
-                                     Path(models_dir), progress)  # fmt: skip
+                                     Path(models_dir), progress, primed)  # fmt: skip
     return report
 
 
@@ -114,9 +117,10 @@ def _split_scores(model, ckpt: Checkpoint, store, split: str, device) -> dict:
 
 
 def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, reader, grid, device, models_dir,
-             progress: Progress) -> dict:  # fmt: skip
+             progress: Progress, primed: bool = False) -> dict:  # fmt: skip
+    from hwkit.generate import encodable, hand_lines
     from hwkit.reading import Reader
-    from hwkit.sample import sample_text
+    from hwkit.sample import Prime, sample_text
 
     if texts is None:
         texts = [store.texts[i] for i in store.split("test")[:max_texts]]
@@ -140,7 +144,12 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
     for bias in biases:
         for seed in seeds:
             progress({"event": "note", "text": f"writing {len(texts)} lines at bias {bias:g}, seed {seed}"})
-            result = sample_text(model, ckpt.alphabet, texts, stats=ckpt.stats, bias=bias, seed=seed)
+            primes = None
+            if primed:  # each text in the hand of its own train line, chosen by the seed
+                picks = np.random.default_rng(seed).choice(hand_lines(store), len(texts))
+                primes = [Prime(store.offsets(int(i)), encodable(ckpt.alphabet, store.texts[i], True, []))
+                          for i in picks]  # fmt: skip
+            result = sample_text(model, ckpt.alphabet, texts, stats=ckpt.stats, bias=bias, seed=seed, primes=primes)
             offsets = [line.offsets for line in result.lines]
             read = judge.read(offsets)
             per_line = line_cers(texts, read)
@@ -158,7 +167,8 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
                 "hand": hands.switch_rate(offsets) if hands is not None else None,
             })  # fmt: skip
             pictures.append((bias, offsets, read, per_line))
-    report = {"reader": str(judge.checkpoint.path), "reader_cer_on_real_test_lines": cer(truths, readings),
+    report = {"reader": str(judge.checkpoint.path), "primed": primed,
+              "reader_cer_on_real_test_lines": cer(truths, readings),
               "reader_cer_against_shuffled_texts": cer(control, readings), "texts": len(texts),
               "reader_errors_on_real_test_lines": error_breakdown(truths, readings),
               "real_lines_switch_rate": hands.real_switch_rate if hands is not None else None,

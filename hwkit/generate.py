@@ -10,9 +10,12 @@ the texts encodable, and samples every line as one batch. Writing files is
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from hwkit.alphabet import Alphabet
 from hwkit.checkpoint import BUNDLED, Checkpoint, find_checkpoint, find_store
@@ -27,6 +30,10 @@ DEFAULT_WIDTH = 50  # characters per written line
 # A style line is one line of handwriting (~700 points in IAM-OnDB); priming steps through every point,
 # so a 100k-point "style" would run for many minutes before writing anything.
 MAX_PRIME_POINTS = 4000
+# ``--style auto``: a train line of the checkpoint's store, chosen by the seed, primes every line of the
+# request. Measured on the bundled model (BENCHMARKS.md, quality): priming is most of what makes a
+# line's first word legible, and it holds one hand for the whole request.
+AUTO = "auto"
 # Lines written in one request (all run as one batch): a few pages. Past this, memory and time grow
 # without bound for a browser or a stray paste; write long texts in parts.
 MAX_LINES = 1000
@@ -90,7 +97,9 @@ def generate(
     ckpt = Checkpoint.load(path)
     lines = [line for t in texts for line in wrap(t, width)]
     _check_fits(ckpt, path, lines, length, strokes, attention)
-    primes: list[Prime | None] = style_primes(styles, store, ckpt) or [None]
+    if AUTO in styles and seed is None:
+        seed = secrets.randbits(32)  # the hand is chosen by the seed, so it is fixed now
+    primes: list[Prime | None] = style_primes(styles, store, ckpt, seed=seed, notes=notes) or [None]
     total = len(primes) * n * (len(lines) if ckpt.kind == "synthesis" else 1)
     if total > MAX_LINES:
         raise TextError(f"{total:,} lines in one request; write at most {MAX_LINES:,} at a time (split the text)")
@@ -144,8 +153,19 @@ def encodable(alphabet: Alphabet, text: str, replace: bool, notes: list[str], wh
     return new
 
 
-def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: Checkpoint) -> list[Prime]:
-    """Style files as they are; other names as line ids of ``store`` (else of the checkpoint's store)."""
+def hand_lines(store) -> np.ndarray:
+    """Train-split lines fit to prime with: 25-60 characters (a full line, not a fragment) and at most
+    ``MAX_PRIME_POINTS`` points; all train lines when none is."""
+    train = store.split("train")
+    lengths = np.diff(store.line_offsets)
+    fit = [i for i in train if 25 <= len(store.texts[i]) <= 60 and lengths[i] <= MAX_PRIME_POINTS]
+    return np.asarray(fit if fit else train)
+
+
+def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: Checkpoint, *,
+                 seed: int | None = None, notes: list[str] | None = None) -> list[Prime]:  # fmt: skip
+    """Style files as they are; ``auto`` as a train line of the store chosen by ``seed`` (``AUTO``);
+    other names as line ids of ``store`` (else of the checkpoint's store)."""
     from hwkit.store import Store
     from hwkit.style import load_style, style_from_store
 
@@ -168,5 +188,11 @@ def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: C
                 where = (f"the checkpoint's store {recorded} not found (from here)" if recorded
                          else "the checkpoint records no store to look it up as a line id")  # fmt: skip
                 raise StyleError(f"--style {spec}: no such style file, and {where}; pass --store FILE") from None
+        if spec == AUTO and seed is not None:
+            pick = int(np.random.default_rng(seed).choice(hand_lines(opened)))
+            spec = opened.line_ids[pick]
+            if notes is not None:
+                notes.append(f"--style auto: the hand of line {spec} (writer {opened.writer_ids[pick]}) of "
+                             f"{opened.path}, chosen by seed {seed}")  # fmt: skip
         primes.append(style_from_store(opened, spec)[0])
     return primes

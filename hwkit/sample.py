@@ -256,6 +256,9 @@ def sample_text(
     for text in texts:
         if not text.strip():
             raise TextError("cannot write an empty line of text")
+    if any(p is not None for p in primes) and alphabet.unknown(" "):
+        raise TextError("priming reads the style's text, a space, then the text; this model's alphabet has no "
+                        "space, so it cannot be primed")  # fmt: skip
     full = [text if p is None else f"{p.text} {text}" for text, p in zip(texts, primes)]
     codes = [alphabet.encode(t) for t in full]  # raises TextError naming missing characters
     budgets = [points_per_char * len(t) + CAP_EXTRA_POINTS for t in texts]

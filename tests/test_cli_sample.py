@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -141,6 +142,26 @@ def test_style_export_then_write_in_that_hand(workdir, tiny_store):
     p = int(a["prime_rows"][0])
     assert p == len(line.offsets) and np.array_equal(a["offsets"][:p], line.offsets)
     assert a["text"][0] == f"{line.text} dog"
+
+
+def test_style_auto_primes_every_line_with_one_train_line_chosen_by_the_seed(workdir, tiny_store):
+    from hwkit.generate import hand_lines
+
+    store = Store(tiny_store)
+    args = ["sample", "--text", "dog", "--text", "cat", "--style", "auto", "--keep-prime", "--npz"]
+    first = run(*args, "--seed", "4", "-o", "a.npz")
+    again = run(*args, "--seed", "4", "-o", "b.npz")
+    assert first.exit_code == 0 and again.exit_code == 0, first.output
+    chosen = re.search(r"--style auto: the hand of line (\S+) ", first.stderr)[1]
+    assert chosen in first.stderr and chosen in again.stderr
+    index = store.line_ids.index(chosen)
+    assert index in set(hand_lines(store).tolist()) and index in set(store.split("train").tolist())
+    a = np.load("a.npz")
+    p = int(a["prime_rows"][0])
+    assert list(a["prime_rows"]) == [p, p] and np.array_equal(a["offsets"][:p], store.offsets(index))  # both lines
+    assert np.array_equal(a["offsets"], np.load("b.npz")["offsets"])
+    seeds = {re.search(r"line (\S+) ", run(*args, "--seed", str(k), "-o", f"{k}.npz").stderr)[1] for k in range(8)}
+    assert len(seeds) > 1  # the seed chooses
 
 
 @pytest.mark.parametrize(

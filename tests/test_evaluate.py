@@ -11,7 +11,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from helpers import letter_store
+from hwkit.checkpoint import Checkpoint
 from hwkit.cli import cli
+from hwkit.errors import TextError
+from hwkit.store import Store
 from hwkit.train import start
 
 
@@ -67,6 +70,29 @@ def test_read_errors_are_one_line(models, args, says, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("read", models[args[0]], *args[1:])
     assert result.exit_code in (1, 2) and says in result.stderr and "Traceback" not in result.output
+
+
+def test_evaluate_primed_writes_each_text_in_a_train_lines_hand(models, tmp_path, monkeypatch):
+    from hwkit import evaluation, sample
+
+    primes_seen = []
+    original = sample.sample_text
+
+    def spy(*args, primes=None, **kwargs):
+        primes_seen.append(primes)
+        return original(*args, primes=primes, **kwargs)
+
+    monkeypatch.setattr(sample, "sample_text", spy)
+    # this letters-only model has no space, and priming joins texts with one: said plainly, after the choice
+    with pytest.raises(TextError, match="alphabet has no space, so it cannot be primed"):
+        evaluation.evaluate_checkpoint(models["synth"], reader=models["reader"], max_texts=4, biases=[1.0],
+                                       primed=True)  # fmt: skip
+    (primes,) = primes_seen
+    from hwkit.checkpoint import find_checkpoint
+
+    store = Store(Checkpoint.load(find_checkpoint(models["synth"])).store["path"])
+    train_texts = {store.texts[i] for i in store.split("train")}
+    assert len(primes) == 4 and all(p is not None and p.text in train_texts for p in primes)
 
 
 def test_evaluate_synthesis_reports_every_field_and_a_grid(models, tmp_path):

@@ -20,6 +20,8 @@ from hwkit.cli._common import escape, read_lines, stderr_console, stdout_console
 @click.option("--bias", "biases", type=click.FloatRange(min=0), multiple=True,
               help="Synthesis: sampling bias; repeatable.  [default: 0.5, 1, 2]")
 @click.option("--seed", "seeds", type=int, multiple=True, help="Synthesis: random seed; repeatable.  [default: 1]")
+@click.option("--primed", is_flag=True,
+              help="Synthesis: write each text in the hand of a train line chosen by the seed (as sample --style auto).")
 @click.option("--reader", type=click.Path(path_type=Path),
               help="Synthesis: the recognizer that reads the lines back [default: models/reader-<store>/, "
                    "trained on the store on first use].")

@@ -38,7 +38,8 @@ STOP_WORDS = {
 @click.option("--seed", type=int, help="Random seed; the same seed gives the same lines on the same machine and threads "
                                      "[default: random, reported].")
 @click.option("--style", "styles", multiple=True, metavar="LINE_ID|FILE",
-              help="Write in the hand of a store line or a style file (hwkit style export); repeatable.")
+              help="Write in the hand of a store line or a style file (hwkit style export), or 'auto': a train "
+                   "line of the checkpoint's store chosen by the seed (the most legible); repeatable.")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path),
               help="Store for --style LINE_ID [default: the checkpoint's store].")
 @click.option("--keep-prime", is_flag=True, help="Show the --style line before the new writing.")
@@ -92,6 +93,7 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
     \b
     Examples:
       hwkit sample --text "hello world" --bias 1 --seed 7 --png
+      hwkit sample --text "hello world" --style auto --bias 1 --png
       hwkit sample models/synthesis-20240101-120000 --text-file poem.txt --animate
       hwkit sample --text "in my hand" --style a01-000u-01 --n 3 -o hand.svg
       hwkit sample --page A5 --text-file letter.txt --bias 1 --png --pdf --gcode
