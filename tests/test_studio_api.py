@@ -97,6 +97,23 @@ def test_bad_write_requests_are_refused_with_a_reason(client, request_body, stat
     assert fragment in response.json()["error"]
 
 
+def test_the_auto_hand_is_a_store_line_chosen_by_the_seed(client, studio, tmp_path, monkeypatch):
+    from helpers import letter_store
+
+    from hwkit.checkpoint import BUNDLED, Checkpoint, find_store
+    from hwkit.store import Store
+
+    monkeypatch.chdir(tmp_path)  # the bundled model's store is cache/demo.h5 of the working folder (or the checkout's)
+    letter_store(tmp_path / "cache" / "demo.h5")
+    store = Store(find_store(Checkpoint.load(BUNDLED)))
+    assert client.get("/api/hands?model=bundled").json()[0]["id"] == "auto"
+    got = events(client.post("/api/write", json={"text": "hello", "hand": "auto", "seed": 3}))
+    assert got[-1]["event"] == "done"
+    chosen = studio.prime("bundled", "auto", 3)
+    assert chosen.text == studio.prime("bundled", "auto", 3).text
+    assert chosen.text in {store.texts[i] for i in store.split("train")}
+
+
 def test_unknown_characters_can_be_replaced(client):
     got = events(client.post("/api/write", json={"text": "hi €", "replace_unknown": True, "seed": 1}))
     assert got[0]["lines"][0].startswith("hi ") and got[-1]["event"] == "done"

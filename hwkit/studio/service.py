@@ -153,7 +153,7 @@ class Studio:
         from hwkit.store import Store
         from hwkit.studio.recording import list_recordings
 
-        out = [{"id": "", "label": "none (the model picks a hand)", "kind": "none"}]
+        out = [{"id": "", "label": "none (the model picks a hand as it goes)", "kind": "none"}]
         for path in sorted(self.styles_dir.glob("*.json")):
             if _STYLE_NAME.fullmatch(path.stem):
                 out.append({"id": f"style:{path.stem}", "label": path.stem, "kind": "style"})
@@ -165,6 +165,8 @@ class Studio:
             store = Store(find_store(self.load(model_id).checkpoint, None))
         except HwkitError:
             return out
+        out.insert(0, {"id": "auto", "label": "auto: a writer chosen by the seed",
+                       "kind": "none"})  # fmt: skip
         seen = set()
         for i, writer in enumerate(store.writer_ids):  # one line of each writer
             if int(writer) not in seen and len(seen) < 60:
@@ -173,8 +175,9 @@ class Studio:
                             "kind": "store"})  # fmt: skip
         return out
 
-    def prime(self, model_id: str, hand: str):
-        """The ``Prime`` a hand id names, in the model's units (None for no hand)."""
+    def prime(self, model_id: str, hand: str, seed: int = 0):
+        """The ``Prime`` a hand id names, in the model's units (None for no hand; ``auto``: a train line of
+        the model's store chosen by ``seed``, as ``hwkit sample --style auto``)."""
         from hwkit.checkpoint import find_store
         from hwkit.generate import MAX_PRIME_POINTS
         from hwkit.studio.recording import RecordingError, read_recording, recording_prime
@@ -190,6 +193,10 @@ class Studio:
                 corpus, _, line_id = name.partition("/")
                 points, text = read_recording(self.corpus_dir(corpus), line_id)
                 prime = recording_prime(points, text, self.scale(model_id))
+            elif kind == "auto" and not name:
+                from hwkit.generate import style_primes
+
+                prime = style_primes(["auto"], None, self.load(model_id).checkpoint, seed=seed)[0]
             elif kind == "line":
                 from hwkit.store import Store
 
@@ -255,7 +262,7 @@ class Studio:
                      for t in lines]  # fmt: skip
         except HwkitError as exc:
             raise RequestError(str(exc).replace("use --replace-unknown", "tick 'replace unknown'")) from None
-        prime = self.prime(model_id, request.get("hand") or "")
+        prime = self.prime(model_id, request.get("hand") or "", seed)
         with self._lock:
             if self._jobs >= self.max_jobs:
                 raise Busy(f"busy: {self._jobs} writings are running or waiting; try again in a moment")

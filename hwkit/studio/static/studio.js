@@ -82,15 +82,11 @@ async function loadHands(model, wanted) {
   select.replaceChildren();
   const groups = { none: null, recording: "Your recorded lines", style: "Style files", store: "Lines of the model's store" };
   const made = {};
-  for (const hand of hands) {
-    const option = new Option(hand.label, hand.id);
+  for (const hand of hands.filter((h) => !groups[h.kind])) select.append(new Option(hand.label, hand.id));
+  for (const hand of hands.filter((h) => groups[h.kind])) {
     const group = groups[hand.kind];
-    if (group) {
-      if (!made[group]) { made[group] = document.createElement("optgroup"); made[group].label = group; select.append(made[group]); }
-      made[group].append(option);
-    } else {
-      select.prepend(option);
-    }
+    if (!made[group]) { made[group] = document.createElement("optgroup"); made[group].label = group; select.append(made[group]); }
+    made[group].append(new Option(hand.label, hand.id));
   }
   if (wanted && hands.some((h) => h.id === wanted)) select.value = wanted;
 }
