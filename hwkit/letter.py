@@ -1,10 +1,13 @@
 """A document in one hand: the network writes ``page.lay_out``'s lines, all primed with the same line.
 
 One hand for the whole document is what makes a letter look written by one
-person. With a style (a style file or a store line) every line is primed with
-it. Without one, the first words of the text are written once unprimed, and
-that line becomes the prime for every line of the document (the first one
-included), so the hand chosen by that first sample is carried to the end.
+person. With a style (a style file, a store line, or ``auto``) every line is
+primed with it. Without one, a train line of the model's store chosen by the
+seed is the hand (as ``--style auto``: priming is also what makes line starts
+legible, see BENCHMARKS.md, quality); where no store is found, or with
+``hand_from_store`` False, the first words of the text are written once
+unprimed and that line primes every line of the document, so the hand chosen
+by that first sample is carried to the end.
 
 That same hand line sets the scale: its x-height (``page.x_height``) is made
 ``--size`` mm, and its width per character seeds the word-width estimates.
@@ -23,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from hwkit.checkpoint import Checkpoint, find_checkpoint
-from hwkit.errors import CheckpointError, TextError
-from hwkit.generate import encodable, style_primes
+from hwkit.errors import CheckpointError, StoreError, StyleError, TextError
+from hwkit.generate import AUTO, encodable, style_primes
 from hwkit.page import Document, Setting, lay_out, parse_text, x_height
 from hwkit.paths import MODELS_DIR
 from hwkit.progress import Progress, ignore
@@ -54,6 +57,7 @@ def write_document(
     seed: int | None = None,
     batch: int = 32,
     replace_unknown: bool = False,
+    hand_from_store: bool = True,
     device: str = "auto",
     models_dir: str | os.PathLike = MODELS_DIR,
     progress: Progress = ignore,
@@ -79,8 +83,16 @@ def write_document(
     seed = secrets.randbits(32) if seed is None else seed
     model = ckpt.build_model(pick_device(device, None))
     common = {"stats": ckpt.stats, "bias": bias}
-    if style is not None:
-        hand = style_primes([style], store, ckpt)[0]
+    hand = None
+    if style is not None or hand_from_store:
+        try:
+            hand = style_primes([style or AUTO], store, ckpt, seed=seed, notes=notes)[0]
+        except (StoreError, StyleError):
+            if style is not None:
+                raise
+            notes.append("no store of the model found to take a hand from: the first words, written once "
+                         "unprimed, set the hand")  # fmt: skip
+    if hand is not None:
         hand = Prime(hand.offsets, encodable(ckpt.alphabet, hand.text, replace_unknown, notes, "style text"))
     else:
         first = words[:HAND_CHARS].rsplit(" ", 1)[0] if len(words) > HAND_CHARS else words

@@ -36,7 +36,7 @@ def test_a_note_on_two_pages_in_every_page_format(tmp_path):
     pages = [f"note-{k}{s}" for k in (1, 2) for s in (".svg", ".png", ".plotter.svg", ".gcode", ".hpgl")]
     assert names == sorted([*pages, "note.pdf"])
     assert all(p.exists() and p.stat().st_size > 0 for p in written)
-    assert result.stderr.startswith("2 page(s), ")
+    assert "\n2 page(s), " in "\n" + result.stderr
     texts = []
     for k in (1, 2):
         root = ET.parse(tmp_path / "out" / f"note-{k}.svg").getroot()
@@ -49,6 +49,23 @@ def test_a_note_on_two_pages_in_every_page_format(tmp_path):
     image = Image.open(tmp_path / "out" / "note-2.png")
     assert image.size == (round(105 / 25.4 * 150), round(148 / 25.4 * 150))
     assert np.asarray(image.convert("L")).min() < 80  # ink on the page
+
+
+def test_without_a_style_the_hand_is_a_line_of_the_models_store(tmp_path, monkeypatch):
+    from helpers import letter_store
+
+    from hwkit.checkpoint import Checkpoint, find_store
+    from hwkit.store import Store
+
+    monkeypatch.chdir(tmp_path)  # the bundled model's store: cache/demo.h5 here (or in the checkout)
+    letter_store(tmp_path / "cache" / "demo.h5")
+    store = Store(find_store(Checkpoint.load(BUNDLED)))
+    setting = Setting(paper=(105.0, 148.0), margins=(10.0,) * 4, size=3.0)
+    made = write_document("one two three", setting, BUNDLED, seed=5)
+    assert made.hand.text in {store.texts[i] for i in store.split("train")}
+    assert any("--style auto: the hand of line" in note for note in made.notes)
+    again = write_document("one two three", setting, BUNDLED, seed=5)
+    assert again.hand.text == made.hand.text  # the seed chooses
 
 
 def test_characters_the_model_lacks_are_replaced_on_pages_too(tmp_path):
@@ -73,7 +90,8 @@ def test_every_line_is_primed_with_the_same_hand(monkeypatch):
 
     monkeypatch.setattr(letter_module, "sample_text", spy)
     setting = Setting(paper=(105.0, 148.0), margins=(10.0,) * 4, size=3.0)
-    made = write_document("one two three four five six seven eight nine ten", setting, BUNDLED, seed=5, batch=2)
+    made = write_document("one two three four five six seven eight nine ten", setting, BUNDLED, seed=5, batch=2,
+                          hand_from_store=False)  # fmt: skip
     hand_call, *line_calls = seen
     assert hand_call[1] is None  # the hand is chosen by one unprimed line ...
     assert made.hand.text == "one two three four five six seven eight"
