@@ -75,6 +75,19 @@ def test_downloads_come_from_the_same_writers_as_hwkit_sample(client):
     assert client.get(f"/api/result/{done['result']}/svg?colour=notacolour").status_code == 400
 
 
+def test_each_lines_attention_window_on_its_own(client):
+    from PIL import Image
+
+    done = events(client.post("/api/write", json={"text": "abc\ndef", "seed": 1}))[-1]
+    whole = Image.open(__import__("io").BytesIO(client.get(f"/api/result/{done['result']}/attention").content))
+    one = client.get(f"/api/result/{done['result']}/attention?line=1")
+    assert one.status_code == 200
+    single = Image.open(__import__("io").BytesIO(one.content))
+    assert single.height < whole.height  # one line's ink and heatmap, not both lines'
+    assert client.get(f"/api/result/{done['result']}/attention?line=2").status_code == 404
+    assert client.get(f"/api/result/{done['result']}/attention?line=-1").status_code == 400
+
+
 @pytest.mark.parametrize(
     ("request_body", "status", "fragment"),
     [

@@ -76,6 +76,7 @@ def test_write_streams_strokes_into_the_page(server, page, tmp_path):
     url, _ = server
     page.goto(url + "/")
     page.wait_for_function("document.querySelector('#hand').options.length > 0")
+    page.check("#show-attention")
     log = write_and_wait(page, "hello from the browser\nand a second line")
     kinds = [e["event"] for e in log]
     assert kinds[-1] == "done", log[-3:]
@@ -86,6 +87,9 @@ def test_write_streams_strokes_into_the_page(server, page, tmp_path):
     assert page.locator("#output .hwline").count() == 2
     assert page.locator("#output .hwline").first.locator("path").count() > 3  # strokes, not one blob
     assert page.locator("#downloads a").count() == 5
+    attention = page.locator("#output .hwline img.attention")
+    assert attention.count() == 2  # one under each line
+    page.wait_for_function("[...document.querySelectorAll('img.attention')].every(i => i.complete && i.naturalHeight > 0)")
     svg = page.request.get(url + page.locator("#downloads a").first.get_attribute("href"))
     assert svg.ok and svg.body().startswith(b"<svg")
     shot(page, "write", tmp_path)

@@ -3,7 +3,7 @@
     GET  /                      the Write page          GET /record         the Record page
     GET  /api/models            models by id            GET /api/hands?model=ID   hands by id
     POST /api/write             JSON request -> text/event-stream: start, points..., line..., done | error
-    GET  /api/result/ID/FORMAT  a finished writing as svg, png, animate, npz, json or attention
+    GET  /api/result/ID/FORMAT  a finished writing as svg, png, animate, npz, json or attention (?line=K: one line)
     GET  /api/prompt            a line to copy on the Record page
     POST /api/record            a recorded line -> data/<corpus>/ (IAM-OnDB layout)
     GET  /api/recordings?corpus=NAME        the lines recorded so far
@@ -140,9 +140,12 @@ def create_app(studio: Studio, allowed_hosts: Sequence[str] | None = LOCAL_HOSTS
             raise RequestError("width is a number") from None
         if not 0 < width <= 20:
             raise RequestError("width is from 0 to 20")
+        line = q.get("line")
+        if line is not None and not line.isdigit():
+            raise RequestError("line is a line number")
         data, media, name = await run_blocking(studio.download, request.path_params["result_id"],
                                                request.path_params["fmt"], colour=q.get("colour", "black"),
-                                               width=width)  # fmt: skip
+                                               width=width, line=None if line is None else int(line))  # fmt: skip
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def prompt(request: Request) -> Response:

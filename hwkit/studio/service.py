@@ -324,14 +324,21 @@ class Studio:
                 self._results.popitem(last=False)
         return result_id
 
-    def download(self, result_id: str, fmt: str, *, colour: str = "black", width: float = 1.6) -> tuple[bytes, str, str]:
-        """A finished writing as a file: ``(bytes, media type, file name)``, made by ``hwkit.outputs``."""
+    def download(self, result_id: str, fmt: str, *, colour: str = "black", width: float = 1.6,
+                 line: int | None = None) -> tuple[bytes, str, str]:  # fmt: skip
+        """A finished writing as a file: ``(bytes, media type, file name)``, made by ``hwkit.outputs``;
+        ``line`` picks one line of it (the page shows each line's attention under that line)."""
         from hwkit import outputs
+        from hwkit.sample import SampleResult
 
         with self._lock:
             result = self._results.get(result_id)
         if result is None:
             raise RequestError("that writing is no longer kept; write it again", 404)
+        if line is not None:
+            if not 0 <= line < len(result.lines):
+                raise RequestError(f"that writing has no line {line}", 404)
+            result = SampleResult([result.lines[line]], result.seed)
         if fmt not in DOWNLOADS:
             raise RequestError(f"no download format {fmt!r}", 404)
         outputs.check_colour(colour)

@@ -108,7 +108,7 @@ async function write() {
     seed: $("seed").value === "" ? null : Number($("seed").value), replace_unknown: $("replace").checked,
   };
   $("write").disabled = true;
-  $("output").replaceChildren(); $("downloads").replaceChildren(); $("attention").replaceChildren();
+  $("output").replaceChildren(); $("downloads").replaceChildren();
   window.studioLog = [];
   const started = performance.now();
   setStatus("writing...");
@@ -147,7 +147,7 @@ async function write() {
         } else if (event.event === "done") {
           const secs = ((performance.now() - started) / 1000).toFixed(1);
           setStatus(`written in ${secs} s`);
-          showDownloads(event.result, style);
+          showDownloads(event.result, style, views);
         } else if (event.event === "error") {
           throw new Error(event.message);
         }
@@ -160,7 +160,7 @@ async function write() {
   }
 }
 
-function showDownloads(result, style) {
+function showDownloads(result, style, views) {
   const query = `?colour=${encodeURIComponent(style.colour)}&width=${style.width}`;
   const names = { svg: "SVG", png: "PNG", animate: "animated SVG", npz: "NPZ", json: "JSON" };
   for (const [fmt, label] of Object.entries(names)) {
@@ -170,11 +170,14 @@ function showDownloads(result, style) {
     a.setAttribute("download", "");
     $("downloads").append(a);
   }
-  if ($("show-attention").checked) {
-    const img = new Image();
-    img.alt = "attention window";
-    img.src = `/api/result/${result}/attention`;
-    $("attention").append(img);
+  if ($("show-attention").checked) {  // each line's attention window, under that line
+    views.forEach((view, k) => {
+      const img = new Image();
+      img.alt = `attention window of line ${k + 1}`;
+      img.className = "attention";
+      img.src = `/api/result/${result}/attention?line=${k}`;
+      view.box.append(img);
+    });
   }
 }
 
