@@ -87,19 +87,20 @@ def test_layout_keeps_the_margins_the_order_and_the_breaks(paragraphs, page_brea
         assert xs.min() >= margin - 1e-6 and xs.max() <= width - margin + 1e-6
     # the words on the pages are the words of the text, in order
     assert " ".join(line.text for line in doc.lines).split() == text.split()
-    # each hard line of the text starts a written line; a form feed starts a page
-    blocks = parse_text(text)
-    starts = [" ".join(b.words) for b in blocks]
+    # each hard line of the text starts a written line and no written line runs into the next one;
+    # a form feed starts a page
     texts = [line.text for line in doc.lines]
     k = 0
-    for start, block in zip(starts, blocks):
-        while not start.startswith(texts[k]):
+    for block in parse_text(text):
+        first, taken = k, []
+        while len(taken) < len(block.words):
+            taken += texts[k].split()
             k += 1
-        assert start.split()[: len(texts[k].split())] == texts[k].split()
+        assert taken == block.words
         if block.page_start:
-            page = next(p for p in doc.pages if any(line is doc.lines[k] for line in p.lines))
-            assert page.lines[0] is doc.lines[k]
-        k += 1
+            page = next(p for p in doc.pages if any(line is doc.lines[first] for line in p.lines))
+            assert page.lines[0] is doc.lines[first]
+    assert k == len(texts)
     # lines go down the page
     for page in doc.pages:
         tops = [np.concatenate(line.strokes)[:, 1].mean() for line in page.lines]
