@@ -87,9 +87,10 @@ CLASSES = {"capitals": str.isupper, "digits": str.isdigit, "lower case": str.isl
 def error_breakdown(refs: Sequence[str], hyps: Sequence[str]) -> dict:
     """Where the errors are: the share of each class of reference characters not read as written
     (capitals, digits, lower case, spaces: substituted or dropped), and the share of first words and
-    of later words read exactly (every character matched, nothing inserted inside the word).
+    of later words read exactly (every character matched, and nothing but spaces inserted inside
+    the word or at its edges).
 
-    Insertions between words belong to no class and no word; ``cer`` counts them.
+    Insertions belong to no class; ``cer`` counts them.
     """
     wrong = {name: 0 for name in CLASSES}
     total = {name: 0 for name in CLASSES}
@@ -97,11 +98,11 @@ def error_breakdown(refs: Sequence[str], hyps: Sequence[str]) -> dict:
     for ref, hyp in zip(refs, hyps, strict=True):
         pairs = align(ref, hyp)
         ok = [False] * len(ref)
-        inserted_after = [0] * (len(ref) + 1)  # insertions between ref[k - 1] and ref[k] counted at k
+        inserted = [""] * (len(ref) + 1)  # characters inserted between ref[k - 1] and ref[k], at k
         k = 0
         for r, h in pairs:
             if r is None:
-                inserted_after[k] += 1
+                inserted[k] += hyp[h]
             else:
                 ok[r] = h is not None and ref[r] == hyp[h]
                 k = r + 1
@@ -110,14 +111,17 @@ def error_breakdown(refs: Sequence[str], hyps: Sequence[str]) -> dict:
                 if test(c):
                     total[name] += 1
                     wrong[name] += not good
-        start = 0
-        for index, word in enumerate(ref.split(" ")):
+        start, first = 0, True
+        for word in ref.split(" "):
             end = start + len(word)
             if word:
-                exact = all(ok[start:end]) and not any(inserted_after[start + 1 : end])
-                slot = words["first" if index == 0 else "later"]
+                inside = "".join(inserted[start + 1 : end])
+                edges = (inserted[start] + inserted[end]).strip()  # a space inserted beside a word is the gap's
+                exact = all(ok[start:end]) and not inside and not edges
+                slot = words["first" if first else "later"]
                 slot[0] += exact
                 slot[1] += 1
+                first = False
             start = end + 1
     return {
         "error_rate": {name: (wrong[name] / total[name] if total[name] else None) for name in CLASSES},

@@ -155,11 +155,14 @@ def encodable(alphabet: Alphabet, text: str, replace: bool, notes: list[str], wh
 
 def hand_lines(store) -> np.ndarray:
     """Train-split lines fit to prime with: 25-60 characters (a full line, not a fragment) and at most
-    ``MAX_PRIME_POINTS`` points; all train lines when none is."""
+    ``MAX_PRIME_POINTS`` points; any train line within that size when none is (``StyleError``: none)."""
     train = store.split("train")
     lengths = np.diff(store.line_offsets)
-    fit = [i for i in train if 25 <= len(store.texts[i]) <= 60 and lengths[i] <= MAX_PRIME_POINTS]
-    return np.asarray(fit if fit else train)
+    short = [i for i in train if lengths[i] <= MAX_PRIME_POINTS]
+    fit = [i for i in short if 25 <= len(store.texts[i]) <= 60]
+    if not short:
+        raise StyleError(f"{store.path}: no train line of at most {MAX_PRIME_POINTS:,} points to take a hand from")
+    return np.asarray(fit if fit else short)
 
 
 def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: Checkpoint, *,
@@ -171,7 +174,7 @@ def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: C
 
     primes, opened = [], None
     for spec in styles:
-        if Path(spec).is_file():
+        if spec != AUTO and Path(spec).is_file():
             prime = load_style(spec)
             if len(prime.offsets) > MAX_PRIME_POINTS:
                 raise StyleError(f"{spec}: {len(prime.offsets):,} points; a style is one line of handwriting, "

@@ -88,7 +88,7 @@ def write_document(
         try:
             hand = style_primes([style or AUTO], store, ckpt, seed=seed, notes=notes)[0]
         except (StoreError, StyleError):
-            if style is not None:
+            if style is not None or store is not None:  # what the user named must work
                 raise
             notes.append("no store of the model found to take a hand from: the first words, written once "
                          "unprimed, set the hand")  # fmt: skip

@@ -110,13 +110,17 @@ def test_error_breakdown_finds_the_capital_the_digit_and_the_lost_space():
     assert b["error_rate"]["capitals"] == 1.0 and b["error_rate"]["digits"] == 1.0
     assert b["error_rate"]["lower case"] == 0.0 and b["error_rate"]["spaces"] == 0.0
     assert b["characters"] == {"capitals": 1, "digits": 1, "lower case": 14, "spaces": 4}
-    # first words: "The" wrong, "on" right; later: cat, sat right; 4 wrong; "mats" + inserted x at its end:
-    # the insertion is after the word's last character, so the word itself was read exactly
-    assert b["word_accuracy"] == {"first": 0.5, "later": 3 / 4}
+    # first words: "The" wrong, "on" right; later: cat, sat right; "4" wrong; "mats" read as "matsx" wrong
+    assert b["word_accuracy"] == {"first": 0.5, "later": 2 / 4}
     joined = error_breakdown(["ab cd"], ["abcd"])
     assert joined["error_rate"]["spaces"] == 1.0 and joined["word_accuracy"]["first"] == 1.0
     inside = error_breakdown(["abc"], ["abxc"])  # an insertion inside a word spoils the word
     assert inside["word_accuracy"]["first"] == 0.0 and inside["error_rate"]["lower case"] == 0.0
+    for ref, hyp in (("cat dog", "xcat dog"), ("cat dog", "cats dog"), ("aa b", "aaa b")):  # at its edges too
+        assert error_breakdown([ref], [hyp])["word_accuracy"]["first"] == 0.0, (ref, hyp)
+    assert error_breakdown(["cat dog"], ["cat  dog"])["word_accuracy"] == {"first": 1.0, "later": 1.0}
+    lead = error_breakdown([" cat dog"], ["cat dog"])  # the first word is the first non-empty one
+    assert lead["word_accuracy"] == {"first": 1.0, "later": 1.0}
 
 
 @settings(max_examples=100, deadline=None)

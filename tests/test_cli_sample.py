@@ -315,3 +315,15 @@ def test_a_text_file_that_is_not_utf8_is_a_usage_error(workdir):
     result = run("sample", "--text-file", "latin1.txt")
     assert result.exit_code == 2 and "latin1.txt: not UTF-8 text (byte 4)" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_style_auto_on_a_store_without_train_lines_is_one_line_error(tmp_path, monkeypatch):
+    from hwkit.errors import StyleError
+    from hwkit.generate import hand_lines
+    from hwkit.store import Line, write_store
+
+    offsets = np.zeros((50, 3), np.float32)
+    offsets[-1, 2] = 1
+    path = write_store(tmp_path / "held-out.h5", [Line(offsets, "a line", "x-01", 0)], {"test": [0]}, source="demo")
+    with pytest.raises(StyleError, match="no train line"):
+        hand_lines(Store(path))

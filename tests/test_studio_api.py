@@ -86,6 +86,7 @@ def test_each_lines_attention_window_on_its_own(client):
     assert single.height < whole.height  # one line's ink and heatmap, not both lines'
     assert client.get(f"/api/result/{done['result']}/attention?line=2").status_code == 404
     assert client.get(f"/api/result/{done['result']}/attention?line=-1").status_code == 400
+    assert client.get(f"/api/result/{done['result']}/attention?line=\u00b2").status_code == 400
 
 
 @pytest.mark.parametrize(

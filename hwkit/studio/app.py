@@ -141,11 +141,13 @@ def create_app(studio: Studio, allowed_hosts: Sequence[str] | None = LOCAL_HOSTS
         if not 0 < width <= 20:
             raise RequestError("width is from 0 to 20")
         line = q.get("line")
-        if line is not None and not line.isdigit():
-            raise RequestError("line is a line number")
+        if line is not None:
+            if not (line.isascii() and line.isdigit() and len(line) <= 6):
+                raise RequestError("line is a line number")
+            line = int(line)
         data, media, name = await run_blocking(studio.download, request.path_params["result_id"],
                                                request.path_params["fmt"], colour=q.get("colour", "black"),
-                                               width=width, line=None if line is None else int(line))  # fmt: skip
+                                               width=width, line=line)  # fmt: skip
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def prompt(request: Request) -> Response:
