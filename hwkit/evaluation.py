@@ -93,7 +93,7 @@ def default_grid(checkpoint: str | os.PathLike | None) -> Path:
     from hwkit.paths import SAMPLES_DIR, timestamp
 
     path = find_checkpoint(checkpoint, kind=WRITERS)
-    folder = SAMPLES_DIR if path.parent == BUNDLED.parent else path.parent
+    folder = SAMPLES_DIR if path.resolve().parent == BUNDLED.resolve().parent else path.parent
     return folder / f"evaluate-{timestamp()}.png"
 
 

@@ -170,3 +170,16 @@ def test_evaluate_without_a_checkpoint_takes_the_newest_writer_never_a_reader(mo
     os.utime(tmp_path / "models" / "synth" / "best.pt", (1e9, 1e9))  # the reader is newer
     report = evaluate_checkpoint(models_dir=tmp_path / "models", reader=models["reader"], max_texts=2, biases=[1.0])
     assert report["kind"] == "synthesis" and report["checkpoint"].endswith("synth/best.pt")
+
+
+def test_the_grid_of_a_bundled_model_never_goes_into_the_package(tmp_path, monkeypatch):
+    import os
+
+    from hwkit.checkpoint import BUNDLED
+    from hwkit.evaluation import default_grid
+    from hwkit.paths import SAMPLES_DIR
+
+    monkeypatch.chdir(BUNDLED.parent.parent.parent)  # as a user names it from the checkout: a relative path
+    relative = os.path.relpath(BUNDLED)
+    for named in (relative, BUNDLED):
+        assert default_grid(named).parent == SAMPLES_DIR, named
