@@ -76,10 +76,11 @@ def inspect_store(
               "points": len(st.offsets(int(i))), "text": st.texts[i]} for i in chosen]  # fmt: skip
     save("lines", [st.offsets(s["index"]) for s in shown],
          [f"{s['text']}\n{s['line_id']} · writer {s['writer_id']} · {s['points']} points" for s in shown])  # fmt: skip
+    panels = histogram_panels(st, notes)  # read once, drawn as SVG (and PNG)
     for suffix in (".svg", ".png") if png else (".svg",):
         target = out / f"histograms{suffix}"
         with atomic_path(target) as tmp:
-            render.histograms(histogram_panels(st, notes if suffix == ".svg" else []), tmp)
+            render.histograms(panels, tmp)
         pictures["histograms" + ("_png" if suffix == ".png" else "")] = str(target)
     result = store_stats(st)
     result["shown"] = shown

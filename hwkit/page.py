@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwkit import curves
 from hwkit.errors import OptionError
 from hwkit.strokes import PEN_UP, offsets_to_points, points_to_strokes
 
@@ -129,10 +130,18 @@ class Page:
     width: float
     height: float
     lines: list[Line] = field(default_factory=list)
+    _smoothed: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def strokes(self) -> list[np.ndarray]:
         return [s for line in self.lines for s in line.strokes]
+
+    def beziers(self, tolerance: float) -> list[np.ndarray]:
+        """Each stroke's smooth curve (``curves.smooth``), worked out once per tolerance: every output
+        format of the page draws the same curves."""
+        if tolerance not in self._smoothed:
+            self._smoothed[tolerance] = [curves.smooth(stroke, tolerance) for stroke in self.strokes]
+        return self._smoothed[tolerance]
 
 
 @dataclass
@@ -235,7 +244,7 @@ def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_wid
         misfits = [s for s in spans if not _fits(written[s], blocks, s, setting)]
         for b, i, j in {*new, *misfits}:  # scale the words' estimates to the width the pen took
             width = float(np.ptp(written[b, i, j][:, 0]))
-            guess = sum(estimate[b, w] for w in range(i, j)) + space * (j - i - 1)
+            guess = _estimated_width(estimate, space, (b, i, j))
             for w in range(i, j):
                 estimate[b, w] *= width / guess
         if not misfits or attempt == MAX_ROUNDS - 1:
@@ -313,12 +322,17 @@ def _refit(blocks: list[_Block], spans: list, written: dict, estimate: dict, spa
     return out
 
 
+def _estimated_width(estimate: dict, space: float, span: tuple[int, int, int]) -> float:
+    """The words of ``span`` side by side, one space between each, by their current estimates."""
+    b, i, j = span
+    return sum(estimate[b, w] for w in range(i, j)) + space * (j - i - 1)
+
+
 def _fits_now(blocks: list[_Block], span: tuple[int, int, int], written: dict, estimate: dict, space: float,
               setting: Setting) -> bool:  # fmt: skip
     if span in written:
         return _fits(written[span], blocks, span, setting)
-    b, i, j = span
-    return sum(estimate[b, w] for w in range(i, j)) + space * (j - i - 1) <= FILL * _room(blocks, span, setting)
+    return _estimated_width(estimate, space, span) <= FILL * _room(blocks, span, setting)
 
 
 def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting) -> list[Page]:

@@ -28,11 +28,12 @@ def page_svg(page: Page, *, colour: str = "black", pen_width: float = PEN_WIDTH,
     dwg.viewbox(0, 0, page.width, page.height)
     dwg.add(dwg.rect((0, 0), (page.width, page.height), fill="white"))
     ink = dwg.g(fill="none", stroke=colour, stroke_width=pen_width, stroke_linecap="round", stroke_linejoin="round")
+    chains = iter(page.beziers(tolerance))
     for line in page.lines:
         group = dwg.g(class_="line")
         group.set_desc(title=line.text)
-        for stroke in line.strokes:
-            group.add(dwg.path(d=curves.svg_path(curves.smooth(stroke, tolerance), digits=3)))
+        for _, beziers in zip(line.strokes, chains):
+            group.add(dwg.path(d=curves.svg_path(beziers, digits=3)))
         ink.add(group)
     dwg.add(ink)
     return dwg.tostring()
@@ -49,8 +50,8 @@ def page_png(page: Page, *, dpi: float = 150, colour: str = "black", pen_width: 
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
     width = max(1, round(pen_width * px))
-    for stroke in page.strokes:
-        xy = curves.flatten(curves.smooth(stroke, tolerance), steps=6) * px
+    for beziers in page.beziers(tolerance):
+        xy = curves.flatten(beziers, steps=6) * px
         if len(xy) == 1 or np.ptp(xy, axis=0).max() < 1:
             x, y = xy[0]
             draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=colour)
@@ -79,8 +80,7 @@ def write_pdf(pages: Sequence[Page], path: str | Path, *, colour: str = "black",
             ax.set_xlim(0, page.width)
             ax.set_ylim(page.height, 0)
             ax.axis("off")
-            for stroke in page.strokes:
-                beziers = curves.smooth(stroke, tolerance)
+            for beziers in page.beziers(tolerance):
                 vertices = np.concatenate([beziers[:1, 0], beziers[:, 1:].reshape(-1, 2)])
                 codes = [MplPath.MOVETO] + [MplPath.CURVE4] * (len(vertices) - 1)
                 ax.add_patch(PathPatch(MplPath(vertices, codes), fill=False, edgecolor=colour,

@@ -72,7 +72,7 @@ def _vpype():
 
 def polylines(page: Page, tolerance: float = TOLERANCE) -> list[np.ndarray]:
     """Each stroke as the flattened polyline a plotter draws, ``(k, 2)`` mm, in the written order."""
-    return [curves.flatten(curves.smooth(stroke, tolerance / 2), steps=4) for stroke in page.strokes]
+    return [curves.flatten(beziers, steps=4) for beziers in page.beziers(tolerance / 2)]
 
 
 def travel(lines: list[np.ndarray]) -> float:
