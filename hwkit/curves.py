@@ -25,7 +25,8 @@ import itertools
 import numpy as np
 
 ALPHA = 0.5  # centripetal parameterisation (Yuksel et al. 2011)
-CHECK_STEPS = 32  # points per span when measuring how far the curve strays
+CHECK_STEPS = 32  # points per span, at least, when measuring how far the curve strays
+MAX_CHECK_STEPS = 4096  # at most (a span longer than 400 tolerances is measured a little coarser)
 _TINY = 1e-9
 
 
@@ -41,7 +42,7 @@ def simplify(xy: np.ndarray, tolerance: float) -> np.ndarray:
         a, b = spans.pop()
         if b - a < 2:
             continue
-        d = _distances_to_segment(xy[a + 1 : b], xy[a], xy[b])
+        d = distances_to_polyline(xy[a + 1 : b], xy[[a, b]])
         k = int(np.argmax(d))
         if d[k] > tolerance:
             keep[a + 1 + k] = True
@@ -109,12 +110,6 @@ def svg_path(beziers: np.ndarray, digits: int = 2) -> str:
     return " ".join(parts)
 
 
-def _distances_to_segment(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ab = b - a
-    t = np.clip(((points - a) @ ab) / max(float(ab @ ab), _TINY), 0.0, 1.0)
-    return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
-
-
 def distances_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
     """Each point's distance to the nearest segment of ``line`` ``(k, 2)``."""
     a, b = line[:-1][None], line[1:][None]
@@ -125,13 +120,21 @@ def distances_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
 
 
 def _worst_points(xy: np.ndarray, keep: np.ndarray, beziers: np.ndarray, tolerance: float) -> list[int]:
-    """Per span, the dropped point farthest from the curve when that is beyond ``tolerance``."""
-    dense = point_on(beziers, np.linspace(0, 1, CHECK_STEPS + 1))
+    """Per span, the dropped point farthest from the curve when that is beyond ``tolerance``.
+
+    The curve is measured as a polyline fine enough that its chords stray less than a small part
+    of the tolerance: at least ``CHECK_STEPS`` steps, and one per tenth of the tolerance along the
+    span's control polygon (which is longer than the curve), so a long span with a tight bend at
+    one end is not measured by a chord that cuts the bend.
+    """
     worst = []
     for k, (a, b) in enumerate(itertools.pairwise(keep)):
         if b - a < 2:
             continue
-        d = distances_to_polyline(xy[a + 1 : b], dense[k])
+        polygon = float(np.linalg.norm(np.diff(beziers[k], axis=0), axis=1).sum())
+        steps = int(min(max(CHECK_STEPS, np.ceil(10 * polygon / tolerance)), MAX_CHECK_STEPS))
+        dense = point_on(beziers[k : k + 1], np.linspace(0, 1, steps + 1))[0]
+        d = distances_to_polyline(xy[a + 1 : b], dense)
         j = int(np.argmax(d))
         if d[j] > 0.95 * tolerance:  # a margin for measuring on a polyline, not the curve itself
             worst.append(int(a + 1 + j))

@@ -1,7 +1,7 @@
 """Smoothing keeps every sampled point within the tolerance of the drawn curve."""
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -17,6 +17,7 @@ def _distance_to_curve(points: np.ndarray, beziers: np.ndarray) -> np.ndarray:
 
 @settings(max_examples=150, deadline=None)
 @given(strokes, st.sampled_from([0.01, 0.1, 0.5, 2.0, 10.0]))
+@example(np.array([[0, 0.03125], [0, 0], [-0.03125, 0], *[[0, 0]] * 12, [-32, 0]]), 0.01)  # a tight bend, a long span
 def test_every_point_lies_within_the_tolerance_of_the_curve(xy, tolerance):
     beziers = curves.smooth(xy, tolerance)
     assert beziers.shape[1:] == (4, 2) and len(beziers) >= 1
