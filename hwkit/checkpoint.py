@@ -11,9 +11,10 @@ File keys (format ``hwkit-checkpoint`` version 1): ``format``, ``format_version`
 ``model_config``, ``train_config``, ``alphabet`` (characters in code order),
 ``stats`` (``{"mean": [dx, dy], "std": [dx, dy]}``), ``store`` (``path``,
 ``fingerprint``, ``source``), ``model`` (state dict of the bare module), ``step``,
-``epoch``, ``best_valid`` (nats per line), ``metrics`` (list of dicts), and for a
-resumable run ``optimizer``, ``rng``, ``epoch_step``, ``stale_epochs``. Files from
-before this class may carry a ``scheduler`` key that was never used: it is ignored.
+``epoch``, ``best_valid`` (nats per line), ``metrics`` (list of dicts), optionally
+``hands`` (the house hands, see ``Checkpoint.hands``), and for a resumable run
+``optimizer``, ``rng``, ``epoch_step``, ``stale_epochs``. Files from before this
+class may carry a ``scheduler`` key that was never used: it is ignored.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ FORMAT = "hwkit-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model_config", "alphabet", "stats", "model")
 _KEYS = {"format", "format_version", *REQUIRED, "train_config", "store", "step", "epoch", "best_valid", "metrics",
-         "optimizer", "rng", "epoch_step", "stale_epochs", "anchor", "init_from"}  # fmt: skip
+         "optimizer", "rng", "epoch_step", "stale_epochs", "anchor", "init_from", "hands"}  # fmt: skip
 _LEGACY = {"scheduler"}  # written (always None) before the Checkpoint class; ignored
 # A synthesis model trained on the demo corpus, shipped with the package so that
 # text-to-handwriting works before any training (weights only; pretrained/README.md).
@@ -78,6 +79,10 @@ class Checkpoint:
     metrics: list[dict] = field(default_factory=list)
     resume: ResumeState | None = None
     init_from: dict | None = None  # fine-tuned: the initial model's path, weights_sha256 and store
+    # House hands: real lines the model writes most legibly, carried so that ``--style auto`` primes with
+    # one of them wherever the model goes (``hwkit.legibility.house_hands``). Each is a dict: ``line_id``,
+    # ``writer_id``, ``text``, ``offsets`` (an (n, 3) float32 tensor, raw pen units), ``cer`` (as ranked).
+    hands: list[dict] = field(default_factory=list)
     path: Path | None = None  # where it was loaded from
 
     @property
@@ -158,6 +163,7 @@ class Checkpoint:
                    if not hasattr(t, "is_floating_point") or t.is_floating_point() and not bool(t.isfinite().all())]  # fmt: skip
         if damaged:
             raise CheckpointError(f"{where}: damaged weights (not numbers, or NaN or infinite) in {damaged[0]}")
+        hands = _checked_hands(data.get("hands", []), where)
         resume = None
         if "optimizer" in data and "rng" in data:
             resume = ResumeState(data["optimizer"], data["rng"], data.get("epoch_step", 0), data.get("stale_epochs", 0),
@@ -175,6 +181,7 @@ class Checkpoint:
             metrics=list(data.get("metrics", [])),
             resume=resume,
             init_from=data.get("init_from"),
+            hands=hands,
             path=path,
         )
 
@@ -198,6 +205,8 @@ class Checkpoint:
             data["store"] = dict(self.store)
         if self.init_from is not None:
             data["init_from"] = dict(self.init_from)
+        if self.hands:
+            data["hands"] = [dict(hand) for hand in self.hands]
         if self.resume is not None:
             data.update(optimizer=self.resume.optimizer, rng=self.resume.rng, epoch_step=self.resume.epoch_step,
                         stale_epochs=self.resume.stale_epochs)  # fmt: skip
@@ -221,7 +230,8 @@ class Checkpoint:
         """The same model without what only resuming needs (optimiser, random state, train records)."""
         valid = [m for m in self.metrics if m.get("kind") == "valid"]
         return Checkpoint(self.model_config, self.alphabet, self.stats, self.weights, self.train_config, self.store,
-                          self.step, self.epoch, self.best_valid, valid, init_from=self.init_from)  # fmt: skip
+                          self.step, self.epoch, self.best_valid, valid, init_from=self.init_from,
+                          hands=self.hands)  # fmt: skip
 
     def weights_sha256(self) -> str:
         """A fingerprint of the weights alone: which model a fine-tuned one started from."""
@@ -256,6 +266,18 @@ def _checked_stats(stats: Any, where: str) -> dict[str, list[float]]:
     if len(mean) != 2 or len(std) != 2 or not all(map(math.isfinite, mean + std)) or min(std) <= 0:
         raise CheckpointError(f"{where}: stats must be two finite means and two positive std devs")
     return {"mean": mean, "std": std}
+
+
+def _checked_hands(hands: Any, where: str) -> list[dict]:
+    if not isinstance(hands, list):
+        raise CheckpointError(f"{where}: hands must be a list, got {type(hands).__name__}")
+    for k, hand in enumerate(hands):
+        offsets = hand.get("offsets") if isinstance(hand, dict) else None
+        if (not hasattr(offsets, "shape") or offsets.ndim != 2 or offsets.shape[1] != 3 or offsets.shape[0] < 2
+                or not offsets.is_floating_point() or not bool(offsets.isfinite().all())
+                or not isinstance(hand.get("text"), str) or not isinstance(hand.get("line_id"), str)):  # fmt: skip
+            raise CheckpointError(f"{where}: hand {k} is not a line id, a text and (n, 3) finite offsets")
+    return hands
 
 
 def find_store(checkpoint: Checkpoint, hint: str | os.PathLike | None = None) -> Path:

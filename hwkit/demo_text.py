@@ -4,6 +4,12 @@ The lines need not make sense; they must look like running text (sentences wrapp
 across lines, IAM-length lines of roughly 25-50 characters) and exercise every
 character a user may type, many times over, so that a synthesis model trained on
 the demo corpus has seen each one.
+
+A few hundred common words alone teach a network those words, not letters: the
+bundled model trained on them wrote "hwkit" as "hwlil" however often it tried.
+So about a quarter of the words are made up: pseudo-words from a letter-pair
+chain over the common words (English-looking, yet new), and short strings of
+any letters, any capital letters or mixed case (pairs English never writes).
 """
 
 from __future__ import annotations
@@ -56,6 +62,24 @@ ACRONYMS = ["BBC", "USA", "UK", "NATO", "OK", "TV", "FBI", "UN", "QED", "XYZ"]
 CONTRACTIONS = ["don't", "it's", "can't", "I'm", "won't", "isn't", "we're", "they'll", "I've"]
 
 
+def _letter_chain() -> tuple[list[str], dict[str, tuple[list[str], np.ndarray]]]:
+    """Which letter follows which in ``WORDS`` ("^" starts a word, "$" ends it), as choices and odds."""
+    counts: dict[str, dict[str, int]] = {}
+    for word in WORDS:
+        for a, b in zip("^" + word, word + "$"):
+            counts.setdefault(a, {}).setdefault(b, 0)
+            counts[a][b] += 1
+    chain = {}
+    for a, follow in counts.items():
+        letters = sorted(follow)
+        odds = np.array([follow[b] for b in letters], float)
+        chain[a] = (letters, odds / odds.sum())
+    return sorted(counts), chain
+
+
+_, CHAIN = _letter_chain()
+
+
 def make_texts(n: int, rng: np.random.Generator, width: int | None = None) -> list[str]:
     """``n`` consecutive lines of one paragraph, wrapped like a handwritten page.
 
@@ -102,21 +126,47 @@ def _sentence(rng: np.random.Generator) -> list[str]:
 
 
 def _word(rng: np.random.Generator) -> str:
-    """A word: mostly common ones, sometimes a name, number, contraction or compound."""
+    """A word: mostly common ones, sometimes a name, number, contraction, compound or made-up word."""
     r = rng.random()
     if r < 0.06:
         return NAMES[rng.integers(len(NAMES))]
-    if r < 0.09:
-        return _number(rng)
     if r < 0.11:
+        return _number(rng)
+    if r < 0.13:
         return ACRONYMS[rng.integers(len(ACRONYMS))]
-    if r < 0.14:
-        return CONTRACTIONS[rng.integers(len(CONTRACTIONS))]
     if r < 0.16:
-        return f"{WORDS[rng.integers(len(WORDS))]}-{WORDS[rng.integers(len(WORDS))]}"
+        return CONTRACTIONS[rng.integers(len(CONTRACTIONS))]
     if r < 0.18:
+        return f"{WORDS[rng.integers(len(WORDS))]}-{WORDS[rng.integers(len(WORDS))]}"
+    if r < 0.20:
         return NAMES[rng.integers(len(NAMES))] + "'s"
-    return WORDS[rng.integers(len(WORDS))]
+    if r < 0.36:
+        return _pseudo_word(rng)
+    if r < 0.42:
+        return _letters(rng)
+    word = WORDS[rng.integers(len(WORDS))]
+    return word.capitalize() if r < 0.46 else word
+
+
+def _pseudo_word(rng: np.random.Generator) -> str:
+    """A made-up word from the letter-pair chain: 2 to 10 letters, English-looking."""
+    while True:
+        word, letter = "", "^"
+        while len(word) <= 10:
+            letters, odds = CHAIN[letter]
+            letter = letters[rng.choice(len(letters), p=odds)]
+            if letter == "$":
+                break
+            word += letter
+        if 2 <= len(word) <= 10 and word not in WORDS:
+            return word.capitalize() if rng.random() < 0.15 else word
+
+
+def _letters(rng: np.random.Generator) -> str:
+    """2 to 6 letters drawn alike: lower case, capitals, or a capital then lower case."""
+    word = "".join(LOWER[i] for i in rng.integers(len(LOWER), size=int(rng.integers(2, 7))))
+    kind = rng.random()
+    return word.upper() if kind < 0.3 else word.capitalize() if kind < 0.6 else word
 
 
 def _number(rng: np.random.Generator) -> str:

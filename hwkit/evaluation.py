@@ -47,7 +47,8 @@ def evaluate_checkpoint(
     max_texts: int = DEFAULT_TEXTS,
     biases: Sequence[float] = DEFAULT_BIASES,
     seeds: Sequence[int] = (1,),
-    primed: bool = False,
+    primed: bool | None = None,
+    tries: int | None = None,
     reader: str | os.PathLike | None = None,
     grid: str | os.PathLike | None = None,
     device: str = "auto",
@@ -61,8 +62,12 @@ def evaluate_checkpoint(
     ``reader`` is a recognizer checkpoint (default: ``models/reader-<store>/best.pt``,
     trained with the demo preset on first use); ``grid`` is where the PNG of
     the worst and best lines goes (none when None). ``primed`` writes each text
-    in the hand of a train line chosen by the seed (as ``--style auto`` does),
-    instead of unprimed.
+    in a hand chosen by the seed (as ``--style auto`` does: a house hand, else a
+    train line) instead of unprimed; ``tries`` draws each text that many times
+    and keeps the draw the model's own reader reads best. Both default to what
+    ``hwkit sample`` does with the model, so the scores are those of its
+    samples. A judge that is also the reader choosing among tries flatters the
+    choice: the report says so (``judge_chose``); name another ``reader``.
     """
     from hwkit.distributed import pick_device
     from hwkit.store import Store
@@ -82,7 +87,7 @@ def evaluate_checkpoint(
         report["cer"] = {split: scores.pop("cer") for split, scores in report["loss"].items()}
     if ckpt.kind == "synthesis":
         report["writing"] = _writing(ckpt, model, opened, texts, max_texts, biases, seeds, reader, grid, device,
-                                     Path(models_dir), progress, primed)  # fmt: skip
+                                     Path(models_dir), progress, primed, tries)  # fmt: skip
     return report
 
 
@@ -117,10 +122,11 @@ def _split_scores(model, ckpt: Checkpoint, store, split: str, device) -> dict:
 
 
 def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, reader, grid, device, models_dir,
-             progress: Progress, primed: bool = False) -> dict:  # fmt: skip
-    from hwkit.generate import encodable, hand_lines
+             progress: Progress, primed: bool | None = None, tries: int | None = None) -> dict:  # fmt: skip
+    from hwkit.generate import auto_hands, encodable
+    from hwkit.legibility import best_of, chooser
     from hwkit.reading import Reader
-    from hwkit.sample import Prime, sample_text
+    from hwkit.sample import Prime
 
     if texts is None:
         texts = [store.texts[i] for i in store.split("test")[:max_texts]]
@@ -131,6 +137,12 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
     if not texts:
         raise TextError("no texts to write")
     judge = Reader(Checkpoint.load(_reader_path(reader, store, models_dir, progress)), device)
+    primed = bool(ckpt.hands) if primed is None else primed
+    tries, choosing = chooser(ckpt, tries, models_dir, device)
+    judge_chose = choosing is not None and choosing.checkpoint.path.resolve() == judge.checkpoint.path.resolve()
+    if judge_chose:
+        progress({"event": "note", "text": f"{judge.checkpoint.path} both chooses among the tries and judges "
+                                           "them, which flatters the choice; --reader names another judge"})  # fmt: skip
     real = store.split("test")[:max_texts]
     truths = [store.texts[i] for i in real]
     real_lines = [store.offsets(int(i)) for i in real]
@@ -148,11 +160,11 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
         for seed in seeds:
             progress({"event": "note", "text": f"writing {len(texts)} lines at bias {bias:g}, seed {seed}"})
             primes = None
-            if primed:  # each text in the hand of its own train line, chosen by the seed
-                picks = np.random.default_rng(seed).choice(hand_lines(store), len(texts))
-                primes = [Prime(store.offsets(int(i)), encodable(ckpt.alphabet, store.texts[i], True, []))
-                          for i in picks]  # fmt: skip
-            result = sample_text(model, ckpt.alphabet, texts, stats=ckpt.stats, bias=bias, seed=seed, primes=primes)
+            if primed:  # each text in a hand of its own, chosen by the seed
+                primes = [Prime(p.offsets, encodable(ckpt.alphabet, p.text, True, []))
+                          for p in auto_hands(ckpt, store, seed, len(texts))[0]]  # fmt: skip
+            result = best_of(model, ckpt.alphabet, texts, stats=ckpt.stats, bias=bias, seed=seed, primes=primes,
+                             tries=tries, reader=choosing)  # fmt: skip
             offsets = [line.offsets for line in result.lines]
             read = judge.read(offsets)
             per_line = line_cers(texts, read)
@@ -170,7 +182,8 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
                 "hand": hands.switch_rate(offsets) if hands is not None else None,
             })  # fmt: skip
             pictures.append((bias, offsets, read, per_line))
-    report = {"reader": str(judge.checkpoint.path), "primed": primed,
+    report = {"reader": str(judge.checkpoint.path), "primed": primed, "house_hands": bool(primed and ckpt.hands),
+              "tries": tries, "chooser": str(choosing.checkpoint.path) if choosing is not None else None, "judge_chose": judge_chose,
               "reader_cer_on_real_test_lines": cer(truths, readings),
               "reader_cer_against_shuffled_texts": cer(control, readings), "texts": len(texts),
               "reader_errors_on_real_test_lines": error_breakdown(truths, readings),
@@ -193,15 +206,15 @@ def _points_per_char(store) -> float:
 def _reader_path(reader, store, models_dir: Path, progress: Progress) -> Path:
     """The named recognizer, else the one cached for this store, else the bundled one when this is its
     store (the demo corpus), else one trained now (demo preset) and cached."""
-    from hwkit.checkpoint import BUNDLED_READER
+
+    from hwkit.legibility import reader_for_store
 
     if reader is not None:
         return find_checkpoint(reader)
+    found = reader_for_store(store.fingerprint, models_dir)
+    if found is not None:
+        return found
     cached = models_dir / f"reader-{store.fingerprint[:12]}"
-    if (cached / "best.pt").is_file():
-        return cached / "best.pt"
-    if BUNDLED_READER.is_file() and (Checkpoint.load(BUNDLED_READER).store or {}).get("fingerprint") == store.fingerprint:
-        return BUNDLED_READER
     from hwkit.train import resume, start
 
     if (cached / "last.pt").is_file():  # a first training that was interrupted: go on with it

@@ -22,7 +22,7 @@ from hwkit.checkpoint import BUNDLED, Checkpoint, find_checkpoint, find_store
 from hwkit.config import WRITERS
 from hwkit.errors import CheckpointError, OptionError, StoreError, StyleError, TextError
 from hwkit.paths import MODELS_DIR
-from hwkit.sample import Prime, SampleResult, sample_text, sample_unconditional, wrap
+from hwkit.sample import Prime, SampleResult, sample_unconditional, wrap
 from hwkit.sample import replace_unknown as stand_ins
 
 DEFAULT_LENGTH = 700  # points per unconditional line
@@ -30,10 +30,12 @@ DEFAULT_WIDTH = 50  # characters per written line
 # A style line is one line of handwriting (~700 points in IAM-OnDB); priming steps through every point,
 # so a 100k-point "style" would run for many minutes before writing anything.
 MAX_PRIME_POINTS = 4000
-# ``--style auto``: a train line of the checkpoint's store, chosen by the seed, primes every line of the
-# request. Measured on the bundled model (BENCHMARKS.md, quality): priming is most of what makes a
-# line's first word legible, and it holds one hand for the whole request.
+# ``--style auto``: one of the model's house hands (``Checkpoint.hands``), else a train line of its store,
+# chosen by the seed, primes every line of the request. Measured on the bundled model (BENCHMARKS.md,
+# quality): priming is most of what makes a line's first word legible, and it holds one hand for the
+# whole request. A model that carries house hands writes in one of them unless told otherwise.
 AUTO = "auto"
+NONE = "none"  # ``--style none``: no prime; the network starts cold and picks a hand as it goes
 # Lines written in one request (all run as one batch): a few pages. Past this, memory and time grow
 # without bound for a browser or a stray paste; write long texts in parts.
 MAX_LINES = 1000
@@ -48,6 +50,7 @@ class Generation:
     kind: str
     device: str
     bias: float
+    tries: int = 1
     notes: list[str] = field(default_factory=list)
 
 
@@ -66,6 +69,7 @@ def generate(
     keep_prime: bool = False,
     replace_unknown: bool = False,
     attention: bool = False,
+    tries: int | None = None,
     device: str = "auto",
     models_dir: str | os.PathLike = MODELS_DIR,
 ) -> Generation:
@@ -76,15 +80,19 @@ def generate(
     model. A synthesis model writes ``n`` versions of each text line; a prediction
     model writes ``n`` lines of ``length`` points (default 700) or ``strokes`` pen
     lifts. ``styles`` are style files or line ids of ``store`` (default: the
-    checkpoint's store); each primes its own set of lines. ``replace_unknown``
+    checkpoint's store), ``auto`` (see ``AUTO``) or ``none``; each primes its own set of
+    lines; a model that carries house hands defaults to ``auto``. ``tries``: each
+    text line is drawn that many times and the draw its reader reads best is kept
+    (``legibility.best_of``); default ``DEFAULT_TRIES`` when the model has a
+    reader (``legibility.find_reader``), else 1. ``replace_unknown``
     swaps characters the model lacks for their nearest stand-ins (noted) instead
     of refusing them. ``attention``: the window weights will be drawn, so the
     model must be a synthesis one.
     """
     from hwkit.distributed import pick_device
 
-    if keep_prime and not styles:
-        raise OptionError("keep_prime", "only with a style")
+    from hwkit.legibility import best_of, chooser
+
     if store is not None and not styles:
         raise OptionError("store", "only with a style given as a line id")
     notes: list[str] = []
@@ -97,6 +105,10 @@ def generate(
     ckpt = Checkpoint.load(path)
     lines = [line for t in texts for line in wrap(t, width)]
     _check_fits(ckpt, path, lines, length, strokes, attention)
+    if not styles and ckpt.hands:
+        styles = (AUTO,)
+    if keep_prime and all(s == NONE for s in styles):
+        raise OptionError("keep_prime", "only with a style")
     if AUTO in styles and seed is None:
         seed = secrets.randbits(32)  # the hand is chosen by the seed, so it is fixed now
     primes: list[Prime | None] = style_primes(styles, store, ckpt, seed=seed, notes=notes) or [None]
@@ -108,16 +120,18 @@ def generate(
         primes = [p if p is None else Prime(p.offsets, encodable(ckpt.alphabet, p.text, replace_unknown, notes, "style text"))
                   for p in primes]  # fmt: skip
     torch_device = pick_device(device, None)
+    tries, reader = chooser(ckpt, tries, models_dir, str(torch_device))
     model = ckpt.build_model(torch_device)
     common = dict(stats=ckpt.stats, bias=bias, seed=seed, keep_prime=keep_prime)
     if ckpt.kind == "synthesis":
         batch = [(p, t) for p in primes for t in lines for _ in range(n)]
-        result = sample_text(model, ckpt.alphabet, [t for _, t in batch], primes=[p for p, _ in batch], **common)
+        result = best_of(model, ckpt.alphabet, [t for _, t in batch], primes=[p for p, _ in batch], tries=tries,
+                         reader=reader, **common)  # fmt: skip
     else:
         batch_primes = [p for p in primes for _ in range(n)]
         result = sample_unconditional(model, len(batch_primes), length=length or DEFAULT_LENGTH, strokes=strokes,
                                       primes=batch_primes, **common)  # fmt: skip
-    return Generation(result, path, ckpt.kind, str(torch_device), bias, notes)
+    return Generation(result, path, ckpt.kind, str(torch_device), bias, tries, notes)
 
 
 def _check_fits(ckpt: Checkpoint, path: Path, lines: list[str], length: int | None, strokes: int | None,
@@ -165,15 +179,42 @@ def hand_lines(store) -> np.ndarray:
     return np.asarray(fit if fit else short)
 
 
+def auto_hands(ckpt: Checkpoint, store, seed: int, n: int) -> tuple[list[Prime], list[str]]:
+    """``n`` hands chosen by ``seed``: house hands when the model carries them, else train lines of ``store``
+    (None when it carries them); with what each is, for a person to read."""
+    rng = np.random.default_rng(seed)
+    if ckpt.hands:
+        picks = rng.choice(len(ckpt.hands), n)
+        hands = [ckpt.hands[int(k)] for k in picks]
+        return ([Prime(h["offsets"].numpy(), h["text"]) for h in hands],
+                [f"house hand {k + 1} of {len(ckpt.hands)} (line {h['line_id']}, writer {h['writer_id']})"
+                 for k, h in zip(picks, hands)])  # fmt: skip
+    from hwkit.style import style_from_store
+
+    picks = rng.choice(hand_lines(store), n)
+    return ([style_from_store(store, store.line_ids[int(i)])[0] for i in picks],
+            [f"line {store.line_ids[int(i)]} (writer {store.writer_ids[int(i)]}) of {store.path}" for i in picks])
+
+
 def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: Checkpoint, *,
-                 seed: int | None = None, notes: list[str] | None = None) -> list[Prime]:  # fmt: skip
-    """Style files as they are; ``auto`` as a train line of the store chosen by ``seed`` (``AUTO``);
-    other names as line ids of ``store`` (else of the checkpoint's store)."""
+                 seed: int | None = None, notes: list[str] | None = None) -> list[Prime | None]:  # fmt: skip
+    """Style files as they are; ``auto`` as a house hand, else a train line of the store, chosen by ``seed``
+    (``AUTO``); ``none`` as None (no prime); other names as line ids of ``store`` (else of the
+    checkpoint's store)."""
     from hwkit.store import Store
     from hwkit.style import load_style, style_from_store
 
     primes, opened = [], None
     for spec in styles:
+        if spec == NONE and not Path(spec).is_file():
+            primes.append(None)
+            continue
+        if spec == AUTO and seed is not None and ckpt.hands:
+            chosen, about = auto_hands(ckpt, None, seed, 1)
+            primes += chosen
+            if notes is not None:
+                notes.append(f"--style auto: the model's {about[0]}, chosen by seed {seed}")
+            continue
         if spec != AUTO and Path(spec).is_file():
             prime = load_style(spec)
             if len(prime.offsets) > MAX_PRIME_POINTS:
@@ -192,10 +233,10 @@ def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: C
                          else "the checkpoint records no store to look it up as a line id")  # fmt: skip
                 raise StyleError(f"--style {spec}: no such style file, and {where}; pass --store FILE") from None
         if spec == AUTO and seed is not None:
-            pick = int(np.random.default_rng(seed).choice(hand_lines(opened)))
-            spec = opened.line_ids[pick]
+            chosen, about = auto_hands(ckpt, opened, seed, 1)
+            primes += chosen
             if notes is not None:
-                notes.append(f"--style auto: the hand of line {spec} (writer {opened.writer_ids[pick]}) of "
-                             f"{opened.path}, chosen by seed {seed}")  # fmt: skip
+                notes.append(f"--style auto: the hand of {about[0]}, chosen by seed {seed}")
+            continue
         primes.append(style_from_store(opened, spec)[0])
     return primes

@@ -55,6 +55,7 @@ def write_document(
     store: str | os.PathLike | None = None,
     bias: float = 1.0,
     seed: int | None = None,
+    tries: int | None = None,
     batch: int = 32,
     replace_unknown: bool = False,
     hand_from_store: bool = True,
@@ -62,10 +63,12 @@ def write_document(
     models_dir: str | os.PathLike = MODELS_DIR,
     progress: Progress = ignore,
 ) -> Letter:
-    """Lay ``text`` out on pages (``setting``) in one hand; see the module docstring."""
+    """Lay ``text`` out on pages (``setting``) in one hand; see the module docstring. ``tries``: each line
+    is the best of that many draws, as in ``generate``."""
     import secrets
 
     from hwkit.distributed import pick_device
+    from hwkit.legibility import best_of, chooser
 
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
@@ -81,8 +84,10 @@ def write_document(
     text = text.translate(str.maketrans({a: b for a, b in zip(words, made) if a != b}))
     words = " ".join(w for b in parse_text(text) for w in b.words)
     seed = secrets.randbits(32) if seed is None else seed
-    model = ckpt.build_model(pick_device(device, None))
+    torch_device = pick_device(device, None)
+    model = ckpt.build_model(torch_device)
     common = {"stats": ckpt.stats, "bias": bias}
+    tries, reader = chooser(ckpt, tries, models_dir, str(torch_device))
     hand = None
     if style is not None or hand_from_store:
         try:
@@ -109,7 +114,8 @@ def write_document(
         for start in range(0, len(texts), batch):
             calls += 1
             chunk = texts[start : start + batch]
-            result = sample_text(model, ckpt.alphabet, chunk, primes=[hand] * len(chunk), seed=seed + calls, **common)
+            result = best_of(model, ckpt.alphabet, chunk, primes=[hand] * len(chunk), seed=seed + calls, tries=tries, reader=reader,
+                             **common)  # fmt: skip
             out += [line.offsets for line in result.lines]
             progress({"event": "lines", "done": before + start + len(chunk), "total": before + len(texts),
                       "round": rounds})  # fmt: skip

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from hwkit import legibility
 from hwkit import letter as letter_module
 from hwkit.checkpoint import BUNDLED
 from hwkit.cli import cli
@@ -89,9 +90,10 @@ def test_every_line_is_primed_with_the_same_hand(monkeypatch):
         return original(model, alphabet, texts, primes=primes, **kwargs)
 
     monkeypatch.setattr(letter_module, "sample_text", spy)
+    monkeypatch.setattr(legibility, "sample_text", spy)
     setting = Setting(paper=(105.0, 148.0), margins=(10.0,) * 4, size=3.0)
     made = write_document("one two three four five six seven eight nine ten", setting, BUNDLED, seed=5, batch=2,
-                          hand_from_store=False)  # fmt: skip
+                          hand_from_store=False, tries=1)  # fmt: skip
     hand_call, *line_calls = seen
     assert hand_call[1] is None  # the hand is chosen by one unprimed line ...
     assert made.hand.text == "one two three four five six seven eight"

@@ -27,7 +27,7 @@ from hwkit.demo_style import (
     slant_matrix,
     smooth,
 )
-from hwkit.demo_text import ALPHABET, make_texts
+from hwkit.demo_text import ALPHABET, NAMES, make_texts
 from hwkit.errors import CorpusError, TextError
 from hwkit.strokes import PEN_UP, points_to_strokes, strokes_to_points
 
@@ -62,6 +62,18 @@ def test_texts_cover_the_alphabet_many_times():
     lengths = [len(t) for t in texts]
     assert 25 <= np.mean(lengths) <= 50 and max(lengths) <= 50
     assert all(t == t.strip() and "  " not in t for t in texts)
+
+
+def test_a_quarter_of_the_words_are_made_up_and_new_letter_pairs_appear():
+    from hwkit.demo_text import WORDS
+
+    words = [w.strip(".,;:!?\"()").lower() for t in make_texts(600, np.random.default_rng(1)) for w in t.split()]
+    words = [w for w in words if w.isalpha()]
+    made_up = [w for w in words if w not in WORDS and w.capitalize() not in NAMES]
+    assert 0.15 <= len(made_up) / len(words) <= 0.4
+    known_pairs = {w[i : i + 2] for w in WORDS for i in range(len(w) - 1)}
+    new_pairs = {w[i : i + 2] for w in made_up for i in range(len(w) - 1)} - known_pairs
+    assert len(new_pairs) >= 100  # pairs the common words never write, e.g. "wk" in "hwkit"
 
 
 def test_every_character_renders_in_every_font():
@@ -201,7 +213,8 @@ def test_same_seed_gives_byte_identical_trees_and_other_seeds_differ(corpus, tmp
 
 def test_tree_has_the_iam_ondb_layout(corpus):
     params = DemoParams(**SMALL)
-    assert json.loads((corpus / MARKER).read_text()) == {**SMALL, "hwkit_version": __version__}
+    assert json.loads((corpus / MARKER).read_text()) == {**SMALL, "generator": params.generator,
+                                                         "hwkit_version": __version__}  # fmt: skip
     forms = plan_forms(params)
     assert sum(f.n_lines for f in forms) == SMALL["lines"]
     listed: dict[str, str] = {}
@@ -247,6 +260,12 @@ def test_existing_corpus_is_reused_and_other_params_regenerate(corpus, tmp_path)
     assert json.loads((root / MARKER).read_text())["lines"] == 14
     assert len(list((root / "lineStrokes").rglob("*.xml"))) == 14
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no temporary folders left
+    # a corpus from an older generator is made again, though its other parameters match
+    marker = json.loads((root / MARKER).read_text())
+    (root / MARKER).write_text(json.dumps({**marker, "generator": marker["generator"] - 1}))
+    calls.clear()
+    ensure_demo_corpus(root, lines=14, writers=2, progress=calls.append)
+    assert calls and json.loads((root / MARKER).read_text()) == marker
 
 
 def test_interrupted_regeneration_leaves_the_old_corpus_whole(tmp_path):

@@ -73,16 +73,16 @@ def test_read_errors_are_one_line(models, args, says, tmp_path, monkeypatch):
 
 
 def test_evaluate_primed_writes_each_text_in_a_train_lines_hand(models, tmp_path, monkeypatch):
-    from hwkit import evaluation, sample
+    from hwkit import evaluation, legibility
 
     primes_seen = []
-    original = sample.sample_text
+    original = legibility.sample_text
 
     def spy(*args, primes=None, **kwargs):
         primes_seen.append(primes)
         return original(*args, primes=primes, **kwargs)
 
-    monkeypatch.setattr(sample, "sample_text", spy)
+    monkeypatch.setattr(legibility, "sample_text", spy)
     # this letters-only model has no space, and priming joins texts with one: said plainly, after the choice
     with pytest.raises(TextError, match="alphabet has no space, so it cannot be primed"):
         evaluation.evaluate_checkpoint(models["synth"], reader=models["reader"], max_texts=4, biases=[1.0],

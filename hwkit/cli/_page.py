@@ -11,7 +11,7 @@ LINE_ONLY = ("width", "n", "length", "strokes", "keep_prime", "animate", "npz", 
              "plot_attention", "plot_density", "captions")  # fmt: skip
 PAGE_ONLY = ("margin", "size", "line_spacing", "align", "indent", "straighten", "pdf", "plotter", "gcode", "hpgl",
              "gcode_profile", "gcode_set", "hpgl_device", "tolerance", "batch")  # fmt: skip
-SHARED = ("store", "bias", "seed", "replace_unknown", "device")  # sample's options that pages use too
+SHARED = ("store", "bias", "seed", "tries", "replace_unknown", "device")  # sample's options that pages use too
 
 _OPTIONS = [
     click.option("--page", metavar="SIZE", help="Lay the text out on pages: A3, A4, A5, A6, letter, legal or WxH "
@@ -59,7 +59,7 @@ def given(ctx: click.Context, names) -> list[str]:
     return found
 
 
-def run(ctx: click.Context, text: str, page: dict, *, checkpoint, styles, store, bias, seed, replace_unknown,
+def run(ctx: click.Context, text: str, page: dict, *, checkpoint, styles, store, bias, seed, tries, replace_unknown,
         device, output, colour, stroke_width, svg, png) -> None:  # fmt: skip
     """Write ``text`` on pages and the chosen page files; print the paths."""
     from hwkit import outputs
@@ -93,7 +93,7 @@ def run(ctx: click.Context, text: str, page: dict, *, checkpoint, styles, store,
             last[0] = event["done"]
 
         letter = write_document(text, setting, checkpoint, style=styles[0] if styles else None, store=store,
-                                bias=bias, seed=seed, batch=page["batch"], replace_unknown=replace_unknown,
+                                bias=bias, seed=seed, tries=tries, batch=page["batch"], replace_unknown=replace_unknown,
                                 device=device, progress=progress)  # fmt: skip
     for note in letter.notes:
         err.print(f"note: {escape(note)}")

@@ -20,8 +20,12 @@ from hwkit.cli._common import escape, read_lines, stderr_console, stdout_console
 @click.option("--bias", "biases", type=click.FloatRange(min=0), multiple=True,
               help="Synthesis: sampling bias; repeatable.  [default: 0.5, 1, 2]")
 @click.option("--seed", "seeds", type=int, multiple=True, help="Synthesis: random seed; repeatable.  [default: 1]")
-@click.option("--primed", is_flag=True,
-              help="Synthesis: write each text in the hand of a train line chosen by the seed (as sample --style auto).")
+@click.option("--primed/--unprimed", default=None,
+              help="Synthesis: write each text in a hand chosen by the seed, as sample --style auto does (a house "
+                   "hand, else a train line), or unprimed.  [default: as hwkit sample writes with this model]")
+@click.option("--tries", type=click.IntRange(min=1),
+              help="Synthesis: draws per text, the best kept by the model's own recognizer, as sample --tries.  "
+                   "[default: as hwkit sample writes with this model]")
 @click.option("--reader", type=click.Path(path_type=Path),
               help="Synthesis: the recognizer that reads the lines back [default: models/reader-<store>/, "
                    "trained on the store on first use].")
@@ -104,6 +108,11 @@ def _tables(r: dict) -> None:
         out.print(where)
         if w.get("real_lines_switch_rate") is not None:
             out.print(f"real test lines judged to switch hand (the level of one hand): {w['real_lines_switch_rate']:.1%}")
+        hand = ("house hands" if w["house_hands"] else "train lines") if w["primed"] else "none (unprimed)"
+        out.print(escape(f"hand: {hand}; tries per text: {w['tries']}" +
+                         (f", chosen by {w['chooser']}" if w["chooser"] else "")))
+        if w["judge_chose"]:
+            out.print("the judge also chose among the tries: these CERs flatter the model (--reader names another)")
         out.print(escape(f"judged by {w['reader']}: CER {w['reader_cer_on_real_test_lines']:.1%} on real test lines, "
                          f"{w['reader_cer_against_shuffled_texts']:.1%} against shuffled texts (control)"))
         if "grid" in w:

@@ -38,11 +38,16 @@ STOP_WORDS = {
 @click.option("--seed", type=int, help="Random seed; the same seed gives the same lines on the same machine and threads "
                                      "[default: random, reported].")
 @click.option("--style", "styles", multiple=True, metavar="LINE_ID|FILE",
-              help="Write in the hand of a store line or a style file (hwkit style export), or 'auto': a train "
-                   "line of the checkpoint's store chosen by the seed (the most legible); repeatable.")
+              help="Write in the hand of a store line or a style file (hwkit style export); 'auto': one of the "
+                   "model's house hands (else a train line of its store) chosen by the seed; 'none': unprimed. "
+                   "Repeatable.  [default: auto for a model with house hands, as the bundled one]")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path),
               help="Store for --style LINE_ID [default: the checkpoint's store].")
 @click.option("--keep-prime", is_flag=True, help="Show the --style line before the new writing.")
+@click.option("--tries", type=click.IntRange(min=1),
+              help="Synthesis: write each line this many times and keep the one the model's recognizer reads best. "
+                   "[default: 4 when the model has one (the bundled model does, and hwkit evaluate trains one "
+                   "for a store), else 1]")
 @click.option("--replace-unknown", is_flag=True,
               help="Replace characters the model lacks with the nearest it has (or a space).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -82,7 +87,10 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
     last character, or at 40 points per character + 100 as a safety net. A
     prediction checkpoint writes --n lines of --length points without text.
     All lines run as one batch. --style primes the network with a real line
-    (Graves sec. 5.5) and continues in that hand. -o out/page writes
+    (Graves sec. 5.5) and continues in that hand; a model that carries house
+    hands (the bundled one) writes in one of them unless --style says
+    otherwise. --tries draws each line several times and keeps the draw its
+    recognizer reads closest to the text. -o out/page writes
     out/page.svg (and .png, .npz, ... for each format flag); -o page.png alone
     picks PNG; a suffix that contradicts the format flags is refused. Missing
     folders are created. --page lays the text out on paper instead, in one
@@ -93,7 +101,7 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
     \b
     Examples:
       hwkit sample --text "hello world" --bias 1 --seed 7 --png
-      hwkit sample --text "hello world" --style auto --bias 1 --png
+      hwkit sample --text "hello world" --style none --tries 1 --png
       hwkit sample models/synthesis-20240101-120000 --text-file poem.txt --animate
       hwkit sample --text "in my hand" --style a01-000u-01 --n 3 -o hand.svg
       hwkit sample --page A5 --text-file letter.txt --bias 1 --png --pdf --gcode

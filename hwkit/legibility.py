@@ -1,0 +1,151 @@
+"""Writing that reads back as its text: the hands a model writes best, and the best of a few tries.
+
+A synthesis network's line is a random draw, and some draws misread: a letter
+skipped, a capital scribbled, two words run together. Both levers here are
+judged by a recognizer (``hwkit.reading``) and were chosen by measurement
+(BENCHMARKS.md, quality):
+
+- House hands (``house_hands``): the model writes the same valid texts primed
+  with each candidate hand (a train line of each writer), and the hands whose
+  writing reads back best travel inside the checkpoint (``Checkpoint.hands``).
+  ``--style auto`` primes with one of them, chosen by the seed. Priming is what
+  starts a line warm and holds one hand along it.
+- Tries (``best_of``): each line is written ``tries`` times in the same batch
+  and the draw the reader reads closest to its text is kept. Choosing and
+  judging with the same reader flatters the choice, so ``hwkit evaluate`` says
+  when its judge is the reader that chose.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.alphabet import Alphabet
+from hwkit.cer import cer, edit_distance
+from hwkit.checkpoint import BUNDLED, BUNDLED_READER, Checkpoint
+from hwkit.progress import Progress, ignore
+from hwkit.sample import Prime, SampleResult, sample_text
+
+# Draws per line when a reader is at hand: on the bundled model 4 tries took the CER an independent
+# reader measures from 8.9% to 4.3%, and 8 tries gained nothing more (BENCHMARKS.md, quality).
+DEFAULT_TRIES = 4
+HOUSE_HANDS = 8  # hands a bundled model carries
+HAND_TEXTS = 30  # valid texts each candidate hand writes when house hands are chosen
+
+
+def reader_for_store(fingerprint: str | None, models_dir: str | os.PathLike) -> Path | None:
+    """The recognizer of a store: the one ``hwkit evaluate`` trained for it, else the bundled one when it is
+    the bundled reader's store; None when there is neither."""
+    if not fingerprint:
+        return None
+    cached = Path(models_dir) / f"reader-{fingerprint[:12]}" / "best.pt"
+    if cached.is_file():
+        return cached
+    if BUNDLED_READER.is_file() and (Checkpoint.load(BUNDLED_READER).store or {}).get("fingerprint") == fingerprint:
+        return BUNDLED_READER
+    return None
+
+
+def find_reader(writer: Checkpoint, models_dir: str | os.PathLike) -> Path | None:
+    """A recognizer for the ink ``writer`` writes: the bundled reader for the bundled model (both learnt
+    the demo corpus's hands), else the reader of the writer's store (``reader_for_store``)."""
+    if writer.path is not None and writer.path.resolve() == BUNDLED.resolve():
+        return BUNDLED_READER
+    return reader_for_store((writer.store or {}).get("fingerprint"), models_dir)
+
+
+def chooser(writer: Checkpoint, tries: int | None, models_dir: str | os.PathLike, device: str = "cpu"):
+    """``(tries, reader)`` for a request: ``tries`` None means ``DEFAULT_TRIES`` when ``writer`` has a
+    reader, else 1; the reader (a ``hwkit.reading.Reader``) is None for one try. ``OptionError`` when
+    tries are asked of a model without a reader, or of a model that writes no text."""
+    from hwkit.errors import OptionError
+    from hwkit.reading import Reader
+
+    found = find_reader(writer, models_dir) if writer.kind == "synthesis" else None
+    if tries is None:
+        tries = DEFAULT_TRIES if found is not None else 1
+    if tries > 1 and writer.kind != "synthesis":
+        raise OptionError("tries", f"only for a synthesis model ({writer.name} is a {writer.kind} model)")
+    if tries > 1 and found is None:
+        raise OptionError("tries", f"no recognizer for the store of {writer.name} to choose among tries; "
+                                   "`hwkit evaluate` trains one on first use")  # fmt: skip
+    return tries, (Reader(Checkpoint.load(found), device) if tries > 1 else None)
+
+
+def best_of(
+    model,
+    alphabet: Alphabet,
+    texts: Sequence[str],
+    *,
+    tries: int,
+    reader=None,
+    primes: Prime | Sequence[Prime | None] | None = None,
+    **options,
+) -> SampleResult:
+    """``sample_text``, each text drawn ``tries`` times in one batch, keeping the draw ``reader`` (a
+    ``hwkit.reading.Reader``) reads with the fewest errors; ties go to a line stopped by the attention
+    rule, then to the first draw. ``options`` go to ``sample_text``."""
+    if tries < 1:
+        raise ValueError(f"tries must be at least 1, got {tries}")
+    if tries == 1:
+        return sample_text(model, alphabet, texts, primes=primes, **options)
+    if reader is None:
+        raise ValueError("choosing among tries needs a reader")
+    if primes is None or isinstance(primes, Prime):
+        primes = [primes] * len(texts)
+    result = sample_text(model, alphabet, [t for t in texts for _ in range(tries)],
+                         primes=[p for p in primes for _ in range(tries)], **options)  # fmt: skip
+    read = reader.read([line.offsets for line in result.lines])
+    keep = []
+    for k in range(len(texts)):
+        draws = range(k * tries, (k + 1) * tries)
+        line = result.lines  # the text each draw was asked for (with its prime's under keep_prime)
+        keep.append(min(draws, key=lambda i: (edit_distance(line[i].text, read[i]), line[i].stop != "rule", i)))
+    return SampleResult([result.lines[i] for i in keep], result.seed)
+
+
+def house_hands(
+    writer: Checkpoint,
+    store,
+    reader,
+    *,
+    count: int = HOUSE_HANDS,
+    texts: int = HAND_TEXTS,
+    bias: float = 1.0,
+    seed: int = 1,
+    progress: Progress = ignore,
+) -> list[dict]:
+    """The ``count`` hands ``writer`` writes most legibly, as ``Checkpoint.hands`` entries, best first.
+
+    Candidates are one train line of each writer of ``store`` fit to prime with
+    (``generate.hand_lines``), chosen by ``seed``. Each writes the first ``texts``
+    valid transcriptions at ``bias``; ``reader`` reads them back and the hands are
+    ranked by that CER. Valid texts, so that test texts stay unseen by the choice.
+    """
+    import torch
+
+    from hwkit.generate import encodable, hand_lines
+
+    model = writer.build_model()
+    asked = [t.strip() for t in (store.texts[i] for i in store.split("valid")[:texts]) if t.strip()]
+    if not asked:
+        raise ValueError(f"{store.path}: no valid transcriptions to try hands on")
+    first_of_writer: dict[int, int] = {}
+    for i in np.random.default_rng(seed).permutation(hand_lines(store)):
+        first_of_writer.setdefault(int(store.writer_ids[i]), int(i))
+    ranked = []
+    for n, i in enumerate(first_of_writer.values()):
+        prime = Prime(store.offsets(i), encodable(writer.alphabet, store.texts[i], True, []))
+        result = sample_text(model, writer.alphabet, asked, stats=writer.stats, bias=bias, seed=seed, primes=prime)
+        score = cer(asked, reader.read([line.offsets for line in result.lines]))
+        ranked.append((score, i, prime))
+        progress({"event": "hand", "done": n + 1, "total": len(first_of_writer), "line_id": store.line_ids[i],
+                  "cer": score})  # fmt: skip
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [{"line_id": store.line_ids[i], "writer_id": int(store.writer_ids[i]), "text": prime.text,
+             "offsets": torch.from_numpy(np.asarray(prime.offsets, np.float32)), "cer": float(score)}
+            for score, i, prime in ranked[:count]]  # fmt: skip

@@ -1,0 +1,165 @@
+"""House hands and best-of-tries (``hwkit.legibility``), and how sample, pages and evaluate use them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hwkit import legibility
+from hwkit.checkpoint import Checkpoint
+from hwkit.cli import cli
+from hwkit.errors import CheckpointError, OptionError
+from hwkit.generate import generate
+from hwkit.sample import Prime, sample_text
+from hwkit.store import Store
+from hwkit.train import start
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A store of spaced words in 5 writers' scribbles, a synthesis net and a recognizer trained for 2 steps."""
+    from helpers import synthetic_lines
+    from hwkit.store import write_store
+
+    root = tmp_path_factory.mktemp("legible")
+    lines = synthetic_lines(40, seed=3, min_points=30, max_points=80)
+    store = write_store(root / "words.h5", lines, {"train": range(30), "valid": range(30, 35), "test": range(35, 40)},
+                        source="demo", prepare_params={"max_jump": 1000.0})  # fmt: skip
+    synth = start(store, "synthesis", "tiny", run_dir=root / "synth", max_steps=2)
+    models = root / "models"
+    reader = start(store, "recognizer", "tiny", run_dir=models / f"reader-{Store(store).fingerprint[:12]}",
+                   max_steps=2)  # fmt: skip
+    return {"store": store, "synth": synth.best_path, "reader": reader.best_path, "models": models, "root": root}
+
+
+class ScriptedReader:
+    """Reads each line as its text, except where ``wrong(k)`` says the k-th line read so far is misread."""
+
+    def __init__(self, texts_of, wrong):
+        self.texts_of, self.wrong, self.seen = texts_of, wrong, 0
+
+    def read(self, lines):
+        out = []
+        for offsets in lines:
+            text = self.texts_of(self.seen)
+            out.append(text + "qq" * self.wrong(self.seen))
+            self.seen += 1
+        return out
+
+
+def test_best_of_keeps_the_draw_read_best_and_one_try_is_a_plain_sample(tiny):
+    ckpt = Checkpoint.load(tiny["synth"])
+    model = ckpt.build_model()
+    texts, tries = ["ab cd", "ef"], 4
+    common = {"stats": ckpt.stats, "bias": 0.5, "seed": 11}
+    draws = sample_text(model, ckpt.alphabet, [t for t in texts for _ in range(tries)], **common).lines
+    # draw 2 of the first text and draw 1 of the second are read right; the others with 1-3 errors
+    errors = {0: 3, 1: 1, 2: 0, 3: 2, 4: 2, 5: 0, 6: 1, 7: 3}
+    reader = ScriptedReader(lambda k: draws[k].text, errors.__getitem__)
+    kept = legibility.best_of(model, ckpt.alphabet, texts, tries=tries, reader=reader, **common).lines
+    assert [line.text for line in kept] == texts
+    assert np.array_equal(kept[0].offsets, draws[2].offsets) and np.array_equal(kept[1].offsets, draws[5].offsets)
+    plain = sample_text(model, ckpt.alphabet, texts, **common).lines
+    one = legibility.best_of(model, ckpt.alphabet, texts, tries=1, **common).lines
+    assert all(np.array_equal(a.offsets, b.offsets) for a, b in zip(one, plain))
+    with pytest.raises(ValueError, match="needs a reader"):
+        legibility.best_of(model, ckpt.alphabet, texts, tries=2, **common)
+
+
+def test_best_of_breaks_ties_by_the_stop_rule_then_the_first_draw(tiny):
+    ckpt = Checkpoint.load(tiny["synth"])
+    model = ckpt.build_model()
+    common = {"stats": ckpt.stats, "bias": 0.0, "seed": 4}
+    draws = sample_text(model, ckpt.alphabet, ["ab"] * 3, **common).lines
+    reader = ScriptedReader(lambda k: "ab", lambda k: 0)
+    kept = legibility.best_of(model, ckpt.alphabet, ["ab"], tries=3, reader=reader, **common).lines[0]
+    expected = min(range(3), key=lambda i: (draws[i].stop != "rule", i))
+    assert np.array_equal(kept.offsets, draws[expected].offsets)
+
+
+def test_house_hands_are_the_writers_read_best_one_line_each(tiny):
+    store = Store(tiny["store"])
+    ckpt = Checkpoint.load(tiny["synth"])
+    valid = [store.texts[i].strip() for i in store.split("valid")]
+    per_hand = [4, 0, 2, 1, 3]  # errors on every line written in the k-th candidate hand
+    reader = ScriptedReader(lambda k: valid[k % len(valid)], lambda k: per_hand[k // len(valid) % len(per_hand)])
+    events = []
+    hands = legibility.house_hands(ckpt, store, reader, count=3, texts=len(valid), progress=events.append)
+    writers = {int(store.writer_ids[i]) for i in store.split("train")}
+    assert len(events) == len(writers) == 5 and [e["done"] for e in events] == [1, 2, 3, 4, 5]
+    order = sorted(range(5), key=lambda k: per_hand[k])[:3]
+    assert [h["line_id"] for h in hands] == [events[k]["line_id"] for k in order]
+    assert [h["cer"] for h in hands] == sorted(h["cer"] for h in hands) and hands[0]["cer"] == 0
+    assert len({h["writer_id"] for h in hands}) == 3
+    for hand in hands:
+        i = store.index_of(hand["line_id"])
+        assert hand["text"] == store.texts[i] and np.array_equal(hand["offsets"].numpy(), store.offsets(i))
+
+
+def with_hands(tiny, path):
+    """The tiny synthesis checkpoint carrying two train lines as house hands, saved at ``path``."""
+    store = Store(tiny["store"])
+    ckpt = Checkpoint.load(tiny["synth"])
+    ckpt.hands = [{"line_id": store.line_ids[i], "writer_id": int(store.writer_ids[i]), "text": store.texts[i],
+                   "offsets": torch.from_numpy(store.offsets(i)), "cer": 0.1} for i in (0, 1)]  # fmt: skip
+    return ckpt.save(path)
+
+
+def test_a_checkpoint_carries_its_hands_and_refuses_broken_ones(tiny, tmp_path):
+    path = with_hands(tiny, tmp_path / "hands.pt")
+    back = Checkpoint.load(path)
+    assert [h["line_id"] for h in back.hands] == [Store(tiny["store"]).line_ids[i] for i in (0, 1)]
+    slim = Checkpoint.load(back.weights_only().save(tmp_path / "slim.pt"))
+    assert len(slim.hands) == 2 and torch.equal(slim.hands[1]["offsets"], back.hands[1]["offsets"])
+    for broken in ({"line_id": "x", "text": "a"}, {"line_id": "x", "text": "a", "offsets": torch.zeros(4, 2)},
+                   {"line_id": "x", "text": "a", "offsets": torch.full((4, 3), float("nan"))}):  # fmt: skip
+        data = back.to_dict()
+        data["hands"] = [broken]
+        torch.save(data, tmp_path / "broken.pt")
+        with pytest.raises(CheckpointError, match="hand 0 is not"):
+            Checkpoint.load(tmp_path / "broken.pt")
+
+
+def test_a_model_with_house_hands_writes_in_one_unless_told_none(tiny, tmp_path):
+    path = with_hands(tiny, tmp_path / "hands.pt")
+    store = Store(tiny["store"])
+    made = generate(path, ["ab cd"], seed=3, keep_prime=True, tries=1, models_dir=tmp_path)
+    assert any("house hand" in note for note in made.notes)
+    line = made.result.lines[0]
+    assert line.prime_rows > 0 and any(np.array_equal(line.offsets[: line.prime_rows], store.offsets(i)) for i in (0, 1))
+    cold = generate(path, ["ab cd"], seed=3, styles=("none",), tries=1, models_dir=tmp_path)
+    assert cold.result.lines[0].prime_rows == 0 and not any("house hand" in note for note in cold.notes)
+    with pytest.raises(OptionError, match="only with a style"):
+        generate(path, ["ab"], styles=("none",), keep_prime=True, models_dir=tmp_path)
+    # without house hands, --style auto is a train line of the store, as before
+    plain = generate(tiny["synth"], ["ab"], seed=3, styles=("auto",), tries=1, models_dir=tmp_path)
+    assert any(f"of {tiny['store']}" in note for note in plain.notes)
+
+
+def test_tries_need_a_reader_and_default_to_four_with_one(tiny, tmp_path):
+    with pytest.raises(OptionError, match="no recognizer"):
+        generate(tiny["synth"], ["ab"], tries=2, models_dir=tmp_path)  # no reader of this store there
+    assert generate(tiny["synth"], ["ab"], seed=1, models_dir=tmp_path).tries == 1
+    made = generate(tiny["synth"], ["ab", "cd"], seed=1, models_dir=tiny["models"])
+    assert made.tries == legibility.DEFAULT_TRIES and [line.text for line in made.result.lines] == ["ab", "cd"]
+    result = CliRunner().invoke(cli, ["sample", str(tiny["synth"]), "--text", "ab", "--tries", "3", "-o",
+                                      str(tmp_path / "x.svg")])  # fmt: skip
+    assert result.exit_code == 2 and "--tries" in result.stderr and "no recognizer" in result.stderr
+
+
+def test_evaluate_says_when_its_judge_also_chose(tiny, tmp_path):
+    from hwkit.evaluation import evaluate_checkpoint
+
+    notes = []
+    report = evaluate_checkpoint(tiny["synth"], max_texts=3, biases=[1.0], tries=2, models_dir=tiny["models"],
+                                 progress=lambda e: notes.append(e.get("text", "")))  # fmt: skip
+    w = report["writing"]
+    assert w["tries"] == 2 and w["judge_chose"] and w["chooser"] == str(tiny["reader"]) and not w["primed"]
+    assert any("flatters" in note for note in notes)
+    other = tmp_path / "judge"
+    start(tiny["store"], "recognizer", "tiny", run_dir=other, max_steps=1)
+    fair = evaluate_checkpoint(tiny["synth"], max_texts=3, biases=[1.0], tries=2, reader=other,
+                               models_dir=tiny["models"])["writing"]  # fmt: skip
+    assert not fair["judge_chose"] and fair["reader"] == str(other / "best.pt")
