@@ -161,12 +161,16 @@ class Studio:
             for rec in list_recordings(corpus):
                 out.append({"id": f"rec:{corpus.name}/{rec['line_id']}", "label": f"{corpus.name}: {rec['text']}",
                             "kind": "recording"})  # fmt: skip
+        ckpt = self.load(model_id).checkpoint
+        if ckpt.hands:
+            out.insert(0, {"id": "auto", "label": "auto: one of the model's house hands, chosen by the seed",
+                           "kind": "none"})  # fmt: skip
         try:
-            store = Store(find_store(self.load(model_id).checkpoint, None))
+            store = Store(find_store(ckpt, None))
         except HwkitError:
             return out
-        out.insert(0, {"id": "auto", "label": "auto: a writer chosen by the seed",
-                       "kind": "none"})  # fmt: skip
+        if not ckpt.hands:
+            out.insert(0, {"id": "auto", "label": "auto: a writer chosen by the seed", "kind": "none"})
         seen = set()
         for i, writer in enumerate(store.writer_ids):  # one line of each writer
             if int(writer) not in seen and len(seen) < 60:
@@ -176,8 +180,8 @@ class Studio:
         return out
 
     def prime(self, model_id: str, hand: str, seed: int = 0):
-        """The ``Prime`` a hand id names, in the model's units (None for no hand; ``auto``: a train line of
-        the model's store chosen by ``seed``, as ``hwkit sample --style auto``)."""
+        """The ``Prime`` a hand id names, in the model's units (None for no hand; ``auto``: a house hand of the
+        model, else a train line of its store, chosen by ``seed``, as ``hwkit sample --style auto``)."""
         from hwkit.checkpoint import find_store
         from hwkit.generate import MAX_PRIME_POINTS
         from hwkit.studio.recording import RecordingError, read_recording, recording_prime
