@@ -136,7 +136,7 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
         raise TextError(f"texts have characters the model's alphabet lacks: {' '.join(map(repr, unknown))}")
     if not texts:
         raise TextError("no texts to write")
-    judge = Reader(Checkpoint.load(_reader_path(reader, store, models_dir, progress)), device)
+    judge = Reader(Checkpoint.load(ensure_reader(reader, store, models_dir, progress)), device)
     primed = bool(ckpt.hands) if primed is None else primed
     tries, choosing = chooser(ckpt, tries, models_dir, device)
     judge_chose = choosing is not None and choosing.checkpoint.path.resolve() == judge.checkpoint.path.resolve()
@@ -203,10 +203,9 @@ def _points_per_char(store) -> float:
     return float(lengths.sum() / max(chars, 1))
 
 
-def _reader_path(reader, store, models_dir: Path, progress: Progress) -> Path:
+def ensure_reader(reader, store, models_dir: Path, progress: Progress) -> Path:
     """The named recognizer, else the one cached for this store, else the bundled one when this is its
     store (the demo corpus), else one trained now (demo preset) and cached."""
-
     from hwkit.legibility import reader_for_store
 
     if reader is not None:

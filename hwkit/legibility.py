@@ -117,6 +117,7 @@ def house_hands(
     texts: int = HAND_TEXTS,
     bias: float = 1.0,
     seed: int = 1,
+    device: str = "cpu",
     progress: Progress = ignore,
 ) -> list[dict]:
     """The ``count`` hands ``writer`` writes most legibly, as ``Checkpoint.hands`` entries, best first.
@@ -128,9 +129,10 @@ def house_hands(
     """
     import torch
 
+    from hwkit.distributed import pick_device
     from hwkit.generate import encodable, hand_lines
 
-    model = writer.build_model()
+    model = writer.build_model(pick_device(device, None))
     asked = [t.strip() for t in (store.texts[i] for i in store.split("valid")[:texts]) if t.strip()]
     if not asked:
         raise ValueError(f"{store.path}: no valid transcriptions to try hands on")

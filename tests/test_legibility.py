@@ -163,3 +163,16 @@ def test_evaluate_says_when_its_judge_also_chose(tiny, tmp_path):
     fair = evaluate_checkpoint(tiny["synth"], max_texts=3, biases=[1.0], tries=2, reader=other,
                                models_dir=tiny["models"])["writing"]  # fmt: skip
     assert not fair["judge_chose"] and fair["reader"] == str(other / "best.pt")
+
+
+def test_style_house_gives_a_model_its_hands_from_the_command_line(tiny, tmp_path):
+    out = tmp_path / "housed.pt"
+    result = CliRunner().invoke(cli, ["style", "house", str(tiny["synth"]), "--reader", str(tiny["reader"]),
+                                      "--hands", "2", "--texts", "3", "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out) and "hand 5/5" in result.stderr and "house hands:" in result.stderr
+    housed = Checkpoint.load(out)
+    assert len(housed.hands) == 2 and housed.hands[0]["cer"] <= housed.hands[1]["cer"]
+    assert not Checkpoint.load(tiny["synth"]).hands  # -o leaves the original as it was
+    reader = CliRunner().invoke(cli, ["style", "house", str(tiny["reader"])])
+    assert reader.exit_code == 1 and "house hands are for synthesis" in reader.stderr
