@@ -5,9 +5,10 @@ Writes the same two-page text (A5, 3.5 mm x-height, bundled demo model, bias
 batch) and with ``--batch 1`` (the straightforward loop: one line per network
 call). Reports seconds per page and written lines per second (re-flowed lines
 that were written again count), and the ratio of the two. Also times the page
-outputs (SVG, PNG, PDF, plotter SVG, G-code, HPGL) for one page.
+outputs (SVG, PNG, PDF, plotter SVG, G-code, HPGL) for one page. ``--tries``
+(default: the bundled model's default, 4) is each line's draws (best kept).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_pages.py [--threads 1]
+    OMP_NUM_THREADS=1 python benchmarks/bench_pages.py [--threads 1] [--tries 1]
 """
 
 from __future__ import annotations
@@ -33,21 +34,22 @@ PARAGRAPH = (
 TEXT = "Dear Sam,\n\n" + "\n\n".join([PARAGRAPH] * 2) + "\n\nWith love,\nAlex"  # two A5 pages
 
 
-def timed(batch: int, setting: Setting):
+def timed(batch: int, setting: Setting, tries: int | None):
     start = time.perf_counter()
-    letter = write_document(TEXT, setting, BUNDLED, bias=1.0, seed=1, batch=batch)
+    letter = write_document(TEXT, setting, BUNDLED, bias=1.0, seed=1, batch=batch, tries=tries)
     return time.perf_counter() - start, letter.document
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tries", type=int, help="draws per line [default: the model's default]")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     setting = Setting(paper=PAPER_SIZES["a5"], margins=(15.0,) * 4, size=3.5)
     rows = []
     for batch in (32, 1):
-        seconds, doc = timed(batch, setting)
+        seconds, doc = timed(batch, setting, args.tries)
         rows.append((batch, seconds, doc))
         print(f"batch {batch:>2}: {len(doc.pages)} pages, {len(doc.lines)} lines ({doc.written} written in "
               f"{doc.rounds} rounds): {seconds:.1f} s, {seconds / len(doc.pages):.1f} s/page, "

@@ -113,14 +113,16 @@ def generate(
         seed = secrets.randbits(32)  # the hand is chosen by the seed, so it is fixed now
     primes: list[Prime | None] = style_primes(styles, store, ckpt, seed=seed, notes=notes) or [None]
     total = len(primes) * n * (len(lines) if ckpt.kind == "synthesis" else 1)
-    if total > MAX_LINES:
-        raise TextError(f"{total:,} lines in one request; write at most {MAX_LINES:,} at a time (split the text)")
+    torch_device = pick_device(device, None)
+    tries, reader = chooser(ckpt, tries, models_dir, str(torch_device))
+    if total * tries > MAX_LINES:
+        drawn = f"{total:,} lines x {tries} tries" if tries > 1 else f"{total:,} lines"
+        raise TextError(f"{drawn} in one request; write at most {MAX_LINES:,} at a time (split the text"
+                        f"{', or fewer --tries' if tries > 1 else ''})")  # fmt: skip
     if ckpt.kind == "synthesis":
         lines = [encodable(ckpt.alphabet, t, replace_unknown, notes) for t in lines]
         primes = [p if p is None else Prime(p.offsets, encodable(ckpt.alphabet, p.text, replace_unknown, notes, "style text"))
                   for p in primes]  # fmt: skip
-    torch_device = pick_device(device, None)
-    tries, reader = chooser(ckpt, tries, models_dir, str(torch_device))
     model = ckpt.build_model(torch_device)
     common = dict(stats=ckpt.stats, bias=bias, seed=seed, keep_prime=keep_prime)
     if ckpt.kind == "synthesis":

@@ -99,13 +99,12 @@ def best_of(
         primes = [primes] * len(texts)
     result = sample_text(model, alphabet, [t for t in texts for _ in range(tries)],
                          primes=[p for p in primes for _ in range(tries)], **options)  # fmt: skip
-    read = reader.read([line.offsets for line in result.lines])
-    keep = []
-    for k in range(len(texts)):
-        draws = range(k * tries, (k + 1) * tries)
-        line = result.lines  # the text each draw was asked for (with its prime's under keep_prime)
-        keep.append(min(draws, key=lambda i: (edit_distance(line[i].text, read[i]), line[i].stop != "rule", i)))
-    return SampleResult([result.lines[i] for i in keep], result.seed)
+    lines = result.lines  # each knows the text it was asked for (with its prime's under keep_prime)
+    read = reader.read([line.offsets for line in lines])
+    keep = [min(range(k * tries, (k + 1) * tries),
+                key=lambda i: (edit_distance(lines[i].text, read[i]), lines[i].stop != "rule", i))
+            for k in range(len(texts))]  # fmt: skip
+    return SampleResult([lines[i] for i in keep], result.seed)
 
 
 def house_hands(

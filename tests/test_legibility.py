@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hwkit import legibility
 from hwkit.checkpoint import Checkpoint
 from hwkit.cli import cli
-from hwkit.errors import CheckpointError, OptionError
+from hwkit.errors import CheckpointError, OptionError, TextError
 from hwkit.generate import generate
 from hwkit.sample import Prime, sample_text
 from hwkit.store import Store
@@ -144,6 +144,8 @@ def test_tries_need_a_reader_and_default_to_four_with_one(tiny, tmp_path):
     assert generate(tiny["synth"], ["ab"], seed=1, models_dir=tmp_path).tries == 1
     made = generate(tiny["synth"], ["ab", "cd"], seed=1, models_dir=tiny["models"])
     assert made.tries == legibility.DEFAULT_TRIES and [line.text for line in made.result.lines] == ["ab", "cd"]
+    with pytest.raises(TextError, match="300 lines x 4 tries in one request; write at most 1,000 .*fewer --tries"):
+        generate(tiny["synth"], ["ab"] * 300, models_dir=tiny["models"])  # every draw is a line of the batch
     result = CliRunner().invoke(cli, ["sample", str(tiny["synth"]), "--text", "ab", "--tries", "3", "-o",
                                       str(tmp_path / "x.svg")])  # fmt: skip
     assert result.exit_code == 2 and "--tries" in result.stderr and "no recognizer" in result.stderr
