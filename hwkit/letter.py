@@ -2,10 +2,10 @@
 
 One hand for the whole document is what makes a letter look written by one
 person. With a style (a style file, a store line, or ``auto``) every line is
-primed with it. Without one, a train line of the model's store chosen by the
-seed is the hand (as ``--style auto``: priming is also what makes line starts
-legible, see BENCHMARKS.md, quality); where no store is found, or with
-``hand_from_store`` False, the first words of the text are written once
+primed with it. Without one the hand is ``auto``: one of the model's house
+hands, else a train line of its store, chosen by the seed (priming is also what
+makes line starts legible, see BENCHMARKS.md, quality). Where neither is to be
+had, or with ``auto_hand`` False, the first words of the text are written once
 unprimed and that line primes every line of the document, so the hand chosen
 by that first sample is carried to the end.
 
@@ -58,7 +58,7 @@ def write_document(
     tries: int | None = None,
     batch: int = 32,
     replace_unknown: bool = False,
-    hand_from_store: bool = True,
+    auto_hand: bool = True,
     device: str = "auto",
     models_dir: str | os.PathLike = MODELS_DIR,
     progress: Progress = ignore,
@@ -89,7 +89,7 @@ def write_document(
     common = {"stats": ckpt.stats, "bias": bias}
     tries, reader = chooser(ckpt, tries, models_dir, str(torch_device))
     hand = None
-    if style is not None or hand_from_store:
+    if style is not None or auto_hand:
         try:
             hand = style_primes([style or AUTO], store, ckpt, seed=seed, notes=notes)[0]
         except (StoreError, StyleError):

@@ -52,21 +52,18 @@ def test_a_note_on_two_pages_in_every_page_format(tmp_path):
     assert np.asarray(image.convert("L")).min() < 80  # ink on the page
 
 
-def test_without_a_style_the_hand_is_a_line_of_the_models_store(tmp_path, monkeypatch):
-    from helpers import letter_store
+def test_without_a_style_the_hand_is_a_house_hand_chosen_by_the_seed(tmp_path, monkeypatch):
+    from hwkit.checkpoint import Checkpoint
 
-    from hwkit.checkpoint import Checkpoint, find_store
-    from hwkit.store import Store
-
-    monkeypatch.chdir(tmp_path)  # the bundled model's store: cache/demo.h5 here (or in the checkout)
-    letter_store(tmp_path / "cache" / "demo.h5")
-    store = Store(find_store(Checkpoint.load(BUNDLED)))
+    monkeypatch.chdir(tmp_path)  # no store anywhere near: the hands travel inside the model
+    hands = {h["text"] for h in Checkpoint.load(BUNDLED).hands}
     setting = Setting(paper=(105.0, 148.0), margins=(10.0,) * 4, size=3.0)
-    made = write_document("one two three", setting, BUNDLED, seed=5)
-    assert made.hand.text in {store.texts[i] for i in store.split("train")}
-    assert any("--style auto: the hand of line" in note for note in made.notes)
-    again = write_document("one two three", setting, BUNDLED, seed=5)
+    made = write_document("one two three", setting, BUNDLED, seed=5, tries=1)
+    assert made.hand.text in hands and any("house hand" in note for note in made.notes)
+    again = write_document("one two three", setting, BUNDLED, seed=5, tries=1)
     assert again.hand.text == made.hand.text  # the seed chooses
+    others = {write_document("one", setting, BUNDLED, seed=s, tries=1).hand.text for s in range(6)}
+    assert len(others) > 1
 
 
 def test_characters_the_model_lacks_are_replaced_on_pages_too(tmp_path):
@@ -93,7 +90,7 @@ def test_every_line_is_primed_with_the_same_hand(monkeypatch):
     monkeypatch.setattr(legibility, "sample_text", spy)
     setting = Setting(paper=(105.0, 148.0), margins=(10.0,) * 4, size=3.0)
     made = write_document("one two three four five six seven eight nine ten", setting, BUNDLED, seed=5, batch=2,
-                          hand_from_store=False, tries=1)  # fmt: skip
+                          auto_hand=False, tries=1)  # fmt: skip
     hand_call, *line_calls = seen
     assert hand_call[1] is None  # the hand is chosen by one unprimed line ...
     assert made.hand.text == "one two three four five six seven eight"
