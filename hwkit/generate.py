@@ -114,7 +114,7 @@ def generate(
     primes: list[Prime | None] = style_primes(styles, store, ckpt, seed=seed, notes=notes) or [None]
     total = len(primes) * n * (len(lines) if ckpt.kind == "synthesis" else 1)
     torch_device = pick_device(device, None)
-    tries, reader = chooser(ckpt, tries, models_dir, str(torch_device))
+    tries, reader = chooser(ckpt, tries, models_dir, device)
     if total * tries > MAX_LINES:
         drawn = f"{total:,} lines x {tries} tries" if tries > 1 else f"{total:,} lines"
         raise TextError(f"{drawn} in one request; write at most {MAX_LINES:,} at a time (split the text"

@@ -87,7 +87,7 @@ def write_document(
     torch_device = pick_device(device, None)
     model = ckpt.build_model(torch_device)
     common = {"stats": ckpt.stats, "bias": bias}
-    tries, reader = chooser(ckpt, tries, models_dir, str(torch_device))
+    tries, reader = chooser(ckpt, tries, models_dir, device)
     hand = None
     if style is not None or auto_hand:
         try:

@@ -74,6 +74,15 @@ def test_sampling_on_the_gpu_repeats_with_the_seed():
         assert (la.offsets == lb.offsets).all()
 
 
+def test_the_bundled_model_writes_in_a_house_hand_with_tries_on_the_gpu(tmp_path):
+    from hwkit.checkpoint import BUNDLED
+    from hwkit.generate import generate
+
+    made = generate(BUNDLED, ["hello from the gpu"], bias=1.0, seed=1, device="cuda", models_dir=tmp_path)
+    assert made.device.startswith("cuda") and made.tries > 1 and made.result.lines[0].stop == "rule"
+    assert any("house hand" in note for note in made.notes)
+
+
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
 def test_training_on_cuda_with_bf16_and_compile_leaves_a_checkpoint_that_samples_on_the_cpu(make_store, tmp_path, kind):
     store = make_store(n_lines=24, max_points=60)
