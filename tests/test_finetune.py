@@ -38,7 +38,7 @@ def pen_nats(checkpoint: Checkpoint, store, split: str = "valid") -> float:
 
 def test_fine_tuning_the_bundled_model_beats_it_and_beats_training_from_scratch(new_hand, tmp_path):
     bundled = Checkpoint.load(BUNDLED)
-    tuned = start(new_hand, init_from=BUNDLED, run_dir=tmp_path / "tuned", max_steps=8, time_limit=0)
+    tuned = start(new_hand, init_from=BUNDLED, run_dir=tmp_path / "tuned", max_steps=16, time_limit=0)
     scratch = start(new_hand, "synthesis", "demo", run_dir=tmp_path / "scratch",
                     max_steps=8, batch_size=8, lr=2e-4, time_limit=0)  # fmt: skip
     before, after = pen_nats(bundled, new_hand), pen_nats(Checkpoint.load(tuned.best_path), new_hand)
