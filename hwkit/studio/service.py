@@ -162,15 +162,15 @@ class Studio:
                 out.append({"id": f"rec:{corpus.name}/{rec['line_id']}", "label": f"{corpus.name}: {rec['text']}",
                             "kind": "recording"})  # fmt: skip
         ckpt = self.load(model_id).checkpoint
-        if ckpt.hands:
-            out.insert(0, {"id": "auto", "label": "auto: one of the model's house hands, chosen by the seed",
-                           "kind": "none"})  # fmt: skip
         try:
             store = Store(find_store(ckpt, None))
         except HwkitError:
+            store = None
+        if ckpt.hands or store is not None:
+            label = "one of the model's house hands" if ckpt.hands else "a writer"
+            out.insert(0, {"id": "auto", "label": f"auto: {label}, chosen by the seed", "kind": "none"})
+        if store is None:
             return out
-        if not ckpt.hands:
-            out.insert(0, {"id": "auto", "label": "auto: a writer chosen by the seed", "kind": "none"})
         seen = set()
         for i, writer in enumerate(store.writer_ids):  # one line of each writer
             if int(writer) not in seen and len(seen) < 60:
