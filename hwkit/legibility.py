@@ -18,6 +18,7 @@ judged by a recognizer (``hwkit.reading``) and were chosen by measurement
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,9 +46,15 @@ def reader_for_store(fingerprint: str | None, models_dir: str | os.PathLike) -> 
     cached = Path(models_dir) / f"reader-{fingerprint[:12]}" / "best.pt"
     if cached.is_file():
         return cached
-    if BUNDLED_READER.is_file() and (Checkpoint.load(BUNDLED_READER).store or {}).get("fingerprint") == fingerprint:
+    if BUNDLED_READER.is_file() and _bundled_reader_store() == fingerprint:
         return BUNDLED_READER
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_reader_store() -> str | None:
+    """The fingerprint of the bundled reader's store: read once, not on every request that looks for a reader."""
+    return (Checkpoint.load(BUNDLED_READER).store or {}).get("fingerprint")
 
 
 def find_reader(writer: Checkpoint, models_dir: str | os.PathLike) -> Path | None:
