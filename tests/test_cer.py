@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwkit.cer import align, cer, edit_distance, error_breakdown, line_cers
+from hwkit.cer import align, cer, edit_distance, error_breakdown, line_cers, most_misread
 
 PROPERTY = settings(max_examples=200, deadline=None)
 text = st.text(alphabet="abcde", max_size=12)  # few letters, so strings share characters and edits interact
@@ -121,6 +121,27 @@ def test_error_breakdown_finds_the_capital_the_digit_and_the_lost_space():
     assert error_breakdown(["cat dog"], ["cat  dog"])["word_accuracy"] == {"first": 1.0, "later": 1.0}
     lead = error_breakdown([" cat dog"], ["cat dog"])  # the first word is the first non-empty one
     assert lead["word_accuracy"] == {"first": 1.0, "later": 1.0}
+
+
+def test_most_misread_sums_characters_over_runs_worst_share_first():
+    runs = [error_breakdown(["HEHE he"], ["HFHE he"]), error_breakdown(["HE"], ["|E"])]
+    assert runs[0]["by_character"] == {"E": [1, 2], "H": [0, 2], "e": [0, 1], "h": [0, 1]}
+    assert most_misread(runs, at_least=1) == [("E", 1, 3), ("H", 1, 3)]  # ties: more often asked, then by name
+    assert most_misread(runs, at_least=4) == []  # too rare to rank
+    assert most_misread([error_breakdown(["abc"], ["abc"])], at_least=1) == []  # nothing misread
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text(alphabet="aZ9 .", max_size=15), st.text(alphabet="aZ9 .", max_size=15)),
+                min_size=1, max_size=5))
+def test_per_character_counts_add_up_to_the_classes(pairs):
+    refs, hyps = zip(*pairs)
+    b = error_breakdown(refs, hyps)
+    for name, test in (("capitals", str.isupper), ("digits", str.isdigit), ("lower case", str.islower)):
+        chars = [v for c, v in b["by_character"].items() if test(c)]
+        assert sum(n for _, n in chars) == b["characters"][name]
+        if b["characters"][name]:
+            assert sum(bad for bad, _ in chars) / b["characters"][name] == pytest.approx(b["error_rate"][name])
 
 
 @settings(max_examples=100, deadline=None)

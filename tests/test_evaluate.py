@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from helpers import letter_store
+from hwkit.cer import most_misread
 from hwkit.checkpoint import Checkpoint
 from hwkit.cli import cli
 from hwkit.errors import TextError
@@ -116,6 +117,14 @@ def test_evaluate_synthesis_reports_every_field_and_a_grid(models, tmp_path):
     assert writing["reader_cer_on_real_test_lines"] < 0.5 < writing["reader_cer_against_shuffled_texts"]
     with Image.open(writing["grid"]) as image:
         assert image.format == "PNG" and image.height > 100
+    args = ("evaluate", models["synth"], "--reader", models["reader"], "--texts", "24", "--bias", "1")
+    tables = run(*args, "--grid", tmp_path / "grid2.png")
+    assert tables.exit_code == 0, tables.output
+    assert "characters misread" in tables.stdout and "judged by" in tables.stdout
+    (same,) = json.loads(run(*args, "--grid", tmp_path / "grid3.png", "--json").stdout)["writing"]["runs"]
+    worst = most_misread([same["errors"]])  # the same seed writes the same lines: the table names their worst
+    line = "most misread at bias 1: " + ", ".join(f"{c} {bad}/{n}" for c, bad, n in worst)
+    assert worst and line in tables.stdout.splitlines(), same  # a tiny model misreads plenty
 
 
 def test_evaluate_recognizer_and_prediction(models):

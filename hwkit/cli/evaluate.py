@@ -82,6 +82,8 @@ def _share(value: float | None) -> str:
 def _tables(r: dict) -> None:
     from rich.table import Table
 
+    from hwkit.cer import most_misread
+
     out = stdout_console()
     out.print(escape(f"{r['kind']} model {r['checkpoint']} on {r['store']}"))
     last = "CER" if "cer" in r else "nats/line in pen units"
@@ -106,6 +108,11 @@ def _tables(r: dict) -> None:
                           _share(hand["switch_rate"]) if hand else "-")  # fmt: skip
         out.print(runs)
         out.print(where)
+        near = min({run["bias"] for run in w["runs"]}, key=lambda b: abs(b - 1.0))
+        worst = most_misread([run["errors"] for run in w["runs"] if run["bias"] == near])
+        if worst:
+            out.print(escape(f"most misread at bias {near:g}: " + ", ".join(f"{c} {bad}/{n}" for c, bad, n in worst)),
+                      soft_wrap=True)  # fmt: skip
         if w.get("real_lines_switch_rate") is not None:
             out.print(f"real test lines judged to switch hand (the level of one hand): {w['real_lines_switch_rate']:.1%}")
         hand = ("house hands" if w["house_hands"] else "train lines") if w["primed"] else "none (unprimed)"
