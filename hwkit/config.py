@@ -293,7 +293,6 @@ class DemoParams(_Serialised):
     writers: int = 40
     seed: int = 0
     # Bumped whenever the same parameters come to give other lines, so a corpus on disk from an older
-    # generator is made again rather than reused (2: a quarter of the words made up, see demo_text;
-    # 3: strokes that meet end to end drawn as one, see demo_style.chain_strokes).
-    generator: int = 3
+    # generator is made again rather than reused (2: a quarter of the words made up, see demo_text).
+    generator: int = 2
     hwkit_version: str = __version__

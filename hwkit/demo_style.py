@@ -39,7 +39,6 @@ CAP_HEIGHT = 21.0  # Hershey units from cap line (-12) to base line (9)
 MARK_SIZE = 9.0  # level strokes no wider than this (font units) are bars
 DOT_SIZE = 2.5  # strokes no larger than this are dots
 _TICK = np.array([[-0.4, -0.7], [0.4, 0.7]])  # a dot as the pen makes it
-_LEVEL = 2.0  # a chain's ends closer than this in x (font units) are side by side: it starts at the top
 
 
 @dataclass(frozen=True)
@@ -143,8 +142,7 @@ def font_glyphs(font: str) -> dict[str, Glyph]:
     apostrophe). The fonts' hyphen is a dash as wide as an ``m`` at the height of a
     capital's middle; it becomes a short stroke at half the x-height. Dots are
     drawn as tiny circles, which a pen would fill; they become the short tick a pen
-    leaves when it taps the paper. Strokes that meet end to end are drawn as one
-    (``chain_strokes``), as a hand writes them, not in the font's drafting order.
+    leaves when it taps the paper.
     """
     glyphs = {}
     for ch in ALPHABET:
@@ -155,7 +153,6 @@ def font_glyphs(font: str) -> dict[str, Glyph]:
             half_x = x_height(font) / 2
             strokes = [(s - (advance / 2, s[0, 1])) * (0.45, 1.0) + (advance / 4, -half_x) for s in strokes]
             advance /= 2
-        strokes = chain_strokes(strokes)
         strokes = [_TICK + s.mean(axis=0) if np.ptp(s, axis=0).max() <= DOT_SIZE else s for s in strokes]
         small = [_is_mark(s) for s in strokes]
         marks = tuple(m and not all(small) for m in small)
@@ -163,43 +160,6 @@ def font_glyphs(font: str) -> dict[str, Glyph]:
         cuts = tuple(int(c) for c in np.cumsum([len(s) for s in strokes])[:-1])
         glyphs[ch] = Glyph(points, cuts, advance, marks)
     return glyphs
-
-
-def chain_strokes(strokes: list[np.ndarray]) -> list[np.ndarray]:
-    """Join a glyph's strokes that meet end to end into one, reversing them as needed.
-
-    A font draws ``M`` as four separate downstrokes and ``E`` as a stem and three
-    bars each begun at the left, so the pen would jump back up or left after each;
-    nobody writes so. A hand draws ``M`` in one stroke and ``E`` in two, and a
-    network learns the long jump back after a stroke far worse than the stroke
-    itself (capitals were misread ten times as often as lower case, BENCHMARKS.md).
-    Each chain begins at its left end (its top, when both ends are about as far
-    left) and chains keep the order of their first strokes.
-    """
-    left = list(strokes)
-    chains = []
-    while left:
-        chain = [left.pop(0)]
-        while True:
-            for k, s in enumerate(left):
-                if np.allclose(s[0], chain[-1][-1]):
-                    chain.append(s[1:])
-                elif np.allclose(s[-1], chain[-1][-1]):
-                    chain.append(s[-2::-1])
-                elif np.allclose(s[-1], chain[0][0]):
-                    chain.insert(0, s[:-1])
-                elif np.allclose(s[0], chain[0][0]):
-                    chain.insert(0, s[:0:-1])
-                else:
-                    continue
-                del left[k]
-                break
-            else:
-                break
-        joined = np.concatenate(chain)
-        (x0, y0), (x1, y1) = joined[0], joined[-1]
-        chains.append(joined[::-1] if x1 < x0 - _LEVEL or (abs(x1 - x0) <= _LEVEL and y1 < y0) else joined)
-    return chains
 
 
 def _is_mark(stroke: np.ndarray) -> bool:

@@ -21,8 +21,6 @@ from hwkit.demo_style import (
     SCRIPT_FONTS,
     WriterStyle,
     apply_linear,
-    chain_strokes,
-    font_glyphs,
     random_style,
     render_line,
     resample,
@@ -163,36 +161,6 @@ def point_sets(draw, min_len: int = 1):
 
 def stroke_ends(points: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(s[0], s[-1]) for s in points_to_strokes(points)]
-
-
-grid_strokes = st.lists(
-    arrays(np.float64, st.tuples(st.integers(2, 4), st.just(2)), elements=st.integers(0, 3).map(float)),
-    min_size=1, max_size=6,
-)  # on a 4 x 4 grid, so that ends often meet
-
-
-def segments(strokes: list[np.ndarray]) -> list[tuple]:
-    """Each stroke's steps, without direction, as a sorted multiset."""
-    return sorted(tuple(sorted((tuple(a), tuple(b)))) for s in strokes for a, b in zip(s, s[1:]))
-
-
-@PROPERTY
-@given(grid_strokes)
-def test_chaining_draws_the_same_segments_in_strokes_that_no_longer_meet_end_to_end(strokes):
-    chains = chain_strokes(strokes)
-    assert segments(chains) == segments(strokes)  # the same ink, only the order and direction differ
-    assert 1 <= len(chains) <= len(strokes)
-    for i, a in enumerate(chains):
-        (x0, y0), (x1, y1) = a[0], a[-1]
-        assert x0 <= x1 + 2.0 and not (abs(x1 - x0) <= 2.0 and y1 < y0)  # begun at the left end, else the top
-        for b in chains[:i]:
-            assert not any(np.array_equal(p, q) for p in (a[0], a[-1]) for q in (b[0], b[-1]))
-
-
-def test_capitals_are_written_in_the_strokes_a_hand_uses():
-    strokes = {font: {ch: len(font_glyphs(font)[ch].cuts) + 1 for ch in "MEAWH"} for font in PRINT_FONTS}
-    for font in PRINT_FONTS:  # M and W in one stroke; E and A in two (the bar after); H keeps its three
-        assert strokes[font] == {"M": 1, "E": 2, "A": 2, "W": 1, "H": 3}
 
 
 @PROPERTY
