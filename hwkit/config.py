@@ -295,4 +295,11 @@ class DemoParams(_Serialised):
     # Bumped whenever the same parameters come to give other lines, so a corpus on disk from an older
     # generator is made again rather than reused (2: a quarter of the words made up, see demo_text).
     generator: int = 2
+    # Share of the words that start lower case to give a capital, on top of the generator's own (6.5% of
+    # characters are capitals): a corpus to drill the letters a model writes worst (BENCHMARKS.md, quality).
+    capitals: float = 0.0
     hwkit_version: str = __version__
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.capitals <= 1.0:
+            raise ValueError(f"capitals is a share of words, 0 to 1 (got {self.capitals})")

@@ -40,7 +40,7 @@ FORMS_PER_FOLDER = 20  # forms a01-000u .. a01-019u share the folder a01
 ENCODING = iam.TEXT_ENCODING
 
 # independent generator streams, each seeded by (seed, stream, index)
-_STYLE, _FORMS, _TEXT, _LINE, _PAGE, _SPLIT = range(6)
+_STYLE, _FORMS, _TEXT, _LINE, _PAGE, _SPLIT, _CAPITALS = range(7)
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ def ensure_demo_corpus(
     lines: int = 3000,
     writers: int = 40,
     seed: int = 0,
+    capitals: float = 0.0,
     progress: Progress = ignore,
 ) -> Path:
     """Make ``root`` hold the demo corpus for these parameters; return ``root``.
@@ -80,7 +81,7 @@ def ensure_demo_corpus(
     root = Path(root)
     if lines < 1 or writers < 1:
         raise CorpusError(f"a demo corpus needs at least one line and one writer (got {lines} and {writers})")
-    params = DemoParams(lines=lines, writers=writers, seed=seed)
+    params = DemoParams(lines=lines, writers=writers, seed=seed, capitals=capitals)
     marker = root / MARKER
     if marker.is_file() and _read_marker(marker) == params.to_dict():
         return root
@@ -127,7 +128,7 @@ def write_demo_corpus(root: Path, params: DemoParams, progress: Progress = ignor
     forms = plan_forms(params)
     by_writer: dict[int, list[str]] = {}
     for form in forms:
-        texts = form_texts(params.seed, form)
+        texts = form_texts(params.seed, form, params.capitals)
         style = styles[form.writer]
         lines = [render_line(t, style, _rng(params.seed, _LINE, form.first_line + k)) for k, t in enumerate(texts)]
         _write_form(root, form, texts, lines, style, _rng(params.seed, _PAGE, form.first_line))
@@ -158,9 +159,18 @@ def plan_forms(params: DemoParams) -> list[Form]:
     return forms
 
 
-def form_texts(seed: int, form: Form) -> list[str]:
-    """The form's transcription: ``n_lines`` consecutive lines of one paragraph."""
-    return make_texts(form.n_lines, _rng(seed, _TEXT, form.first_line))
+def form_texts(seed: int, form: Form, capitals: float = 0.0) -> list[str]:
+    """The form's transcription: ``n_lines`` consecutive lines of one paragraph.
+
+    ``capitals`` gives that share of the words starting lower case a capital, drawn from a stream of
+    its own, so the words themselves (and a corpus without it) stay as they were.
+    """
+    texts = make_texts(form.n_lines, _rng(seed, _TEXT, form.first_line))
+    if not capitals:
+        return texts
+    rng = _rng(seed, _CAPITALS, form.first_line)
+    return [" ".join(w[0].upper() + w[1:] if w[:1].islower() and rng.random() < capitals else w for w in t.split(" "))
+            for t in texts]  # fmt: skip
 
 
 def writer_lines(writer: int, texts: Sequence[str], *, seed: int = 0, line_seed: int = 0) -> list[Line]:
@@ -244,7 +254,9 @@ def _original_xml(form: Form, texts: list[str]) -> str:
 
 
 def _read_marker(path: Path) -> dict | None:
+    """The parameters a corpus records, with the defaults of those added since it was made."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        recorded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return {"capitals": 0.0, **recorded} if isinstance(recorded, dict) else None

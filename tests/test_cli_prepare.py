@@ -133,8 +133,8 @@ class FakeDemo:
         fake = types.ModuleType("hwkit.demo")
         fake.DemoParams = DemoParams
 
-        def ensure_demo_corpus(root, *, lines, writers, seed, progress=None):
-            self.calls.append({"root": root, "lines": lines, "writers": writers, "seed": seed})
+        def ensure_demo_corpus(root, *, lines, writers, seed, capitals, progress=None):
+            self.calls.append({"root": root, "lines": lines, "writers": writers, "seed": seed, "capitals": capitals})
             if not (root / "DEMO.json").exists():
                 write_tree(root, demo=True)
             if progress is not None:
@@ -153,15 +153,18 @@ def test_no_source_and_no_iamondb_prepares_the_demo(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "demo" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     defaults = DemoParams()
-    expected = {"root": Path("data/demo"), "lines": defaults.lines, "writers": defaults.writers, "seed": defaults.seed}
+    expected = {"root": Path("data/demo"), "lines": defaults.lines, "writers": defaults.writers, "seed": defaults.seed,
+                "capitals": 0.0}
     assert demo.calls == [expected]
     assert Store(tmp_path / "cache" / "demo.h5").source == "demo"
     # asked for explicitly, with options; the existing store is refused before any generating
     result = run("--demo", "--lines", "7", "--writers", "2", "--seed", "3", "--jobs", "1")
     assert result.exit_code == 1 and "--force" in result.stderr and len(demo.calls) == 1
-    result = run("--demo", "--lines", "7", "--writers", "2", "--seed", "3", "--jobs", "1", "--force")
+    result = run("--demo", "--lines", "7", "--writers", "2", "--seed", "3", "--capitals", "0.4", "--jobs", "1", "--force")
     assert result.exit_code == 0, result.output
-    assert demo.calls[-1] == {"root": Path("data/demo"), "lines": 7, "writers": 2, "seed": 3}
+    assert demo.calls[-1] == {"root": Path("data/demo"), "lines": 7, "writers": 2, "seed": 3, "capitals": 0.4}
+    refused = run("--capitals", "0.4")
+    assert refused.exit_code == 2 and "--capitals: only with --demo" in refused.stderr
 
 
 def test_help_states_the_real_defaults():
@@ -172,6 +175,7 @@ def test_help_states_the_real_defaults():
         ("--lines", DemoParams().lines),
         ("--writers", DemoParams().writers),
         ("--seed", DemoParams().seed),
+        ("--capitals", DemoParams().capitals),
     ):
         shown = re.search(rf"{option} .*?\[default: ([\d.]+)\]", text)
         assert shown and float(shown[1]) == value, option

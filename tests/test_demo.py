@@ -213,7 +213,7 @@ def test_same_seed_gives_byte_identical_trees_and_other_seeds_differ(corpus, tmp
 
 def test_tree_has_the_iam_ondb_layout(corpus):
     params = DemoParams(**SMALL)
-    assert json.loads((corpus / MARKER).read_text()) == {**SMALL, "generator": params.generator,
+    assert json.loads((corpus / MARKER).read_text()) == {**SMALL, "generator": params.generator, "capitals": 0.0,
                                                          "hwkit_version": __version__}  # fmt: skip
     forms = plan_forms(params)
     assert sum(f.n_lines for f in forms) == SMALL["lines"]
@@ -266,6 +266,29 @@ def test_existing_corpus_is_reused_and_other_params_regenerate(corpus, tmp_path)
     calls.clear()
     ensure_demo_corpus(root, lines=14, writers=2, progress=calls.append)
     assert calls and json.loads((root / MARKER).read_text()) == marker
+    # a marker from before --capitals existed is a corpus without them; asking for capitals makes it again
+    (root / MARKER).write_text(json.dumps({k: v for k, v in marker.items() if k != "capitals"}))
+    calls.clear()
+    ensure_demo_corpus(root, lines=14, writers=2, progress=calls.append)
+    assert calls == []
+    ensure_demo_corpus(root, lines=14, writers=2, capitals=0.5, progress=calls.append)
+    assert calls and json.loads((root / MARKER).read_text())["capitals"] == 0.5
+
+
+@pytest.mark.parametrize("share", [0.3, 1.0])
+def test_capitals_drill_capitalises_words_and_leaves_them_otherwise_as_they_were(share):
+    params = DemoParams(lines=400, writers=4)
+    forms = plan_forms(params)
+    plain = [t for f in forms for t in form_texts(params.seed, f)]
+    drilled = [t for f in forms for t in form_texts(params.seed, f, share)]
+    assert [t.lower() for t in drilled] == [t.lower() for t in plain]  # the same words, the same lines
+    words = [(a, b) for p, d in zip(plain, drilled) for a, b in zip(p.split(" "), d.split(" ")) if a[0].islower()]
+    changed = sum(a != b for a, b in words) / len(words)
+    assert changed == 1.0 if share == 1.0 else abs(changed - share) < 0.05
+    assert all(b == a[0].upper() + a[1:] for a, b in words if a != b)  # only the first letter changes
+    assert [t for f in forms for t in form_texts(params.seed, f, 0.0)] == plain
+    with pytest.raises(ValueError, match="share of words"):
+        DemoParams(capitals=1.5)
 
 
 def test_interrupted_regeneration_leaves_the_old_corpus_whole(tmp_path):

@@ -10,7 +10,7 @@ import click
 
 from hwkit.cli._common import escape, progress_bar, stderr_console, stdout_console
 
-DEMO_OPTIONS = ("lines", "writers", "seed")
+DEMO_OPTIONS = ("lines", "writers", "seed", "capitals")
 EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
 
 
@@ -35,6 +35,8 @@ EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
 @click.option("--lines", type=click.IntRange(min=1), help="Demo corpus: number of lines.  [default: 3000]")
 @click.option("--writers", type=click.IntRange(min=1), help="Demo corpus: number of writers.  [default: 40]")
 @click.option("--seed", type=int, help="Demo corpus: random seed.  [default: 0]")
+@click.option("--capitals", type=click.FloatRange(0, 1),
+              help="Demo corpus: share of lower-case words to give a capital, to drill capitals.  [default: 0]")
 @click.option("--inkml-group", metavar="TYPE",
               help="InkML: take the groups annotated with this type as lines (Textline for IAMonDo) "
                    "[default: each innermost transcribed group].")
@@ -50,6 +52,7 @@ def prepare(
     lines: int | None,
     writers: int | None,
     seed: int | None,
+    capitals: float | None,
     inkml_group: str | None,
     as_json: bool,
 ) -> None:
@@ -75,17 +78,18 @@ def prepare(
       hwkit prepare ~/iamondb -o cache/iam.h5 --jobs 4
       hwkit prepare ~/my-ink/ -o cache/mine.h5        # InkML from a tablet or an app
       hwkit prepare --demo --lines 500 --writers 10 --force
+      hwkit prepare --demo --lines 12000 --writers 400 --capitals 0.5 -o cache/caps.h5
     """
     from hwkit.config import DemoParams, PrepareParams
     from hwkit.prepare import prepare
 
-    demo_flags = [f"--{name}" for name, value in zip(DEMO_OPTIONS, (lines, writers, seed)) if value is not None]
+    chosen = {k: v for k, v in zip(DEMO_OPTIONS, (lines, writers, seed, capitals)) if v is not None}
+    demo_flags = [f"--{name}" for name in chosen]
     if demo_flags and not demo:
         raise click.UsageError(f"{', '.join(demo_flags)}: only with --demo")
     if demo and source is not None:
         raise click.UsageError("give either SOURCE or --demo, not both")
     note = stderr_console()
-    chosen = {k: v for k, v in (("lines", lines), ("writers", writers), ("seed", seed)) if v is not None}
     params = {k: v for k, v in (("min_points", min_points), ("max_jump", max_jump)) if v is not None}
     with ExitStack() as bars:
         current: dict = {}
