@@ -367,6 +367,10 @@ def resume(
     ckpt = Checkpoint.load(path)
     if ckpt.resume is None or ckpt.train_config is None:
         raise CheckpointError(f"{path}: holds no training state to resume from")
+    best = path.parent / "best.pt"
+    if progress is not None and best.is_file() and Checkpoint.load(best).hands:
+        progress({"event": "note", "text": f"{best} carries house hands chosen for its weights; a better checkpoint "
+                                           f"replaces it without them (hwkit style house {path.parent} after)"})  # fmt: skip
     config = TrainConfig.from_dict({**ckpt.train_config.to_dict(), **given})
     check_device_options(given)
     if config.max_steps is not None and ckpt.step >= config.max_steps:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -105,6 +107,21 @@ def with_hands(tiny, path):
     ckpt.hands = [{"line_id": store.line_ids[i], "writer_id": int(store.writer_ids[i]), "text": store.texts[i],
                    "offsets": torch.from_numpy(store.offsets(i)), "cer": 0.1} for i in (0, 1)]  # fmt: skip
     return ckpt.save(path)
+
+
+def test_resuming_a_run_whose_best_checkpoint_has_hands_says_they_will_not_carry_over(tiny, tmp_path):
+    import shutil
+
+    from hwkit.train import resume
+
+    run = Path(shutil.copytree(Path(tiny["synth"]).parent, tmp_path / "run"))
+    events = []
+    resume(run, max_steps=3, progress=events.append)
+    assert not [e for e in events if e["event"] == "note" and "house hands" in e["text"]]  # none yet: nothing said
+    with_hands(tiny, run / "best.pt")
+    resume(run, max_steps=4, progress=events.append)
+    (note,) = [e["text"] for e in events if e["event"] == "note" and "house hands" in e["text"]]
+    assert str(run / "best.pt") in note and "hwkit style house" in note
 
 
 def test_a_checkpoint_carries_its_hands_and_refuses_broken_ones(tiny, tmp_path):
