@@ -28,7 +28,7 @@ from hwkit import iam
 from hwkit.config import DemoParams
 from hwkit.demo_style import Trajectory, WriterStyle, random_style, render_line
 from hwkit.demo_text import make_texts
-from hwkit.errors import CorpusError
+from hwkit.errors import ConfigError, CorpusError
 from hwkit.progress import Progress, ignore
 from hwkit.store import Line
 from hwkit.strokes import PEN_UP, points_to_offsets
@@ -83,7 +83,7 @@ def ensure_demo_corpus(
         raise CorpusError(f"a demo corpus needs at least one line and one writer (got {lines} and {writers})")
     params = DemoParams(lines=lines, writers=writers, seed=seed, capitals=capitals)
     marker = root / MARKER
-    if marker.is_file() and _read_marker(marker) == params.to_dict():
+    if marker.is_file() and _read_marker(marker) == params:
         return root
     if root.exists() and not marker.is_file() and (not root.is_dir() or any(root.iterdir())):
         raise CorpusError(f"{root}: exists and is not a demo corpus (no {MARKER}); move it or pick another folder")
@@ -253,10 +253,9 @@ def _original_xml(form: Form, texts: list[str]) -> str:
     return iam.original_file_xml(form.form_id, form.writer_id, texts)
 
 
-def _read_marker(path: Path) -> dict | None:
-    """The parameters a corpus records, with the defaults of those added since it was made."""
+def _read_marker(path: Path) -> DemoParams | None:
+    """The parameters a corpus records (those added since it was made at their defaults); None if unreadable."""
     try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return DemoParams.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, ConfigError):
         return None
-    return {"capitals": 0.0, **recorded} if isinstance(recorded, dict) else None

@@ -368,7 +368,7 @@ def resume(
     if ckpt.resume is None or ckpt.train_config is None:
         raise CheckpointError(f"{path}: holds no training state to resume from")
     best = path.parent / "best.pt"
-    if progress is not None and best.is_file() and Checkpoint.load(best).hands:
+    if progress is not None and best.is_file() and (ckpt if path == best else Checkpoint.load(best)).hands:
         progress({"event": "note", "text": f"{best} carries house hands chosen for its weights; a better checkpoint "
                                            f"replaces it without them (hwkit style house {path.parent} after)"})  # fmt: skip
     config = TrainConfig.from_dict({**ckpt.train_config.to_dict(), **given})
