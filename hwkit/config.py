@@ -69,6 +69,8 @@ class ModelConfig(_Serialised):
     window_mixtures: int = _flag(10, "Gaussians of the synthesis window (K).", fixed=True, min=1)
     subsample: int = _flag(4, "Recognizer: pen points stacked into one LSTM frame.", fixed=True, min=1)
     alphabet_size: int = 0  # one-hot size incl. padding code 0 (= len(Alphabet)); synthesis and recognizer
+    stroke_context: bool = _flag(False, "Writers: feed layer 1 the pen's displacement within its current and "
+                                 "previous stroke (may be switched on with --init-from).", fixed=True)  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -185,6 +187,8 @@ def check_options(kind: str, preset: str, overrides: Mapping[str, Any]) -> None:
     check_device_options(given)
     if kind != "prediction" and given.get("crop"):
         raise OptionError("crop", f"prediction only, cannot go with the {kind} model (it reads whole lines)")
+    if kind == "recognizer" and given.get("stroke_context"):
+        raise OptionError("stroke_context", "for the handwriting nets; the recognizer reads whole lines both ways")
     if kind == "recognizer" and given.get("clip") == "graves":
         raise OptionError("clip", "graves clipping is for the handwriting nets; the recognizer clips by norm")
     if "max_norm" in given:

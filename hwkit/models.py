@@ -13,12 +13,21 @@ layer 1 at step t + 1, so layer 1 and the window step in a Python loop (with the
 input projection of ``x`` done for the whole sequence before it) while layers
 2..N run fused afterwards.
 
+With ``stroke_context`` (``ModelConfig``) layer 1 also reads where the pen is
+within its strokes: the displacement from the first point of the current stroke
+and from that of the stroke before (``stroke_context``). An LSTM can in principle
+sum the offsets itself; measured, it does not: the bundled model predicted a
+capital's pen-down points as well as lower case's but its jump back after a lift
+six times worse, and that jump is minus the stroke it just drew plus a little.
+
 State is a plain tuple of tensors, each with the batch as its first axis, so a
 sampler can carry it between calls and pick or join lines with ``s[idx]`` /
 ``torch.cat``:
 
-    prediction  (h1, c1, ..., hN, cN)              each (B, H)
-    synthesis   (h1, c1, ..., hN, cN, kappa, w)    kappa (B, K), w (B, A)
+    prediction  (h1, c1, ..., hN, cN[, pen])              each (B, H)
+    synthesis   (h1, c1, ..., hN, cN[, pen], kappa, w)    kappa (B, K), w (B, A)
+
+``pen`` (B, 5), with stroke context only, is ``stroke_context``'s running sums.
 
 ``forward(x[:, :1], ..., state)`` repeated step by step gives the same outputs
 as one call over the whole sequence. Padded points need no mask: they come
@@ -30,6 +39,7 @@ lengths one length at a time).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +58,42 @@ from hwkit.mdn import output_size
 POINTS_PER_CHAR = 25.0
 
 State = tuple[Tensor, ...]
+
+# Stroke context: 4 features, from a running state of 5 numbers per line.
+CONTEXT_FEATURES = 4
+CONTEXT_STATE = 5
+# Displacements are summed in pen units over the store's std (a letter is 2 to 8 of
+# them); a quarter brings the usual ones to about 1, as the offsets are.
+CONTEXT_SCALE = 0.25
+
+
+def stroke_context(x: Tensor, origin: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Where the pen is within its strokes at each point: ``(B, T, 4)`` features and the new ``(B, 5)`` state.
+
+    Features (times ``CONTEXT_SCALE``): the displacement from the current stroke's
+    first point to this point (0 on a first point), and from the previous stroke's
+    first point (on a first point: the last stroke's extent plus the jump here).
+    ``origin`` is the normalised value of a zero move (``-mean / std`` of dx, dy),
+    so the sums are of true moves, not of mean-shifted ones. The state is
+    (current sum, previous sum, 1 if the last point kept the pen down); zeros
+    start a line as a new stroke. Whole sequences and single steps agree.
+    """
+    b, t, _ = x.shape
+    if state is None:
+        state = x.new_zeros(b, CONTEXT_STATE)
+    cur0, prev0, down0 = state[:, :2], state[:, 2:4], state[:, 4:]
+    moves = (x[..., :2] - origin).cumsum(1)  # (B, T, 2): sum of moves up to and including t
+    down = torch.cat([down0, 1.0 - x[:, :-1, 2]], dim=1)  # (B, T): point t continues a stroke
+    steps = torch.arange(t, device=x.device).expand(b, t)
+    last = torch.where(down > 0.5, -1, steps).cummax(1).values  # the latest stroke start at or before t
+    started = (last >= 0).unsqueeze(-1)
+    at = last.clamp(min=0).unsqueeze(-1).expand(b, t, 2)
+    cur = torch.where(started, moves - moves.gather(1, at), cur0.unsqueeze(1) + moves)
+    before = torch.cat([cur0.unsqueeze(1), cur[:, :-1]], dim=1)  # cur at t - 1
+    moved_before = torch.cat([moves.new_zeros(b, 1, 2), moves[:, :-1]], dim=1)
+    prev = torch.where(started, before.gather(1, at) + moves - moved_before.gather(1, at), prev0.unsqueeze(1) + moves)
+    new_state = torch.cat([cur[:, -1], prev[:, -1], 1.0 - x[:, -1, 2:]], dim=1)
+    return torch.cat([cur, prev], dim=-1) * CONTEXT_SCALE, new_state
 
 
 @dataclass
@@ -109,10 +155,26 @@ class _Text:
 class _Net(nn.Module):
     """Shared gradient clipping (Graves sec. 4: LSTM +-10, outputs +-100)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.config = config
         self._clip_lstm: float | None = None
         self._clip_output: float | None = None
+        self.context = CONTEXT_FEATURES if config.stroke_context else 0
+        if self.context:
+            self.register_buffer("pen_origin", torch.zeros(2))
+
+    def set_normalisation(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Tell the stroke context what a zero move looks like in the pen units the net is trained on."""
+        origin = [-float(m) / float(s) for m, s in zip(mean[:2], std[:2])]
+        self.pen_origin.copy_(torch.tensor(origin, dtype=self.pen_origin.dtype))
+
+    def _context(self, x: Tensor, state: State | None, at: int) -> tuple[Tensor, list[Tensor]]:
+        """``x`` with its stroke-context features appended, and the new pen state (``[]`` without context)."""
+        if not self.context:
+            return x, []
+        feats, pen = stroke_context(x, self.pen_origin, None if state is None else state[at])
+        return torch.cat([x, feats], dim=-1), [pen]
 
     def clip_hooks(self, lstm: float | None, output: float | None) -> None:
         """Clamp gradients during backward: ``None`` turns a clamp off.
@@ -147,18 +209,19 @@ class PredictionNet(_Net):
     """Graves sec. 4: N stacked LSTMs with skip connections, MDN output."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         h = config.hidden
         self.lstms = nn.ModuleList(
-            nn.LSTM(3 if i == 0 else 3 + h, h, batch_first=True) for i in range(config.layers)
+            nn.LSTM(3 + self.context if i == 0 else 3 + h, h, batch_first=True) for i in range(config.layers)
         )
+        with torch.no_grad():  # the context starts switched off, so that a grown model starts as it was
+            self.lstms[0].weight_ih_l0[:, 3:].zero_()
         self.head = nn.Linear(config.layers * h, output_size(config.mixtures))
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         outs: list[Tensor] = []
         new_state: list[Tensor] = []
-        inp = x
+        inp, pen = self._context(x, state, 2 * len(self.lstms))
         for i, lstm in enumerate(self.lstms):
             h, c = (None, None) if state is None else (state[2 * i], state[2 * i + 1])
             y, hn, cn = self._fused_layer(lstm, inp, h, c)
@@ -166,7 +229,7 @@ class PredictionNet(_Net):
             new_state += [hn, cn]
             inp = torch.cat([x, y], dim=-1)
         out = self._clamp_grad(self.head(torch.cat(outs, dim=-1)), self._clip_output)
-        return out, tuple(new_state)
+        return out, tuple(new_state + pen)
 
 
 class SynthesisNet(_Net):
@@ -183,10 +246,11 @@ class SynthesisNet(_Net):
     """
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         h, a, k = config.hidden, config.alphabet_size, config.window_mixtures
         self.cell = nn.LSTMCell(3 + a, h)  # layer 1 reads (x_t, w_{t-1})
+        if self.context:  # and the stroke context, through weights of its own (the alphabet may grow)
+            self.context_ih = nn.Parameter(torch.zeros(4 * h, self.context))
         self.window = nn.Linear(h, 3 * k)  # -> log alpha, log beta, log kappa step
         with torch.no_grad():
             self.window.bias[2 * k :].fill_(-math.log(POINTS_PER_CHAR))
@@ -201,14 +265,18 @@ class SynthesisNet(_Net):
         n_layers, hid, a, k = cfg.layers, cfg.hidden, cfg.alphabet_size, cfg.window_mixtures
         if state is None:
             zeros = x.new_zeros(b, hid)
-            state = (zeros,) * (2 * n_layers) + (x.new_zeros(b, k), x.new_zeros(b, a))
+            pen0 = (x.new_zeros(b, CONTEXT_STATE),) if self.context else ()
+            state = (zeros,) * (2 * n_layers) + pen0 + (x.new_zeros(b, k), x.new_zeros(b, a))
         h, c, kappa, w = state[0], state[1], state[-2], state[-1]
 
         text = _Text.of(chars, char_mask, a, x.dtype)
         w_x, w_w = self.cell.weight_ih.split([3, a], dim=1)
+        x_in, pen = self._context(x, state, 2 * n_layers)
+        if self.context:
+            w_x = torch.cat([w_x, self.context_ih], dim=1)
         # x's share of layer 1's gates for the whole sequence in one matmul; unbind (not
         # x_proj[:, t]) so that backward stacks T slices once instead of T full-size zeros
-        x_steps = F.linear(x, w_x, self.cell.bias_ih + self.cell.bias_hh).unbind(1)  # T x (B, 4H)
+        x_steps = F.linear(x_in, w_x, self.cell.bias_ih + self.cell.bias_hh).unbind(1)  # T x (B, 4H)
         w_rec = torch.cat([w_w, self.cell.weight_hh], dim=1).t()  # (A + H, 4H)
         h1s, ws, phis, kappas = [], [], [], []
         for x_t in x_steps:
@@ -232,7 +300,7 @@ class SynthesisNet(_Net):
             new_state += [hn, cn]
         out = self._clamp_grad(self.head(torch.cat(outs + [w_seq], dim=-1)), self._clip_output)
         attention = Attention(phi=torch.stack(phis, dim=1), kappa=torch.stack(kappas, dim=1))
-        return out, tuple(new_state + [kappa, w]), attention
+        return out, tuple(new_state + pen + [kappa, w]), attention
 
 
 # Lines in a batch from which ``Stepper`` runs its matmuls on oneDNN on one thread (see ``Stepper._pack``).
@@ -257,8 +325,11 @@ class Stepper:
         cfg = model.config
         cells = [(m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0) for m in model.lstms]
         self.text = None
+        self.origin = model.pen_origin.clone() if model.context else None
         if isinstance(model, SynthesisNet):
-            cells.insert(0, (model.cell.weight_ih, model.cell.weight_hh, model.cell.bias_ih, model.cell.bias_hh))
+            # layer 1 reads (x, w, stroke context): the context's weights join the cell's
+            weight_ih = torch.cat([model.cell.weight_ih, model.context_ih], 1) if model.context else model.cell.weight_ih
+            cells.insert(0, (weight_ih, model.cell.weight_hh, model.cell.bias_ih, model.cell.bias_hh))
             self.window = model.window.weight.t().contiguous(), model.window.bias.clone()
             self.text = _Text.of(chars, char_mask, cfg.alphabet_size, model.head.weight.dtype)
             self.extra_state = (cfg.window_mixtures, cfg.alphabet_size)  # kappa, w
@@ -296,11 +367,18 @@ class Stepper:
 
     @torch.no_grad()
     def __call__(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State, Attention | None]:
+        n_layers = len(self.layers)
         if state is None:
-            sizes = [self.hidden] * (2 * len(self.layers)) + list(self.extra_state)
+            pen = [CONTEXT_STATE] if self.origin is not None else []
+            sizes = [self.hidden] * (2 * n_layers) + pen + list(self.extra_state)
             state = tuple(x.new_zeros(x.shape[0], n) for n in sizes)
         extra = [state[-1]] if self.text is not None else []  # the synthesis net's layer 1 reads w_{t-1}
         inp, ys, new_state = [x] + extra, [], []
+        pen = []
+        if self.origin is not None:
+            feats, pen_state = stroke_context(x.unsqueeze(1), self.origin, state[2 * n_layers])
+            inp.append(feats.squeeze(1))
+            pen = [pen_state]
         hid = self.hidden
         packed = self._pack() if x.shape[0] >= _PACKED_MIN_BATCH or torch.get_num_threads() > 1 else []
         for n, (weight, bias) in enumerate(self.layers):
@@ -323,8 +401,8 @@ class Stepper:
         else:
             out = torch.addmm(self.head[1], torch.cat(ys + extra, dim=1), self.head[0])
         if self.text is None:
-            return out, tuple(new_state), None
-        return out, tuple(new_state + [kappa, w]), Attention(phi=phi.unsqueeze(1), kappa=kappa.unsqueeze(1))
+            return out, tuple(new_state + pen), None
+        return out, tuple(new_state + pen + [kappa, w]), Attention(phi=phi.unsqueeze(1), kappa=kappa.unsqueeze(1))
 
 
 def build_model(config: ModelConfig) -> nn.Module:

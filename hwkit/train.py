@@ -218,6 +218,8 @@ def train(
         model = build_model(model_config)
         if init_from is not None:
             load_grown(model, init_from)
+        if model_config.stroke_context:
+            model.set_normalisation(store.mean, store.std)
         model = model.to(device)
         optimizer = make_optimizer(model, config)
         run = _Run(Path(run_dir), store, model, optimizer, config, device, rank, world, emit, len(sampler))
@@ -330,7 +332,13 @@ def start(
     model_config, config = make_configs(kind, preset, alphabet_size=len(alphabet) if kind != "prediction" else 0,
                                         **overrides)  # fmt: skip
     if init is not None:
-        model_config = dataclasses.replace(init.model_config, alphabet_size=model_config.alphabet_size)
+        context = init.model_config.stroke_context
+        if overrides.get("stroke_context") is not None:
+            if context and not overrides["stroke_context"]:
+                raise OptionError("stroke_context", "the initial model reads the stroke context; it cannot unlearn it")
+            context = overrides["stroke_context"]
+        model_config = dataclasses.replace(init.model_config, alphabet_size=model_config.alphabet_size,
+                                           stroke_context=context)  # fmt: skip
     run_dir = Path(run_dir) if run_dir is not None else MODELS_DIR / f"{kind}-{timestamp()}"
     if distributed.is_main() and any((run_dir / name).exists() for name in ("best.pt", "last.pt")):
         raise CheckpointError(f"{run_dir}: already holds a run (continue it with --resume {run_dir}, or pick --name)")

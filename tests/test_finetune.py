@@ -96,3 +96,21 @@ def test_characters_the_model_lacks_are_named_or_get_fresh_weights(make_store, t
     tuned = start(wider, init_from=base.run_dir, extend_alphabet=True, run_dir=tmp_path / "grown", max_steps=1)
     ckpt = Checkpoint.load(tuned.best_path)
     assert ckpt.alphabet == Alphabet(init.alphabet.chars + "\u00e9") and ckpt.model_config.alphabet_size == a + 1
+
+
+def test_a_stroke_context_is_grown_onto_a_model_with_its_alphabet_and_never_taken_off(make_store, tmp_path):
+    base = start(make_store("base", texts=["the fox"] * 24), "synthesis", "tiny", run_dir=tmp_path / "base", max_steps=1)
+    wider = make_store("wider", texts=["the fox \u00e9"] * 24)
+    tuned = start(wider, init_from=base.run_dir, extend_alphabet=True, stroke_context=True,
+                  run_dir=tmp_path / "context", max_steps=1, time_limit=0)  # fmt: skip
+    ckpt = Checkpoint.load(tuned.best_path)
+    assert ckpt.model_config.stroke_context and ckpt.model_config.alphabet_size == len(ckpt.alphabet)
+    store = Store(wider)
+    origin = -store.mean[:2] / store.std[:2]  # a zero move, in the new store's normalised units
+    np.testing.assert_allclose(ckpt.weights["pen_origin"].numpy(), origin, rtol=1e-6)
+    assert ckpt.weights["context_ih"].abs().sum() > 0  # one step moved the weights it started at zero
+    ckpt.build_model()  # rebuilds from the checkpoint alone
+    with pytest.raises(OptionError, match="stroke_context: the initial model reads the stroke context"):
+        start(wider, init_from=tuned.run_dir, stroke_context=False, run_dir=tmp_path / "off", max_steps=1)
+    with pytest.raises(OptionError, match="stroke_context: for the handwriting nets"):
+        start(wider, "recognizer", "tiny", stroke_context=True, run_dir=tmp_path / "reader", max_steps=1)

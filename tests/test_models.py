@@ -1,12 +1,16 @@
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwkit import mdn
 from hwkit.config import ModelConfig
 from hwkit.errors import ConfigError
 from hwkit.models import (
+    CONTEXT_SCALE,
     Attention,
     PredictionNet,
     Stepper,
@@ -14,19 +18,28 @@ from hwkit.models import (
     build_model,
     finished,
     stop_weight,
+    stroke_context,
 )
 
 A = 7  # tiny alphabet: padding + 6 characters
 
 
-def tiny(kind: str, layers: int = 3) -> ModelConfig:
+def tiny(kind: str, layers: int = 3, context: bool = False) -> ModelConfig:
     alphabet = A if kind == "synthesis" else 0
-    return ModelConfig(kind, hidden=12, layers=layers, mixtures=3, window_mixtures=2, alphabet_size=alphabet)
+    return ModelConfig(kind, hidden=12, layers=layers, mixtures=3, window_mixtures=2, alphabet_size=alphabet,
+                       stroke_context=context)  # fmt: skip
 
 
-def make(kind: str, layers: int = 3, seed: int = 0) -> torch.nn.Module:
+def make(kind: str, layers: int = 3, seed: int = 0, context: bool = False) -> torch.nn.Module:
+    """A tiny net; with ``context``, its stroke-context weights drawn (they start at zero) and a shifted origin."""
     torch.manual_seed(seed)
-    return build_model(tiny(kind, layers)).eval()
+    model = build_model(tiny(kind, layers, context)).eval()
+    if context:
+        model.set_normalisation([4.0, 0.5, 0.0], [2.0, 1.5, 1.0])
+        with torch.no_grad():
+            weight = model.context_ih if kind == "synthesis" else model.lstms[0].weight_ih_l0[:, 3:]
+            weight.normal_(0, 0.5)
+    return model
 
 
 def batch(b=3, t=9, seed=1):
@@ -79,13 +92,16 @@ def test_output_and_state_shapes(layers):
     out, state, att = run(make("synthesis", layers), x)
     assert out.shape == (3, 9, mdn.output_size(3))
     assert [s.shape for s in state] == [(3, 12)] * (2 * layers) + [(3, 2), (3, A)]
+    _, context_state, _ = run(make("synthesis", layers, context=True), x)
+    assert [s.shape for s in context_state] == [(3, 12)] * (2 * layers) + [(3, 5), (3, 2), (3, A)]
     assert att.phi.shape == (3, 9, TEXTS.shape[1] + 1)
     assert att.kappa.shape == (3, 9, 2)
 
 
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
-def test_stepping_with_carried_state_equals_one_fused_call(kind):
-    model = make(kind)
+@pytest.mark.parametrize("context", [False, True])
+def test_stepping_with_carried_state_equals_one_fused_call(kind, context):
+    model = make(kind, context=context)
     x = batch(3, 10)
     with torch.no_grad():
         full, full_state, full_att = run(model, x)
@@ -106,9 +122,10 @@ def test_stepping_with_carried_state_equals_one_fused_call(kind):
 
 
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
-def test_the_stepper_computes_what_forward_does_one_point_at_a_time(kind):
+@pytest.mark.parametrize("context", [False, True])
+def test_the_stepper_computes_what_forward_does_one_point_at_a_time(kind, context):
     # Synthesis: three texts of different lengths padded into one batch.
-    model = make(kind)
+    model = make(kind, context=context)
     stepper = Stepper(model, TEXTS, MASK) if kind == "synthesis" else Stepper(model)
     x = batch(3, 60)
     close = dict(atol=1e-5, rtol=1e-4)
@@ -210,3 +227,58 @@ def test_both_nets_train_a_step_without_nans():
         grads = [p.grad for p in model.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert isinstance(model, PredictionNet if kind == "prediction" else SynthesisNet)
+
+
+def _stroke_context_by_hand(x: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
+    """The definition, point by point: sums of true moves since this and the last stroke's first points."""
+    rows = []
+    for line in x:
+        cur = prev = torch.zeros(2, dtype=torch.float64)
+        starts_stroke, feats = True, []
+        for point in line.double():
+            move = point[:2] - origin.double()
+            cur, prev = (torch.zeros(2, dtype=torch.float64), cur + move) if starts_stroke else (cur + move, prev + move)
+            feats.append(torch.cat([cur, prev]))
+            starts_stroke = bool(point[2] > 0.5)
+        rows.append(torch.stack(feats))
+    return torch.stack(rows) * CONTEXT_SCALE
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    b=st.integers(1, 3),
+    t=st.integers(1, 40),
+    lift=st.floats(0.0, 1.0),
+    cuts=st.lists(st.integers(1, 39), max_size=3),
+    seed=st.integers(0, 2**16),
+)
+def test_stroke_context_follows_its_definition_whole_or_in_pieces(b, t, lift, cuts, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, t, 3, generator=g)
+    x[..., 2] = (torch.rand(b, t, generator=g) < lift).float()
+    origin = torch.randn(2, generator=g)
+    whole, _ = stroke_context(x, origin)
+    torch.testing.assert_close(whole.double(), _stroke_context_by_hand(x, origin), atol=1e-4, rtol=1e-4)
+    pieces, state = [], None
+    bounds = sorted({0, t, *[c for c in cuts if c < t]})
+    for a, z in zip(bounds, bounds[1:]):
+        feats, state = stroke_context(x[:, a:z], origin, state)
+        pieces.append(feats)
+    torch.testing.assert_close(torch.cat(pieces, 1), whole, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_a_model_grown_a_stroke_context_starts_as_it_was_and_then_reads_it(kind):
+    from hwkit.finetune import load_grown
+
+    plain = make(kind)
+    grown = build_model(tiny(kind, context=True)).eval()
+    load_grown(grown, SimpleNamespace(name="plain", weights=plain.state_dict()))
+    grown.set_normalisation([4.0, 0.5, 0.0], [2.0, 1.5, 1.0])
+    x = batch(3, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(run(grown, x)[0], run(plain, x)[0])
+        weight = grown.context_ih if kind == "synthesis" else grown.lstms[0].weight_ih_l0[:, 3:]
+        weight.fill_(0.3)
+        moved = run(grown, x)[0]
+    assert not torch.allclose(moved, run(plain, x)[0], atol=1e-3)
