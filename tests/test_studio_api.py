@@ -47,7 +47,7 @@ def strokes(n: int = 40, x0: float = 20.0) -> list:
 
 
 def test_write_streams_points_before_the_line_and_matches_it(client):
-    response = client.post("/api/write", json={"text": "hello world\nsecond line", "seed": 3, "bias": 1})
+    response = client.post("/api/write", json={"text": "hello world\nsecond line", "seed": 3, "bias": 1, "tries": 1})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     got = events(response)
     kinds = [e["event"] for e in got]
@@ -97,6 +97,9 @@ def test_each_lines_attention_window_on_its_own(client):
         ({"text": "\n".join(["word"] * 9)}, 400, "at most 8"),
         ({"text": "hi", "bias": "high"}, 400, "bias"),
         ({"text": "hi", "seed": -1}, 400, "seed"),
+        ({"text": "hi", "tries": 0}, 400, "tries is a whole number from 1 to 8"),
+        ({"text": "hi", "tries": 9}, 400, "tries is a whole number from 1 to 8"),
+        ({"text": "hi", "tries": 2.5}, 400, "tries is a whole number"),
         ({"text": "hi €"}, 400, "'€'"),
         ({"text": "hi", "model": "../../etc"}, 404, "no model"),
         ({"text": "hi", "model": "bundled", "hand": "style:../../x"}, 404, "no hand"),
@@ -250,3 +253,34 @@ def test_a_recording_that_would_explode_when_scaled_is_refused(client, strokes_g
     hand = saved.json()["hand"]
     response = client.post("/api/write", json={"text": "hi", "hand": hand})
     assert response.status_code == 404 and fragment in response.json()["error"]
+
+
+def test_tries_keep_the_draw_hwkit_sample_keeps_after_streaming_the_first(client, studio):
+    from hwkit.checkpoint import BUNDLED, Checkpoint
+    from hwkit.generate import generate
+    from hwkit.legibility import DEFAULT_TRIES
+    from hwkit.sample import sample_text
+
+    assert events(client.post("/api/write", json={"text": "ab", "seed": 2}))[0]["tries"] == DEFAULT_TRIES
+    got = events(client.post("/api/write", json={"text": "the Quick fox", "hand": "auto", "seed": 5, "tries": 3}))
+    assert got[0]["tries"] == 3
+    final = np.array(next(e for e in got if e["event"] == "line")["offsets"])
+    kept = generate(BUNDLED, ["the Quick fox"], seed=5, bias=1.0, tries=3, device="cpu").result.lines[0].offsets
+    np.testing.assert_allclose(final, kept, atol=0.011)  # the same draw `hwkit sample --tries 3` keeps
+    streamed = np.concatenate([e["offsets"] for e in got if e["event"] == "points"])
+    ckpt = Checkpoint.load(BUNDLED)
+    prime = studio.prime("bundled", "auto", 5)
+    draws = sample_text(ckpt.build_model(), ckpt.alphabet, ["the Quick fox"] * 3, primes=[prime] * 3, seed=5,
+                        bias=1.0, stats=ckpt.stats).lines  # what best_of draws before it chooses
+    first = draws[0].offsets
+    np.testing.assert_allclose(streamed[: len(first) - 1, :2], first[:-1, :2], atol=0.011)  # the page watched draw 1
+
+
+def test_tries_need_a_recognizer_for_the_models_store(client, tmp_path, make_store):
+    from hwkit.train import start
+
+    start(make_store("mine", texts=["the fox"] * 24), "synthesis", "tiny", run_dir=tmp_path / "models" / "mine",
+          max_steps=1)  # fmt: skip
+    assert events(client.post("/api/write", json={"text": "fox", "model": "mine", "seed": 1}))[0]["tries"] == 1
+    refused = client.post("/api/write", json={"text": "fox", "model": "mine", "tries": 2})
+    assert refused.status_code == 400 and "this model has no recognizer" in refused.json()["error"]

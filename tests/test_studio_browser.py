@@ -87,6 +87,7 @@ def test_write_streams_strokes_into_the_page(server, page, tmp_path):
     assert page.locator("#output .hwline").count() == 2
     assert page.locator("#output .hwline").first.locator("path").count() > 3  # strokes, not one blob
     assert page.locator("#downloads a").count() == 5
+    assert "the best of 4 draws of each line" in page.inner_text("#status")  # tries "auto": the model's default
     attention = page.locator("#output .hwline img.attention")
     assert attention.count() == 2  # one under each line
     page.wait_for_function("[...document.querySelectorAll('img.attention')].every(i => i.complete && i.naturalHeight > 0)")

@@ -106,13 +106,14 @@ async function write() {
   const request = {
     text: $("text").value, model: $("model").value, hand: $("hand").value, bias: Number($("bias").value),
     seed: $("seed").value === "" ? null : Number($("seed").value), replace_unknown: $("replace").checked,
+    tries: $("tries").value === "" ? null : Number($("tries").value),
   };
   $("write").disabled = true;
   $("output").replaceChildren(); $("downloads").replaceChildren();
   window.studioLog = [];
   const started = performance.now();
   setStatus("writing...");
-  let views = [];
+  let views = [], tries = 1;
   try {
     const response = await fetch("/api/write", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(request),
@@ -138,7 +139,9 @@ async function write() {
         window.studioLog.push({ event: event.event, line: event.line, t: performance.now() - started });
         if (event.event === "start") {
           views = event.lines.map((text) => new LineView($("output"), text, style));
-          setStatus(`writing ${event.lines.length} line(s), seed ${event.seed}...`);
+          tries = event.tries;
+          const kept = tries > 1 ? `; drawing each ${tries} times, the best read kept` : "";
+          setStatus(`writing ${event.lines.length} line(s), seed ${event.seed}${kept}...`);
         } else if (event.event === "points") {
           views[event.line].add(event.offsets);
         } else if (event.event === "line") {
@@ -146,7 +149,7 @@ async function write() {
           views[event.line].add(event.offsets);
         } else if (event.event === "done") {
           const secs = ((performance.now() - started) / 1000).toFixed(1);
-          setStatus(`written in ${secs} s`);
+          setStatus(`written in ${secs} s` + (tries > 1 ? `, the best of ${tries} draws of each line` : ""));
           showDownloads(event.result, style, views);
         } else if (event.event === "error") {
           throw new Error(event.message);
