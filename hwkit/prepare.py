@@ -20,11 +20,8 @@ import math
 import multiprocessing
 import multiprocessing.pool
 import os
-import signal
-import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +34,7 @@ from hwkit.errors import CorpusError, OptionError
 from hwkit.progress import Progress, ignore
 from hwkit.store import SPLITS, Spool, SpooledLine, check_writable, write_store
 from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps
+from hwkit.workers import default_jobs, in_order, worker_pool
 
 # Skip reasons decided here (iam.py holds those found while reading files).
 NO_ASCII = "no ascii file"
@@ -83,13 +81,6 @@ class PrepareReport:
         return data
 
 
-def default_jobs() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def prepare(
     source: str | os.PathLike | None = None,
     output: str | os.PathLike | None = None,
@@ -127,7 +118,7 @@ def prepare(
         output = output or CACHE_DIR / "demo.h5"
         check_writable(output, force)  # before spending time on the corpus
         source = ensure_demo_corpus(DATA_DIR / "demo", lines=demo.lines, writers=demo.writers, seed=demo.seed,
-                                    capitals=demo.capitals, progress=progress)  # fmt: skip
+                                    capitals=demo.capitals, jobs=jobs, progress=progress)  # fmt: skip
     if is_inkml(source):
         output = output or CACHE_DIR / f"{Path(source).stem}.h5"
         return prepare_inkml(source, output, force=force, params=params, group_type=inkml_group, progress=progress)
@@ -265,7 +256,7 @@ def _collect(corpus: iam.Corpus, jobs: int | None, params: PrepareParams, progre
             skips.add(relpath, iam.NOT_REGULAR)
         for relpath in part.unreadable_folders if part is not None else ():
             skips.add(relpath, iam.UNREADABLE_FOLDER)
-    with _worker_pool(jobs) as pool:  # started first, so that workers boot while the labels are read
+    with worker_pool(jobs) as pool:  # started first, so that workers boot while the labels are read
         texts = _read_texts(corpus, skips)
         _require_readable(corpus.ascii, skips)
         writers = _read_writers(corpus, skips)
@@ -460,59 +451,6 @@ def _chunked(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-@contextmanager
-def _worker_pool(jobs: int) -> Iterator[multiprocessing.pool.Pool | None]:
-    """Helpers for this process, which parses too: ``jobs - 1`` workers, or None.
-
-    Workers are spawned, not forked: the caller may be running threads (a
-    progress bar, say), and a spawned worker boots while this process goes on.
-    Workers ignore SIGINT: a terminal's Ctrl-C reaches the whole process group,
-    and a worker interrupted while sending a result would leave the pool's
-    shutdown waiting for it forever. This process takes the Ctrl-C and ends them.
-    """
-    if jobs <= 1:
-        yield None
-        return
-    # ignored while the workers start, so they are born ignoring it (a booting worker would print a
-    # traceback); a Ctrl-C in that fraction of a second is lost, and the next one is taken
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
-        pool = multiprocessing.get_context("spawn").Pool(jobs - 1, initializer=_ignore_sigint)
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
-    try:
-        yield pool
-    except BaseException:
-        _abandon(pool)
-        raise
-    pool.terminate()  # every result is in: nothing is left to wait for
-
-
-def _abandon(pool: multiprocessing.pool.Pool) -> None:
-    """End the workers now, on Ctrl-C or an error. ``Pool.terminate`` joins the pool's task thread,
-    which can wait forever for a queue lock after an interrupt (one Ctrl-C in eight hung so); the
-    workers only read stroke files, so killing them loses nothing. The pool's worker handler is
-    stopped first (it would start new ones), and cancelling its finaliser keeps the interpreter's
-    exit from making that same join. (These are ``multiprocessing.pool`` internals, read with
-    ``getattr`` so that a Python without them still ends, by the slower way.)"""
-    handler = getattr(pool, "_worker_handler", None)  # it would replace the killed workers
-    if handler is not None:
-        handler._state = multiprocessing.pool.TERMINATE
-        handler.join(1)
-    for worker in getattr(pool, "_pool", ()):
-        worker.kill()
-        worker.join(5)
-    finaliser = getattr(pool, "_terminate", None)
-    if finaliser is not None:
-        finaliser.cancel()
-
-
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _parse_chunks(
     chunks: Iterator[list[tuple[str, str, bytes | None, str]]],
     root: str | None,
@@ -520,33 +458,16 @@ def _parse_chunks(
     pool: multiprocessing.pool.Pool | None,
     ahead: int,
 ) -> Iterator[tuple[list, list[np.ndarray | str]]]:
-    """Yield ``(chunk, results)`` in order.
+    """Yield ``(chunk, results)`` in order, parsed in ``pool`` and here (``workers.in_order``).
 
-    Up to ``ahead`` chunks wait in the pool; while it is that full, this process
-    parses the next chunk itself instead of waiting. So no process idles (not
-    while workers boot, nor on a busy machine where workers gain nothing), and
-    chunks are drawn from ``chunks`` no faster than they are parsed, which keeps
-    memory bounded when they are archive members read in this thread.
+    Chunks are drawn no faster than they are parsed, which keeps memory bounded
+    when they are archive members read in this thread.
     """
 
     def task(chunk):
         return root, [(relpath, data) for _, relpath, data, _ in chunk], max_jump
 
-    pending: deque = deque()  # (chunk, AsyncResult in the pool | results parsed here)
-    in_pool = 0
-    for chunk in chunks:
-        if pool is not None and in_pool < ahead:
-            pending.append((chunk, pool.apply_async(parse_chunk, task(chunk))))
-            in_pool += 1
-        else:
-            pending.append((chunk, parse_chunk(*task(chunk))))
-        while pending and (isinstance(pending[0][1], list) or pending[0][1].ready()):
-            done, result = pending.popleft()
-            if not isinstance(result, list):
-                result, in_pool = result.get(), in_pool - 1
-            yield done, result
-    for done, result in pending:
-        yield done, result if isinstance(result, list) else result.get()
+    return in_order(parse_chunk, chunks, task, pool, ahead)
 
 
 def parse_chunk(root: str | None, files: Sequence[tuple[str, bytes | None]], max_jump: float) -> list[np.ndarray | str]:

@@ -133,7 +133,7 @@ class FakeDemo:
         fake = types.ModuleType("hwkit.demo")
         fake.DemoParams = DemoParams
 
-        def ensure_demo_corpus(root, *, lines, writers, seed, capitals, progress=None):
+        def ensure_demo_corpus(root, *, lines, writers, seed, capitals, jobs=None, progress=None):
             self.calls.append({"root": root, "lines": lines, "writers": writers, "seed": seed, "capitals": capitals})
             if not (root / "DEMO.json").exists():
                 write_tree(root, demo=True)

@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 from hwkit import __version__
 from hwkit.config import DemoParams
-from hwkit.demo import MARKER, TASK_LISTS, ensure_demo_corpus, form_texts, plan_forms, writer_style
+from hwkit.demo import FORMS_PER_TASK, MARKER, TASK_LISTS, ensure_demo_corpus, form_texts, plan_forms, writer_style
 from hwkit.demo_style import (
     PRINT_FONTS,
     SCRIPT_FONTS,
@@ -209,6 +209,13 @@ def test_same_seed_gives_byte_identical_trees_and_other_seeds_differ(corpus, tmp
     other = tree_files(ensure_demo_corpus(tmp_path / "other", **{**SMALL, "seed": 4}))
     assert other.keys() & again.keys()
     assert all(other[name] != again[name] for name in other.keys() & again.keys() if name.startswith("lineStrokes"))
+
+
+def test_the_tree_is_the_same_whether_one_process_writes_it_or_several(tmp_path):
+    many = dict(lines=160, writers=3, seed=5)  # about 20 forms: three tasks
+    assert len(plan_forms(DemoParams(**many))) > 2 * FORMS_PER_TASK
+    alone = tree_files(ensure_demo_corpus(tmp_path / "one", jobs=1, **many))
+    assert tree_files(ensure_demo_corpus(tmp_path / "three", jobs=3, **many)) == alone
 
 
 def test_tree_has_the_iam_ondb_layout(corpus):
