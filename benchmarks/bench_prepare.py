@@ -12,6 +12,11 @@ largest of its children: the parsing workers). Prints one markdown table.
     python benchmarks/bench_prepare.py               # full size
     python benchmarks/bench_prepare.py --lines 2000  # quicker
     python benchmarks/bench_prepare.py --scales 1,5,20   # memory against corpus size (IAM x 1, 5, 20)
+    python benchmarks/bench_prepare.py --demo        # the quickstart's `hwkit prepare`, 1 process vs --jobs
+
+``--demo`` times what the quickstart's ``hwkit prepare`` does (generate the
+built-in demo corpus, 3,000 lines, then prepare it) in a fresh folder, with one
+process (the baseline) and with ``--jobs``; three rounds each, the best kept.
 
 ``--scales`` prepares trees of ``--lines`` x each scale (folders, ``--jobs``) and
 prints lines vs peak RSS vs seconds: memory must stay flat as the corpus grows
@@ -154,6 +159,15 @@ def run_one(kind: str, source: Path, out: Path, jobs: int) -> dict:
     t0, c0 = time.perf_counter(), cpu()
     if kind == "baseline":
         lines, points = baseline(source, out)
+    elif kind == "demo":  # ``source``: an empty folder to work in, as a fresh checkout is
+        import os
+
+        from hwkit.config import DemoParams
+        from hwkit.prepare import prepare
+
+        os.chdir(source)
+        report = prepare(demo=DemoParams(), output=out, jobs=jobs, force=True)
+        lines, points = sum(report.lines.values()), report.points
     else:
         report = prepare_corpus(source, out, jobs=jobs, force=True)
         lines, points = sum(report.lines.values()), report.points
@@ -182,10 +196,29 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="workers for prepare (default 2)")
     parser.add_argument("--scales", help="comma-separated multiples of --lines: the memory-vs-size table only")
     parser.add_argument("--run-one", nargs=4, metavar=("KIND", "SOURCE", "OUT", "JOBS"), help=argparse.SUPPRESS)
+    parser.add_argument("--demo", action="store_true", help="time the quickstart's demo prepare instead")
     args = parser.parse_args()
     if args.run_one:
         kind, source, out, jobs = args.run_one
         print(json.dumps(run_one(kind, Path(source), Path(out), int(jobs))))
+        return
+
+    if args.demo:
+        import tempfile
+
+        best = {}
+        for _ in range(3):
+            for jobs in (1, args.jobs):
+                with tempfile.TemporaryDirectory(dir=OUT) as work:
+                    r = measure("demo", Path(work), Path(work) / "demo.h5", jobs)
+                if jobs not in best or r["wall"] < best[jobs]["wall"]:
+                    best[jobs] = r
+        base = best[1]
+        print("| hwkit prepare (demo corpus, 3,000 lines) | wall s | speed-up (wall) | CPU s | lines kept |")
+        print("|---|---:|---:|---:|---:|")
+        for jobs, r in best.items():
+            label = "baseline: one process" if jobs == 1 else f"--jobs {jobs}"
+            print(f"| {label} | {r['wall']:.2f} | {base['wall'] / r['wall']:.2f}x | {r['cpu']:.2f} | {r['lines']:,} |")
         return
 
     if args.scales:

@@ -21,7 +21,8 @@ EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
     help="Store to write.  [default: cache/iamondb.h5, or cache/demo.h5 for the demo corpus]",
 )
 @click.option(
-    "-j", "--jobs", type=click.IntRange(min=1), help="Processes parsing stroke files.  [default: number of CPUs]"
+    "-j", "--jobs", type=click.IntRange(min=1),
+    help="Processes generating the demo corpus and parsing stroke files.  [default: number of CPUs]",
 )
 @click.option("--force", is_flag=True, help="Replace an existing store.")
 @click.option(
