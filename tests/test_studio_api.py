@@ -100,6 +100,8 @@ def test_each_lines_attention_window_on_its_own(client):
         ({"text": "hi", "tries": 0}, 400, "tries is a whole number from 1 to 8"),
         ({"text": "hi", "tries": 9}, 400, "tries is a whole number from 1 to 8"),
         ({"text": "hi", "tries": 2.5}, 400, "tries is a whole number"),
+        ({"text": "hi", "tries": True}, 400, "tries is a whole number"),
+        ({"text": "hi", "tries": "4"}, 400, "tries is a whole number"),
         ({"text": "hi €"}, 400, "'€'"),
         ({"text": "hi", "model": "../../etc"}, 404, "no model"),
         ({"text": "hi", "model": "bundled", "hand": "style:../../x"}, 404, "no hand"),
