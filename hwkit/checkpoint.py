@@ -12,7 +12,7 @@ File keys (format ``hwkit-checkpoint`` version 1): ``format``, ``format_version`
 ``stats`` (``{"mean": [dx, dy], "std": [dx, dy]}``), ``store`` (``path``,
 ``fingerprint``, ``source``), ``model`` (state dict of the bare module), ``step``,
 ``epoch``, ``best_valid`` (nats per line), ``metrics`` (list of dicts), optionally
-``hands`` (the house hands, see ``Checkpoint.hands``), and for a resumable run
+``hands`` and ``hand_thresholds`` (the house hands, see ``Checkpoint.hands``), and for a resumable run
 ``optimizer``, ``rng``, ``epoch_step``, ``stale_epochs``. Files from before this
 class may carry a ``scheduler`` key that was never used: it is ignored.
 """
@@ -37,7 +37,7 @@ FORMAT = "hwkit-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model_config", "alphabet", "stats", "model")
 _KEYS = {"format", "format_version", *REQUIRED, "train_config", "store", "step", "epoch", "best_valid", "metrics",
-         "optimizer", "rng", "epoch_step", "stale_epochs", "anchor", "init_from", "hands"}  # fmt: skip
+         "optimizer", "rng", "epoch_step", "stale_epochs", "anchor", "init_from", "hands", "hand_thresholds"}  # fmt: skip
 _LEGACY = {"scheduler"}  # written (always None) before the Checkpoint class; ignored
 # A synthesis model trained on the demo corpus, shipped with the package so that
 # text-to-handwriting works before any training (weights only; pretrained/README.md).
@@ -83,6 +83,10 @@ class Checkpoint:
     # one of them wherever the model goes (``hwkit.legibility.house_hands``). Each is a dict: ``line_id``,
     # ``writer_id``, ``text``, ``offsets`` (an (n, 3) float32 tensor, raw pen units), ``cer`` (as ranked).
     hands: list[dict] = field(default_factory=list)
+    # With the house hands: per style feature (``handstyle.FEATURES``), the difference between a line's halves
+    # that 95% of the store's train lines stay within. Among tries read equally well, the chooser keeps a draw
+    # within them (one hand per line). Empty: no preference.
+    hand_thresholds: list[float] = field(default_factory=list)
     path: Path | None = None  # where it was loaded from
 
     @property
@@ -164,6 +168,10 @@ class Checkpoint:
         if damaged:
             raise CheckpointError(f"{where}: damaged weights (not numbers, or NaN or infinite) in {damaged[0]}")
         hands = _checked_hands(data.get("hands", []), where)
+        thresholds = data.get("hand_thresholds", [])
+        if not (isinstance(thresholds, list) and (thresholds == [] or len(thresholds) == 3)
+                and all(isinstance(t, (int, float)) and math.isfinite(t) and t > 0 for t in thresholds)):  # fmt: skip
+            raise CheckpointError(f"{where}: hand_thresholds must be three positive numbers (or none)")
         resume = None
         if "optimizer" in data and "rng" in data:
             resume = ResumeState(data["optimizer"], data["rng"], data.get("epoch_step", 0), data.get("stale_epochs", 0),
@@ -182,6 +190,7 @@ class Checkpoint:
             resume=resume,
             init_from=data.get("init_from"),
             hands=hands,
+            hand_thresholds=[float(t) for t in thresholds],
             path=path,
         )
 
@@ -207,6 +216,8 @@ class Checkpoint:
             data["init_from"] = dict(self.init_from)
         if self.hands:
             data["hands"] = [dict(hand) for hand in self.hands]
+        if self.hand_thresholds:
+            data["hand_thresholds"] = list(self.hand_thresholds)
         if self.resume is not None:
             data.update(optimizer=self.resume.optimizer, rng=self.resume.rng, epoch_step=self.resume.epoch_step,
                         stale_epochs=self.resume.stale_epochs)  # fmt: skip
@@ -231,7 +242,7 @@ class Checkpoint:
         valid = [m for m in self.metrics if m.get("kind") == "valid"]
         return Checkpoint(self.model_config, self.alphabet, self.stats, self.weights, self.train_config, self.store,
                           self.step, self.epoch, self.best_valid, valid, init_from=self.init_from,
-                          hands=self.hands)  # fmt: skip
+                          hands=self.hands, hand_thresholds=self.hand_thresholds)  # fmt: skip
 
     def weights_sha256(self) -> str:
         """A fingerprint of the weights alone: which model a fine-tuned one started from."""

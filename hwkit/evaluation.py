@@ -164,7 +164,7 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
                 primes = [Prime(p.offsets, encodable(ckpt.alphabet, p.text, True, []))
                           for p in auto_hands(ckpt, store, seed, len(texts))[0]]  # fmt: skip
             result = best_of(model, ckpt.alphabet, texts, stats=ckpt.stats, bias=bias, seed=seed, primes=primes,
-                             tries=tries, reader=choosing)  # fmt: skip
+                             tries=tries, reader=choosing, hold=ckpt.hand_thresholds)  # fmt: skip
             offsets = [line.offsets for line in result.lines]
             read = judge.read(offsets)
             per_line = line_cers(texts, read)

@@ -128,7 +128,7 @@ def generate(
     if ckpt.kind == "synthesis":
         batch = [(p, t) for p in primes for t in lines for _ in range(n)]
         result = best_of(model, ckpt.alphabet, [t for _, t in batch], primes=[p for p, _ in batch], tries=tries,
-                         reader=reader, **common)  # fmt: skip
+                         reader=reader, hold=ckpt.hand_thresholds, **common)  # fmt: skip
     else:
         batch_primes = [p for p in primes for _ in range(n)]
         result = sample_unconditional(model, len(batch_primes), length=length or DEFAULT_LENGTH, strokes=strokes,

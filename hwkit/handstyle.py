@@ -16,6 +16,10 @@ each feature's ``QUANTILE`` difference over real lines, and a line *switches
 hand* when any feature's difference exceeds its threshold. Real lines then
 switch at about (1 - ``QUANTILE``) x 3 by construction (one false alarm in
 twenty per feature), which is the level a one-hand model should reach.
+
+The same thresholds, taken from a store's train lines (the hands a model learnt),
+travel inside a model with its house hands, so that the chooser of tries keeps,
+among draws read equally well, one that holds its hand (``legibility.best_of``).
 """
 
 from __future__ import annotations
@@ -92,3 +96,9 @@ class Calibration:
             "switch_rate": float(over.any(axis=1).mean()),
             "by_feature": {name: float(over[:, k].mean()) for k, name in enumerate(FEATURES)},
         }
+
+
+def switches(offsets: np.ndarray, thresholds: Sequence[float]) -> bool:
+    """Whether a line's halves differ in any feature by more than ``thresholds`` (False for a line too short)."""
+    diffs = differences([offsets])
+    return bool(len(diffs) and (diffs[0] > np.asarray(thresholds)).any())

@@ -28,6 +28,7 @@ import numpy as np
 from hwkit.alphabet import Alphabet
 from hwkit.cer import cer, edit_distance
 from hwkit.checkpoint import BUNDLED, BUNDLED_READER, Checkpoint
+from hwkit.handstyle import Calibration, switches
 from hwkit.progress import Progress, ignore
 from hwkit.sample import Prime, SampleResult, sample_text
 
@@ -91,11 +92,14 @@ def best_of(
     tries: int,
     reader=None,
     primes: Prime | Sequence[Prime | None] | None = None,
+    hold: Sequence[float] = (),
     **options,
 ) -> SampleResult:
     """``sample_text``, each text drawn ``tries`` times in one batch, keeping the draw ``reader`` (a
-    ``hwkit.reading.Reader``) reads with the fewest errors; ties go to a line stopped by the attention
-    rule, then to the first draw. ``options`` go to ``sample_text``."""
+    ``hwkit.reading.Reader``) reads with the fewest errors; ties go to a draw that keeps one hand by
+    ``hold`` (a model's ``hand_thresholds``; empty: any), then to a line stopped by the attention rule,
+    then to the first draw. Read-equal draws are common, so the tie-break holds the hand at no cost in
+    legibility (BENCHMARKS.md, quality). ``options`` go to ``sample_text``."""
     if tries < 1:
         raise ValueError(f"tries must be at least 1, got {tries}")
     if tries == 1:
@@ -108,10 +112,18 @@ def best_of(
                          primes=[p for p in primes for _ in range(tries)], **options)  # fmt: skip
     lines = result.lines  # each knows the text it was asked for (with its prime's under keep_prime)
     read = reader.read([line.offsets for line in lines])
-    keep = [min(range(k * tries, (k + 1) * tries),
-                key=lambda i: (edit_distance(lines[i].text, read[i]), lines[i].stop != "rule", i))
-            for k in range(len(texts))]  # fmt: skip
+    def rank(i: int) -> tuple:
+        switched = bool(hold) and switches(lines[i].offsets[lines[i].prime_rows :], hold)
+        return edit_distance(lines[i].text, read[i]), switched, lines[i].stop != "rule", i
+
+    keep = [min(range(k * tries, (k + 1) * tries), key=rank) for k in range(len(texts))]
     return SampleResult([lines[i] for i in keep], result.seed)
+
+
+def hand_thresholds(store, lines: int = 300) -> list[float]:
+    """Style thresholds for ``best_of``'s ``hold``: from up to ``lines`` train lines of ``store``, the hands
+    a model trained on it learnt (its valid and test splits hold too few writers to say how much one hand varies)."""
+    return Calibration.from_real([store.offsets(int(i)) for i in store.split("train")[:lines]]).thresholds.tolist()
 
 
 def house_hands(

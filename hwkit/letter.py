@@ -115,7 +115,7 @@ def write_document(
             calls += 1
             chunk = texts[start : start + batch]
             result = best_of(model, ckpt.alphabet, chunk, primes=[hand] * len(chunk), seed=seed + calls, tries=tries, reader=reader,
-                             **common)  # fmt: skip
+                             hold=ckpt.hand_thresholds, **common)  # fmt: skip
             out += [line.offsets for line in result.lines]
             progress({"event": "lines", "done": before + start + len(chunk), "total": before + len(texts),
                       "round": rounds})  # fmt: skip

@@ -3,7 +3,7 @@
 import numpy as np
 
 from hwkit import demo_style
-from hwkit.handstyle import QUANTILE, Calibration, half_styles
+from hwkit.handstyle import QUANTILE, Calibration, half_styles, switches
 from hwkit.strokes import points_to_offsets
 
 WORDS = "the quick brown fox jumps over a lazy dog while seven birds sing in the old garden".split()
@@ -35,6 +35,19 @@ def test_half_and_half_lines_switch_far_more_often_than_one_hand_lines():
     same = calibration.switch_rate(one_hand)["switch_rate"]
     switched = calibration.switch_rate(mixed)["switch_rate"]
     assert same < 0.3 and switched > 0.6 and switched > 3 * same, (same, switched)
+    # one line at a time (how the chooser of tries asks) gives the same verdicts
+    assert np.mean([switches(o, calibration.thresholds) for o in mixed]) == switched
+
+
+def test_a_line_switches_when_any_feature_passes_its_threshold():
+    rng = np.random.default_rng(5)
+    line = points_to_offsets(_line("the quick brown fox jumps over a lazy dog", 3, rng))
+    left, right = half_styles(line)
+    gap = np.abs(left - right)
+    assert not switches(line, gap + 1e-6)
+    for k in range(3):  # each feature alone
+        assert switches(line, np.where(np.arange(3) == k, gap - 1e-6, gap + 1e-6)) == (gap[k] > 1e-6)
+    assert not switches(np.zeros((10, 3), np.float32), [1e-9] * 3)  # too short to say
 
 
 def test_a_line_too_short_to_halve_has_no_style():

@@ -81,6 +81,37 @@ def test_best_of_breaks_ties_by_the_stop_rule_then_the_first_draw(tiny):
     assert np.array_equal(kept.offsets, draws[expected].offsets)
 
 
+def test_best_of_prefers_among_draws_read_alike_one_that_keeps_its_hand(tiny, monkeypatch):
+    ckpt = Checkpoint.load(tiny["synth"])
+    model = ckpt.build_model()
+    store = Store(tiny["store"])
+    prime = Prime(store.offsets(0), store.texts[0])
+    common = {"stats": ckpt.stats, "bias": 0.0, "seed": 4, "primes": prime, "keep_prime": True}
+    draws = sample_text(model, ckpt.alphabet, ["ab"] * 3, **common).lines
+    judged = []
+
+    def scripted(offsets, thresholds):  # draws 0 and 1 switch hand, draw 2 keeps it
+        judged.append(len(offsets))
+        return len(judged) < 3
+
+    monkeypatch.setattr(legibility, "switches", scripted)
+    reader = ScriptedReader(lambda k: "ab", lambda k: 0)
+    kept = legibility.best_of(model, ckpt.alphabet, ["ab"], tries=3, reader=reader, hold=[1.0, 1.0, 1.0],
+                              **common).lines[0]  # fmt: skip
+    assert np.array_equal(kept.offsets, draws[2].offsets)
+    assert judged == [len(d.offsets) - d.prime_rows for d in draws]  # the written ink alone, not the prime
+    judged.clear()  # without thresholds the hand is not asked about, and the stop rule then the first draw decide
+    reader = ScriptedReader(lambda k: "ab", lambda k: 0)
+    plain = legibility.best_of(model, ckpt.alphabet, ["ab"], tries=3, reader=reader, **common).lines[0]
+    assert not judged and np.array_equal(plain.offsets, draws[min(range(3), key=lambda i: (draws[i].stop != "rule", i))].offsets)
+    # a misread draw still loses to one read right, however well it holds its hand
+    reader = ScriptedReader(lambda k: "ab", lambda k: k == 2)
+    judged.clear()
+    kept = legibility.best_of(model, ckpt.alphabet, ["ab"], tries=3, reader=reader, hold=[1.0, 1.0, 1.0],
+                              **common).lines[0]  # fmt: skip
+    assert not np.array_equal(kept.offsets, draws[2].offsets)
+
+
 def test_house_hands_are_the_writers_read_best_one_line_each(tiny):
     store = Store(tiny["store"])
     ckpt = Checkpoint.load(tiny["synth"])
@@ -128,8 +159,16 @@ def test_a_checkpoint_carries_its_hands_and_refuses_broken_ones(tiny, tmp_path):
     path = with_hands(tiny, tmp_path / "hands.pt")
     back = Checkpoint.load(path)
     assert [h["line_id"] for h in back.hands] == [Store(tiny["store"]).line_ids[i] for i in (0, 1)]
+    back.hand_thresholds = [0.2, 0.5, 6.0]
     slim = Checkpoint.load(back.weights_only().save(tmp_path / "slim.pt"))
     assert len(slim.hands) == 2 and torch.equal(slim.hands[1]["offsets"], back.hands[1]["offsets"])
+    assert slim.hand_thresholds == [0.2, 0.5, 6.0]
+    for bad in ([0.2, 0.5], [0.2, -1.0, 6.0], [0.2, float("inf"), 6.0], "0.2"):
+        data = back.to_dict()
+        data["hand_thresholds"] = bad
+        torch.save(data, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError, match="hand_thresholds must be three positive numbers"):
+            Checkpoint.load(tmp_path / "bad.pt")
     for broken in ({"line_id": "x", "text": "a"}, {"line_id": "x", "text": "a", "offsets": torch.zeros(4, 2)},
                    {"line_id": "x", "text": "a", "offsets": torch.full((4, 3), float("nan"))}):  # fmt: skip
         data = back.to_dict()
@@ -192,6 +231,7 @@ def test_style_house_gives_a_model_its_hands_from_the_command_line(tiny, tmp_pat
     assert result.stdout.strip() == str(out) and "hand 5/5" in result.stderr and "house hands:" in result.stderr
     housed = Checkpoint.load(out)
     assert len(housed.hands) == 2 and housed.hands[0]["cer"] <= housed.hands[1]["cer"]
+    assert housed.hand_thresholds == legibility.hand_thresholds(Store(tiny["store"]))  # from its train lines
     assert not Checkpoint.load(tiny["synth"]).hands  # -o leaves the original as it was
     reader = CliRunner().invoke(cli, ["style", "house", str(tiny["reader"])])
     assert reader.exit_code == 1 and "house hands are for synthesis" in reader.stderr

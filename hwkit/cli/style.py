@@ -86,7 +86,7 @@ def house(checkpoint: Path, store: Path | None, count: int, texts: int, reader: 
     from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
     from hwkit.errors import CheckpointError
     from hwkit.evaluation import ensure_reader
-    from hwkit.legibility import house_hands
+    from hwkit.legibility import hand_thresholds, house_hands
     from hwkit.paths import MODELS_DIR
     from hwkit.reading import Reader
     from hwkit.store import Store
@@ -106,5 +106,6 @@ def house(checkpoint: Path, store: Path | None, count: int, texts: int, reader: 
 
     judge = Reader(Checkpoint.load(ensure_reader(reader, opened, MODELS_DIR, show)), device)
     ckpt.hands = house_hands(ckpt, opened, judge, count=count, texts=texts, device=device, progress=show)
+    ckpt.hand_thresholds = hand_thresholds(opened)
     err.print("house hands: " + ", ".join(f"{escape(h['line_id'])} ({h['cer']:.1%})" for h in ckpt.hands))
     click.echo(str(ckpt.save(output or path)))

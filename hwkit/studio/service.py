@@ -330,7 +330,7 @@ class Studio:
                     emit({"event": "points", "line": i, "offsets": _rounded(chunk)})
 
             result = best_of(loaded.model, ckpt.alphabet, job.texts, tries=job.tries, reader=job.reader,
-                             stats=ckpt.stats, bias=job.bias, seed=job.seed, primes=[prime] * len(job.texts),
+                             hold=ckpt.hand_thresholds, stats=ckpt.stats, bias=job.bias, seed=job.seed, primes=[prime] * len(job.texts),
                              on_rows=on_rows)  # fmt: skip
             for i, line in enumerate(result.lines):
                 emit({"event": "line", "line": i, "stop": line.stop, "offsets": _rounded(line.offsets)})
