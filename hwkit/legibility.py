@@ -71,7 +71,6 @@ def chooser(writer: Checkpoint, tries: int | None, models_dir: str | os.PathLike
     reader, else 1; the reader (a ``hwkit.reading.Reader``) is None for one try. ``OptionError`` when
     tries are asked of a model without a reader, or of a model that writes no text."""
     from hwkit.errors import OptionError
-    from hwkit.reading import Reader
 
     found = find_reader(writer, models_dir) if writer.kind == "synthesis" else None
     if tries is None:
@@ -81,7 +80,16 @@ def chooser(writer: Checkpoint, tries: int | None, models_dir: str | os.PathLike
     if tries > 1 and found is None:
         raise OptionError("tries", f"no recognizer for the store of {writer.name} to choose among tries; "
                                    "`hwkit evaluate` trains one on first use")  # fmt: skip
-    return tries, (Reader(Checkpoint.load(found), device) if tries > 1 else None)
+    return tries, (_reader(str(found.resolve()), found.stat().st_mtime_ns, device) if tries > 1 else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _reader(path: str, mtime_ns: int, device: str):
+    """A recognizer loaded once per file version and device: the studio asks for one on every request
+    (loading took about 30 ms of each)."""
+    from hwkit.reading import Reader
+
+    return Reader(Checkpoint.load(path), device)
 
 
 def best_of(

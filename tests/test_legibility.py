@@ -207,6 +207,22 @@ def test_tries_need_a_reader_and_default_to_four_with_one(tiny, tmp_path):
     assert result.exit_code == 2 and "--tries" in result.stderr and "no recognizer" in result.stderr
 
 
+def test_the_chooser_loads_a_reader_once_until_its_file_changes(tiny, tmp_path):
+    import os
+    import shutil
+
+    store = Store(tiny["store"])
+    folder = tmp_path / "models" / f"reader-{store.fingerprint[:12]}"
+    folder.mkdir(parents=True)
+    path = Path(shutil.copy(tiny["reader"], folder / "best.pt"))
+    writer = Checkpoint.load(tiny["synth"])
+    first = legibility.chooser(writer, None, tmp_path / "models")[1]
+    assert legibility.chooser(writer, 3, tmp_path / "models")[1] is first  # the studio asks on every request
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a retrained reader
+    again = legibility.chooser(writer, None, tmp_path / "models")[1]
+    assert again is not first and again.checkpoint.path == path.resolve()
+
+
 def test_evaluate_says_when_its_judge_also_chose(tiny, tmp_path):
     from hwkit.evaluation import evaluate_checkpoint
 
