@@ -41,7 +41,7 @@ POINTS_PER_CHAR_CAP = 40
 CAP_EXTRA_POINTS = 100
 
 STOP_REASONS = ("rule", "cap", "length", "strokes")
-OnRows = Callable[[int, np.ndarray], None]  # (first row, (B, k, 3) raw-unit rows): see ``sample_text``
+OnRows = Callable[[int, np.ndarray, list], None]  # (first row, (B, k, 3) raw-unit rows, ends): see ``sample_text``
 _RULE, _CAP, _LENGTH, _STROKES = range(1, 5)
 
 # Nearest stand-ins for characters an alphabet commonly lacks (typographic
@@ -242,11 +242,13 @@ def sample_text(
     through the prime's strokes, so the window starts on ``text`` in the
     prime's hand. Texts must be encodable (see ``replace_unknown``).
 
-    ``on_rows(first, rows)`` sees the points as the pen draws them, every few
-    steps, for a front end that shows writing as it happens: ``rows`` is
+    ``on_rows(first, rows, ends)`` sees the points as the pen draws them, every
+    few steps, for a front end that shows writing as it happens: ``rows`` is
     ``(B, k, 3)`` raw-unit offsets of rows ``first .. first + k - 1`` of every
-    line (prime rows and rows past a line's stop included: ``SampledLine`` is
-    the final word). An exception it raises stops the sampling and propagates.
+    line, prime rows included, and ``ends[i]`` is line i's number of rows once
+    it has stopped (None before): the batch steps on until its last line stops,
+    and rows past a line's end are not its own. ``SampledLine`` is the final
+    word. An exception it raises stops the sampling and propagates.
     """
     if not isinstance(model, SynthesisNet):
         raise TypeError("sample_text needs a synthesis network")
@@ -364,17 +366,19 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed, on_rows=No
         else:
             mdn.sample_outputs(out, noise[t], bias, into=rows[:, t + 1])
         if (t + 1) % _CHECK_EVERY == 0:
-            if on_rows is not None:
-                on_rows(sent, denormalise(rows[:, sent : t + 2].cpu().numpy(), mean, std))
-                sent = t + 2
+            ends = [None] * b
             if check:
-                stopped, *_ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason)
-                if bool(stopped.all()):
-                    break
-    if on_rows is not None and sent < len(outs) + 1:
-        on_rows(sent, denormalise(rows[:, sent : len(outs) + 1].cpu().numpy(), mean, std))
+                stopped, n_rows, _ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason)
+                ends = [n if done else None for done, n in zip(stopped.tolist(), n_rows.tolist())]
+            if on_rows is not None:
+                on_rows(sent, denormalise(rows[:, sent : t + 2].cpu().numpy(), mean, std), ends)
+                sent = t + 2
+            if check and None not in ends:
+                break
     stopped, n_rows, reason = _stops(rows, rule_to(len(outs)), len(outs) + 1, n_prime, budget, max_lifts, limit_reason)
     assert bool(stopped.all()), "the step loop ended before every line stopped"
+    if on_rows is not None and sent < len(outs) + 1:
+        on_rows(sent, denormalise(rows[:, sent : len(outs) + 1].cpu().numpy(), mean, std), n_rows.tolist())
 
     f32 = {"dtype": torch.float32}
     mix = mdn.split_params(torch.stack(outs, dim=1), bias)  # (B, T, ...): step t predicts row t + 1

@@ -313,12 +313,14 @@ class Studio:
             sent = [0] * len(job.texts)
             emit({"event": "start", "lines": job.texts, "seed": job.seed, "tries": job.tries})
 
-            def on_rows(first: int, rows: np.ndarray) -> None:
+            def on_rows(first: int, rows: np.ndarray, ends: list) -> None:
                 if job.cancel.is_set() or self.closing.is_set():
                     raise Cancelled()
                 for i in range(len(job.texts)):
                     begin = max(first, first_new)
-                    chunk = rows[i * job.tries, begin - first :].copy()  # the batch holds each line's draws in turn
+                    draw = i * job.tries  # the batch holds each line's draws in turn; the page watches the first
+                    end = first + rows.shape[1] if ends[draw] is None else ends[draw]  # not past its stop
+                    chunk = rows[draw, begin - first : max(end - first, 0)].copy()
                     if not len(chunk):
                         continue
                     if sent[i] == 0:  # the line's first point is its origin, as in the final offsets
