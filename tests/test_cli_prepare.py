@@ -213,3 +213,19 @@ def test_ctrl_c_to_the_whole_process_group_ends_a_parallel_prepare_cleanly(tmp_p
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
         assert "interrupted; no store written" in err and not (tmp_path / f"again{attempt}.h5").exists()
         assert not list(tmp_path.glob(f".again{attempt}.*"))  # no spool or temp file left behind
+    # the same while the demo corpus is being generated (new parameters: the pool writes a new tree)
+    for attempt in range(2):
+        proc = subprocess.Popen([sys.executable, "-m", "hwkit", "prepare", "--demo", "--lines", "3000", "--jobs", "3",
+                                 "--seed", str(attempt + 1), "-o", f"gen{attempt}.h5"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "data").glob(".demo-*.partial/*/*")) and time.monotonic() < deadline:
+            time.sleep(0.01)  # forms are being written
+        time.sleep(0.2 * attempt)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err[-3000:]
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+        assert "interrupted; no store written" in err and not (tmp_path / f"gen{attempt}.h5").exists()
+        assert not list((tmp_path / "data").glob(".demo-*"))  # the half-written tree is gone
+        assert DemoParams.from_dict(json.loads((tmp_path / "data" / "demo" / "DEMO.json").read_text())) == DemoParams()  # kept
