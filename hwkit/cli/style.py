@@ -74,7 +74,9 @@ def house(checkpoint: Path, store: Path | None, count: int, texts: int, reader: 
     the same valid transcriptions in it; a recognizer reads them back, and the
     hands read best are saved inside the checkpoint. `hwkit sample` then writes
     in one of them, chosen by the seed, unless --style says otherwise: priming
-    starts a line warm and holds one hand (BENCHMARKS.md, quality). Takes
+    starts a line warm and holds one hand (BENCHMARKS.md, quality). Style
+    thresholds from the store's train lines are saved too: among tries read
+    equally well, `hwkit sample` keeps a draw within them (one hand per line). Takes
     about 3 s per writer on one CPU thread. The checkpoint's path is printed on
     stdout.
 
