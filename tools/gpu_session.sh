@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# One device call: the CUDA speed benchmark (alone on the GPU), then three stage-5
-# trainings of the bundled model side by side with the CUDA tests. Snapshots of each
-# run's last.pt are kept per epoch and the last four of each come back as weights only.
+# One device call: the CUDA speed benchmark (alone on the GPU), then three trainings of
+# the bundled model side by side with the CUDA tests, on two new capitals drills. Each
+# run's last.pt is copied every epoch, and the last three of each (or the best) come back
+# as weights only, to be chosen among on benchmarks/select_texts.txt. Stage 5 came from
+# this script with SEED=5 (run B), then a --resume of each run for 230 s more.
 #   T_TRAIN: seconds each training runs (default 330); DEVICE: cuda (cpu for a dry run);
-#   LINES: lines per drill corpus (default 24000).
+#   LINES: lines per drill corpus (default 24000); SEED: the first drill's seed (default 7,
+#   a drill no bundled model has seen; the second drill is SEED + 1).
 set -u
 T_TRAIN=${T_TRAIN:-330}
 DEVICE=${DEVICE:-cuda}
 LINES=${LINES:-24000}
+SEED=${SEED:-7}
 out="${OUT:-/tmp/gpuout}"
 logs=/tmp/gpu-logs snap=/tmp/gpu-snap
 mkdir -p "$out" "$logs" "$snap"
@@ -25,8 +29,8 @@ stamp() { echo "[$(( $(date +%s) - t0 ))s] $*" | tee -a "$log"; }
   nproc; } >>"$log" 2>&1
 
 stamp "prepare"
-python3 -m hwkit prepare --demo --lines "$LINES" --writers 800 --seed 5 --capitals 0.5 -o cache/caps5.h5 --force >"$logs/prep5.log" 2>&1
-python3 -m hwkit prepare --demo --lines "$LINES" --writers 800 --seed 6 --capitals 0.3 -o cache/caps6.h5 --force >"$logs/prep6.log" 2>&1
+python3 -m hwkit prepare --demo --lines "$LINES" --writers 800 --seed "$SEED" --capitals 0.5 -o cache/capsA.h5 --force >"$logs/prep5.log" 2>&1
+python3 -m hwkit prepare --demo --lines "$LINES" --writers 800 --seed $((SEED + 1)) --capitals 0.3 -o cache/capsB.h5 --force >"$logs/prep6.log" 2>&1
 tail -n 3 "$logs/prep5.log" "$logs/prep6.log" >>"$log"
 
 if [ "$DEVICE" = cuda ]; then
@@ -39,12 +43,12 @@ fi
 train() {  # train NAME STORE BATCH LR
   timeout -s TERM $((T_TRAIN + 120)) python3 -m hwkit train "$2" --init-from hwkit/pretrained/demo-synthesis.pt --preset demo \
     --batch-size "$3" --lr "$4" --lr-decay 0.5 --patience 4 --epochs 100 --time-limit "${T_TRAIN}s" \
-    --device "$DEVICE" --seed 5 --name "$1" >"$logs/train_$1.log" 2>&1
+    --device "$DEVICE" --seed "$SEED" --name "$1" >"$logs/train_$1.log" 2>&1
 }
 stamp "train"
-train A cache/caps5.h5 128 0.0004 & pa=$!
-train B cache/caps5.h5 256 0.0006 & pb=$!
-train C cache/caps6.h5 256 0.0004 & pc=$!
+train A cache/capsA.h5 128 0.0004 & pa=$!
+train B cache/capsA.h5 256 0.0006 & pb=$!
+train C cache/capsB.h5 256 0.0004 & pc=$!
 if [ "$DEVICE" = cuda ]; then
   (timeout 240 python3 -m pytest -q -rs -x -p no:cacheprovider tests/test_cuda.py >"$logs/tests.log" 2>&1; stamp "cuda tests rc=$?") &
 fi
