@@ -19,7 +19,7 @@ import torch
 from hwkit.alphabet import Alphabet
 from hwkit.errors import StoreError
 from hwkit.store import Store
-from hwkit.strokes import denormalise, model_input
+from hwkit.strokes import PEN_UP, denormalise, model_input
 
 # Shuffled epochs sort lines by length inside pools of this many batches: batches
 # stay tight (little padding) while their membership still changes every epoch.
@@ -40,7 +40,8 @@ class StrokeDataset(torch.utils.data.Dataset):
     """The lines of one split of a store.
 
     ``crop`` cuts lines longer than ``crop`` points to a random window of exactly
-    ``crop`` points (the window's first row becomes the start token), the way
+    ``crop`` points that starts on a stroke's first point (the window's first
+    row becomes the start token), the way
     Graves trained the prediction network; ``chars`` stay the whole line's text,
     so crops suit the prediction net, not synthesis. Call ``set_epoch`` before each
     epoch to move the windows; with ``persistent_workers`` the workers keep the
@@ -89,7 +90,10 @@ class StrokeDataset(torch.utils.data.Dataset):
         offsets = self.store.offsets(index)
         if self.crop is not None and len(offsets) > self.crop:
             rng = np.random.default_rng((self.seed, self.epoch, index))
-            start = int(rng.integers(0, len(offsets) - self.crop + 1))
+            # a window starts where a stroke starts, so its start token stands where the pen lands, as at a line's
+            # start, and the stroke context (``models.stroke_context``) counts the stroke from its first point
+            lifts = np.flatnonzero(offsets[: len(offsets) - self.crop, PEN_UP] > 0.5)
+            start = int(rng.choice(np.concatenate([[0], lifts + 1])))
             offsets = offsets[start : start + self.crop]
         x = model_input(offsets, self.mean, self.std)
         chars = self.alphabet.encode(self.store.texts[index])

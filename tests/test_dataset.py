@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hwkit.dataset import POOL_BATCHES, BucketBatchSampler, StrokeDataset, collate, unbatch
 from hwkit.errors import StoreError
 from hwkit.store import Store
-from hwkit.strokes import denormalise
+from hwkit.strokes import PEN_UP, denormalise
 
 
 def test_item_shapes_dtypes_and_start_token(tiny_store):
@@ -67,6 +67,7 @@ def test_crops_are_windows_of_the_line_fixed_by_seed_epoch_and_index(make_store)
             s for s in range(len(raw) - len(back) + 1) if np.allclose(back[1:], raw[s + 1 : s + len(back)], atol=1e-3)
         ]
         assert found, "crop is not a window of its line"
+        assert any(s == 0 or raw[s - 1, PEN_UP] > 0.5 for s in found), "crop starts inside a stroke"
         starts[pos] = found[0]
     again = StrokeDataset(store, "train", crop=40, seed=3)
     assert all(torch.equal(again[p].offsets, ds[p].offsets) for p in range(len(ds)))
