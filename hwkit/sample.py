@@ -41,7 +41,7 @@ POINTS_PER_CHAR_CAP = 40
 CAP_EXTRA_POINTS = 100
 
 STOP_REASONS = ("rule", "cap", "length", "strokes")
-OnRows = Callable[[int, np.ndarray, list], None]  # (first row, (B, k, 3) raw-unit rows, ends): see ``sample_text``
+OnRows = Callable[[list[np.ndarray]], None]  # each line's newly drawn rows of its own ink: see ``sample_text``
 _RULE, _CAP, _LENGTH, _STROKES = range(1, 5)
 
 # Nearest stand-ins for characters an alphabet commonly lacks (typographic
@@ -240,15 +240,17 @@ def sample_text(
     ``points_per_char * len(text) + CAP_EXTRA_POINTS`` new points. A primed
     line is conditioned on ``prime.text + " " + text`` and teacher-forced
     through the prime's strokes, so the window starts on ``text`` in the
-    prime's hand. Texts must be encodable (see ``replace_unknown``).
+    prime's hand; its ink starts where the window reaches ``text``, and whole
+    strokes the pen finished before that (the prime's dots and bars, redrawn)
+    are left out (``_prime_rows``). Texts must be encodable (see ``replace_unknown``).
 
-    ``on_rows(first, rows, ends)`` sees the points as the pen draws them, every
-    few steps, for a front end that shows writing as it happens: ``rows`` is
-    ``(B, k, 3)`` raw-unit offsets of rows ``first .. first + k - 1`` of every
-    line, prime rows included, and ``ends[i]`` is line i's number of rows once
-    it has stopped (None before): the batch steps on until its last line stops,
-    and rows past a line's end are not its own. ``SampledLine`` is the final
-    word. An exception it raises stops the sampling and propagates.
+    ``on_rows(chunks)`` sees the points as the pen draws them, every few steps,
+    for a front end that shows writing as it happens: ``chunks[i]`` holds line
+    i's rows drawn since the last call (often none), raw units, so that all its
+    chunks joined are its ``SampledLine.offsets`` without ``keep_prime``. A
+    primed line's rows come once its window has reached its text, and none
+    come past its stop, though the batch steps on until its last line stops.
+    An exception it raises stops the sampling and propagates.
     """
     if not isinstance(model, SynthesisNet):
         raise TypeError("sample_text needs a synthesis network")
@@ -354,12 +356,15 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed, on_rows=No
             ruled = steps
         return torch.cat(rules, 1)
 
-    state, sent = None, 0
+    stream = None if on_rows is None else _Stream(on_rows, primes, n_prime, mean, std)
+    state = None
     for t in range(total - 1):
         out, state, att = step(rows[:, t], state)
         outs.append(out)
         if text is not None:
             phis.append(att.phi[:, 0])
+            if stream is not None:
+                stream.step(t, att.phi[:, 0])
         if t + 1 < primed or out.dtype != rows.dtype:  # row t + 1 is a new point only for lines past their prime
             point = mdn.sample_outputs(out, noise[t], bias)
             rows[:, t + 1] = torch.where((t + 1 >= n_prime)[:, None], point, rows[:, t + 1])
@@ -370,15 +375,14 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed, on_rows=No
             if check:
                 stopped, n_rows, _ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason)
                 ends = [n if done else None for done, n in zip(stopped.tolist(), n_rows.tolist())]
-            if on_rows is not None:
-                on_rows(sent, denormalise(rows[:, sent : t + 2].cpu().numpy(), mean, std), ends)
-                sent = t + 2
+            if stream is not None:
+                stream.send(rows, t + 2, ends)
             if check and None not in ends:
                 break
     stopped, n_rows, reason = _stops(rows, rule_to(len(outs)), len(outs) + 1, n_prime, budget, max_lifts, limit_reason)
     assert bool(stopped.all()), "the step loop ended before every line stopped"
-    if on_rows is not None and sent < len(outs) + 1:
-        on_rows(sent, denormalise(rows[:, sent : len(outs) + 1].cpu().numpy(), mean, std), n_rows.tolist())
+    if stream is not None:
+        stream.send(rows, len(outs) + 1, n_rows.tolist())
 
     f32 = {"dtype": torch.float32}
     mix = mdn.split_params(torch.stack(outs, dim=1), bias)  # (B, T, ...): step t predicts row t + 1
@@ -455,24 +459,95 @@ def _line(trace: _Trace, i: int, prime: Prime | None, text: tuple[str, int] | No
     """
     n, p = trace.n_rows[i], trace.n_prime[i]
     new = denormalise(trace.rows[i, p:n], trace.mean, trace.std)
+    drop = 0
+    if prime is not None and text is not None:
+        arrived = np.flatnonzero(trace.phi[i, p:n].argmax(1) >= len(prime.text) + 1)
+        drop = _prime_rows(new[:, PEN_UP], arrived[0]) if len(arrived) else 0
+    if drop:
+        kept = new[drop:]
+        kept[0, :2] += new[:drop, :2].sum(0)  # the pen still gets where it went
+        new = kept
     if prime is None:  # the start token is the line's first point
-        start, offsets, prime_rows = 0, np.concatenate([np.zeros((1, 3), np.float32), new]), 0
+        rows, offsets, prime_rows = np.arange(n), np.concatenate([np.zeros((1, 3), np.float32), new]), 0
     elif keep_prime:  # the prime exactly as given, not a normalise/denormalise round trip
-        start, offsets, prime_rows = 0, np.concatenate([np.asarray(prime.offsets, np.float32), new]), p
+        rows, prime_rows = np.r_[0:p, p + drop : n], p
+        offsets = np.concatenate([np.asarray(prime.offsets, np.float32), new])
     else:
-        start, offsets, prime_rows = p, new, 0
+        rows, offsets, prime_rows = np.arange(p + drop, n), new, 0
         offsets[:1, :2] = 0.0  # the new part starts at its own origin
     offsets[-1:, PEN_UP] = 1.0  # the pen lifts after the last point
     line = SampledLine(
         offsets=offsets,
-        eos=trace.eos[i, start:n],
-        density=Density(*(a[i, start:n] for a in vars(trace.density).values())),
+        eos=trace.eos[i, rows],
+        density=Density(*(a[i, rows] for a in vars(trace.density).values())),
         stop=STOP_REASONS[trace.reason[i] - 1],
         prime_rows=prime_rows,
     )
     if text is not None:
         line.text = text[0]
-        line.phi = trace.phi[i, start:n, : text[1] + 1]
+        line.phi = trace.phi[i, rows, : text[1] + 1]
         if prime is not None and not keep_prime:
             line.phi = line.phi[:, len(prime.text) + 1 :]  # the requested text and its stop position
     return line
+
+
+def _prime_rows(pen_up: np.ndarray, arrival: int) -> int:
+    """How many rows at the start of a primed line's new ink belong to the prime: those of the strokes the pen
+    finished before row ``arrival``, where the window first reached the line's own text.
+
+    Graves' rule ends a line where its window leaves the text; this starts it
+    where the window reaches it. A net primed with a joined-up hand sometimes
+    redraws the prime's deferred i-dots and t-bars there, and a reader takes
+    them for a letter ("I", "T") before the first word. The stroke under way
+    when the window arrives is the first letter's, and stays.
+    """
+    lifts = np.flatnonzero(pen_up[:arrival] > 0.5)
+    return int(lifts[-1]) + 1 if len(lifts) else 0
+
+
+class _Stream:
+    """``sample_text``'s ``on_rows``: each line's own ink as it is drawn, exactly as ``_line`` will cut it."""
+
+    def __init__(self, on_rows: OnRows, primes: list[Prime | None], n_prime: torch.Tensor, mean, std) -> None:
+        self.on_rows, self.mean, self.std = on_rows, mean, std
+        self.n_prime = n_prime
+        self.primed = [p is not None for p in primes]
+        self.first = torch.tensor([0 if p is None else len(p.text) + 1 for p in primes], device=n_prime.device)
+        self.arrived = torch.full_like(n_prime, -1)  # the row where each line's window first reached its text
+        self.start: list[int | None] = [None if p is not None else 0 for p in primes]  # first row of its own ink
+        self.sent = [0] * len(primes)
+
+    def step(self, t: int, phi: torch.Tensor) -> None:
+        """Step ``t`` drew row ``t + 1`` with window weights ``phi``."""
+        reached = (self.arrived < 0) & (phi.argmax(1) >= self.first) & (t + 1 >= self.n_prime)
+        self.arrived = torch.where(reached, t + 1, self.arrived)
+
+    def send(self, rows: torch.Tensor, upto: int, ends: list) -> None:
+        """Pass on rows up to ``upto`` (``ends[i]``: line i's rows once it has stopped, else None)."""
+        arrived, n_prime = self.arrived.tolist(), self.n_prime.tolist()
+        for i, start in enumerate(self.start):
+            if start is not None:
+                continue
+            p, end = n_prime[i], ends[i]
+            if end is not None and not p <= arrived[i] < end:  # stopped before its window got there: all of it
+                self.start[i] = p
+            elif arrived[i] >= 0:
+                self.start[i] = p + _prime_rows(rows[i, p : arrived[i], PEN_UP].cpu().numpy(), arrived[i] - p)
+        spans = [(max(self.sent[i], s), upto if ends[i] is None else ends[i]) for i, s in enumerate(self.start)
+                 if s is not None]  # fmt: skip
+        low = min((a for a, b in spans if b > a), default=upto)
+        raw = denormalise(rows[:, low:upto].cpu().numpy(), self.mean, self.std)
+        chunks = []
+        for i, start in enumerate(self.start):
+            if start is None:
+                chunks.append(raw[i, :0])
+                continue
+            begin, end = max(self.sent[i], start), upto if ends[i] is None else ends[i]
+            chunk = raw[i, begin - low : max(end, begin) - low].copy()
+            if len(chunk) and begin == start:  # the line's first row is its origin
+                chunk[0, : 3 if not self.primed[i] else 2] = 0.0
+            if len(chunk) and ends[i] is not None:
+                chunk[-1, PEN_UP] = 1.0  # the pen lifts after the last point
+            self.sent[i] = max(end, begin)
+            chunks.append(chunk)
+        self.on_rows(chunks)

@@ -159,6 +159,50 @@ def test_priming_reproduces_the_prime_then_continues_from_what_the_network_read(
     assert np.allclose(kept.lines[0].eos[1:p], torch.sigmoid(mix.eos_logit).numpy(), atol=1e-5)
 
 
+def test_a_primed_line_starts_where_its_window_reaches_its_text(monkeypatch):
+    # The window creeps (kappa 0.05 a point): after the 30-point prime of "ab" it is still short of "c"
+    # (column 3), and the untrained net lifts its pen often, so whole strokes end before the window arrives.
+    model = fixed_window(tiny_model("synthesis"), 0.05)
+    prime, first = prime_line(30), len("ab ")
+    p = len(prime.offsets)
+    options = {"stats": STATS, "seed": 3, "primes": prime, "keep_prime": True}
+    kept = sample_text(model, ALPHABET, ["c", "c"], **options)
+    with monkeypatch.context() as m:
+        m.setattr("hwkit.sample._prime_rows", lambda *args: 0)
+        drawn = sample_text(model, ALPHABET, ["c", "c"], **options)
+    dropped_any = False
+    for line, whole in zip(kept.lines, drawn.lines):
+        new, everything = line.offsets[p:], whole.offsets[p:]
+        drop = len(everything) - len(new)
+        dropped_any |= drop > 0
+        ends = np.flatnonzero(everything[:, PEN_UP] > 0.5)
+        centre = whole.phi[p:].argmax(1)
+        # what went is whole strokes, each finished before the window reached the text; the next one after it
+        assert drop == 0 or everything[drop - 1, PEN_UP] == 1
+        assert all(centre[e] < first for e in ends if e < drop)
+        assert centre[ends[ends >= drop][0]] >= first
+        # the rest is the same ink, and the pen still ends where it did
+        assert np.allclose(new[1:], everything[drop + 1 :]) and np.array_equal(line.phi[p:], whole.phi[p + drop :])
+        assert np.allclose(line.offsets[:, :2].sum(0), whole.offsets[:, :2].sum(0), atol=1e-3)
+        assert len(line.eos) == len(line.offsets) and len(line.density.mu) == len(line.offsets)
+    assert dropped_any, "the fixture drew no stroke before the window reached the text: it tests nothing"
+    alone = sample_text(model, ALPHABET, ["c", "c"], stats=STATS, seed=3, primes=prime)
+    assert [len(a.offsets) for a in alone.lines] == [len(k.offsets) - p for k in kept.lines]
+
+
+def test_streamed_rows_join_up_to_each_line_as_it_is_kept():
+    # primed lines (whose first strokes may be the prime's and go) beside unprimed ones, stopping at different steps
+    model = fixed_window(tiny_model("synthesis"), 0.05)
+    texts, primes = ["c", "ab", "c", "abc"], [prime_line(30), None, prime_line(40), None]
+    chunks = []
+    result = sample_text(model, ALPHABET, texts, stats=STATS, seed=3, primes=primes, on_rows=chunks.append)
+    assert len(chunks) > 2 and all(len(call) == len(texts) for call in chunks)
+    for i, line in enumerate(result.lines):
+        streamed = np.concatenate([call[i] for call in chunks])
+        assert streamed.shape == line.offsets.shape
+        np.testing.assert_allclose(streamed, line.offsets, atol=1e-5)
+
+
 def test_a_larger_bias_gives_a_smaller_spread_of_offsets():
     # Same network, same seed: bias 3 shrinks every std dev by e^3 (about 20x). The
     # spread must fall below half; with 32 x 120 offsets its estimate is good to a few

@@ -309,27 +309,15 @@ class Studio:
             prime = job.prime
             if prime is not None:
                 prime = Prime(prime.offsets, encodable(ckpt.alphabet, prime.text, True, []))
-            first_new = 1 if prime is None else len(prime.offsets)
-            sent = [0] * len(job.texts)
             emit({"event": "start", "lines": job.texts, "seed": job.seed, "tries": job.tries})
 
-            def on_rows(first: int, rows: np.ndarray, ends: list) -> None:
+            def on_rows(chunks: list) -> None:
                 if job.cancel.is_set() or self.closing.is_set():
                     raise Cancelled()
                 for i in range(len(job.texts)):
-                    begin = max(first, first_new)
-                    draw = i * job.tries  # the batch holds each line's draws in turn; the page watches the first
-                    end = first + rows.shape[1] if ends[draw] is None else ends[draw]  # not past its stop
-                    chunk = rows[draw, begin - first : max(end - first, 0)].copy()
-                    if not len(chunk):
-                        continue
-                    if sent[i] == 0:  # the line's first point is its origin, as in the final offsets
-                        if prime is None:
-                            chunk = np.concatenate([np.zeros((1, 3), np.float32), chunk])
-                        else:
-                            chunk[0, :2] = 0.0
-                    sent[i] += len(chunk)
-                    emit({"event": "points", "line": i, "offsets": _rounded(chunk)})
+                    chunk = chunks[i * job.tries]  # the batch holds each line's draws in turn; the page watches the first
+                    if len(chunk):
+                        emit({"event": "points", "line": i, "offsets": _rounded(chunk)})
 
             result = best_of(loaded.model, ckpt.alphabet, job.texts, tries=job.tries, reader=job.reader,
                              hold=ckpt.hand_thresholds, stats=ckpt.stats, bias=job.bias, seed=job.seed, primes=[prime] * len(job.texts),
