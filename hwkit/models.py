@@ -19,8 +19,8 @@ and from that of the stroke before (``stroke_context``). An LSTM can in principl
 sum the offsets itself; measured, it does not: the stage-3 bundled model predicted
 a capital's pen-down points as well as lower case's but its jump back after a lift
 six times worse, and that jump is minus the stroke it just drew plus a little. (Stage
-4, trained with the context, barely uses it: BENCHMARKS.md, quality.) With cropped
-training windows a window's first point counts as a stroke's start.
+4, trained with the context, barely uses it: BENCHMARKS.md, quality.) Cropped
+training windows start on a stroke's first point, so the context starts as at a line's start.
 
 State is a plain tuple of tensors, each with the batch as its first axis, so a
 sampler can carry it between calls and pick or join lines with ``s[idx]`` /

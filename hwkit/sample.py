@@ -456,6 +456,9 @@ def _line(trace: _Trace, i: int, prime: Prime | None, text: tuple[str, int] | No
     """Line ``i`` of a run in raw units: the new part, or prime + new part with ``keep_prime``.
 
     ``text`` is (the text to show, the length of the text the network read), for synthesis.
+    Strokes a primed line drew before its window reached its text go (``_prime_rows``);
+    under ``keep_prime`` the first row after the prime then also holds their moves, which
+    its ``eos`` and ``density`` (the network's prediction for its own move) do not.
     """
     n, p = trace.n_rows[i], trace.n_prime[i]
     new = denormalise(trace.rows[i, p:n], trace.mean, trace.std)
@@ -518,12 +521,16 @@ class _Stream:
         self.sent = [0] * len(primes)
 
     def step(self, t: int, phi: torch.Tensor) -> None:
-        """Step ``t`` drew row ``t + 1`` with window weights ``phi``."""
-        reached = (self.arrived < 0) & (phi.argmax(1) >= self.first) & (t + 1 >= self.n_prime)
-        self.arrived = torch.where(reached, t + 1, self.arrived)
+        """Step ``t`` drew row ``t + 1`` with window weights ``phi``; nothing to do once every line's start is known."""
+        if None in self.start:
+            reached = (self.arrived < 0) & (phi.argmax(1) >= self.first) & (t + 1 >= self.n_prime)
+            self.arrived = torch.where(reached, t + 1, self.arrived)
 
     def send(self, rows: torch.Tensor, upto: int, ends: list) -> None:
-        """Pass on rows up to ``upto`` (``ends[i]``: line i's rows once it has stopped, else None)."""
+        """Pass on rows up to ``upto`` (``ends[i]``: line i's rows once it has stopped, else None).
+
+        A line still going keeps its newest row back: Graves' rule may yet make
+        it the last, whose pen must lift."""
         arrived, n_prime = self.arrived.tolist(), self.n_prime.tolist()
         for i, start in enumerate(self.start):
             if start is not None:
@@ -533,8 +540,8 @@ class _Stream:
                 self.start[i] = p
             elif arrived[i] >= 0:
                 self.start[i] = p + _prime_rows(rows[i, p : arrived[i], PEN_UP].cpu().numpy(), arrived[i] - p)
-        spans = [(max(self.sent[i], s), upto if ends[i] is None else ends[i]) for i, s in enumerate(self.start)
-                 if s is not None]  # fmt: skip
+        until = [upto - 1 if end is None else end for end in ends]
+        spans = [(max(self.sent[i], s), until[i]) for i, s in enumerate(self.start) if s is not None]
         low = min((a for a, b in spans if b > a), default=upto)
         raw = denormalise(rows[:, low:upto].cpu().numpy(), self.mean, self.std)
         chunks = []
@@ -542,7 +549,7 @@ class _Stream:
             if start is None:
                 chunks.append(raw[i, :0])
                 continue
-            begin, end = max(self.sent[i], start), upto if ends[i] is None else ends[i]
+            begin, end = max(self.sent[i], start), until[i]
             chunk = raw[i, begin - low : max(end, begin) - low].copy()
             if len(chunk) and begin == start:  # the line's first row is its origin
                 chunk[0, : 3 if not self.primed[i] else 2] = 0.0

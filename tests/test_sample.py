@@ -190,12 +190,16 @@ def test_a_primed_line_starts_where_its_window_reaches_its_text(monkeypatch):
     assert [len(a.offsets) for a in alone.lines] == [len(k.offsets) - p for k in kept.lines]
 
 
-def test_streamed_rows_join_up_to_each_line_as_it_is_kept():
-    # primed lines (whose first strokes may be the prime's and go) beside unprimed ones, stopping at different steps
-    model = fixed_window(tiny_model("synthesis"), 0.05)
-    texts, primes = ["c", "ab", "c", "abc"], [prime_line(30), None, prime_line(40), None]
+@pytest.mark.parametrize("kappa_step, seed", [(0.05, 3), (0.21, 1), (0.21, 3), (0.001, 1)])
+def test_streamed_rows_join_up_to_each_line_as_it_is_kept(kappa_step, seed):
+    # primed lines (whose first strokes may be the prime's and go) beside unprimed ones, stopping at different
+    # steps: at 0.21 "abc" stops by the rule right after a check (its last row must still lift the pen); at
+    # 0.001 no window reaches its text and every line stops at the cap
+    model = fixed_window(tiny_model("synthesis"), kappa_step)
+    texts, primes = ["c", "ab", "c", "abc", "abc"], [prime_line(30), None, prime_line(40), None, prime_line(20)]
     chunks = []
-    result = sample_text(model, ALPHABET, texts, stats=STATS, seed=3, primes=primes, on_rows=chunks.append)
+    result = sample_text(model, ALPHABET, texts, stats=STATS, seed=seed, primes=primes, on_rows=chunks.append,
+                         points_per_char=20)  # fmt: skip
     assert len(chunks) > 2 and all(len(call) == len(texts) for call in chunks)
     for i, line in enumerate(result.lines):
         streamed = np.concatenate([call[i] for call in chunks])
