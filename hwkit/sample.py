@@ -39,6 +39,9 @@ from hwkit.strokes import PEN_UP, denormalise, model_input
 # per character in IAM-OnDB, so 40 per character plus a tail is generous.
 POINTS_PER_CHAR_CAP = 40
 CAP_EXTRA_POINTS = 100
+# Graves' rule fires while the pen may still be on the paper; the line goes on to that stroke's pen lift,
+# at most this many points (measured: 2-5; BENCHMARKS.md, quality), else it ends where the rule fired.
+STROKE_TAIL = 20
 
 STOP_REASONS = ("rule", "cap", "length", "strokes")
 OnRows = Callable[[list[np.ndarray]], None]  # each line's newly drawn rows of its own ink: see ``sample_text``
@@ -236,7 +239,8 @@ def sample_text(
     """One line of handwriting per text from a synthesis network.
 
     A line stops by Graves' rule (``models.finished``: the window weighs the
-    position past the text above every character) or, failing that, at
+    position past the text above every character; the stroke under way is
+    finished first, see ``_stops``) or, failing that, at
     ``points_per_char * len(text) + CAP_EXTRA_POINTS`` new points. A primed
     line is conditioned on ``prime.text + " " + text`` and teacher-forced
     through the prime's strokes, so the window starts on ``text`` in the
@@ -376,13 +380,13 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed, on_rows=No
                 stopped, n_rows, _ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason)
                 ends = [n if done else None for done, n in zip(stopped.tolist(), n_rows.tolist())]
             if stream is not None:
-                stream.send(rows, t + 2, ends)
+                stream.send(rows, t + 2, ends, n_rows.tolist())
             if check and None not in ends:
                 break
     stopped, n_rows, reason = _stops(rows, rule_to(len(outs)), len(outs) + 1, n_prime, budget, max_lifts, limit_reason)
     assert bool(stopped.all()), "the step loop ended before every line stopped"
     if stream is not None:
-        stream.send(rows, len(outs) + 1, n_rows.tolist())
+        stream.send(rows, len(outs) + 1, n_rows.tolist(), n_rows.tolist())
 
     f32 = {"dtype": torch.float32}
     mix = mdn.split_params(torch.stack(outs, dim=1), bias)  # (B, T, ...): step t predicts row t + 1
@@ -410,11 +414,14 @@ def _stops(rows, rule, n, n_prime, budget, max_lifts, limit_reason):
     Replays the per-point stop checks over the stored run: row ``r`` (drawn at
     step ``r - 1``) is a new point of a line once ``r >= n_prime``. The line
     stops at the first new row where Graves' rule fires (the window weights of
-    that step; the row is not written), or that brings its pen lifts to
-    ``max_lifts`` (reason ``strokes``) or its new points to its budget (reason
-    ``limit_reason``); the row is written then. ``rule`` holds Graves' rule per
-    step ``(B, n - 1)``, or None without a text. Lines with no stop yet keep
-    ``n_rows`` at ``n_prime`` and reason 0.
+    that step; the row is not written, but the stroke under way is: the line
+    ends at its pen lift, within ``STROKE_TAIL`` rows), or that brings its pen
+    lifts to ``max_lifts`` (reason ``strokes``) or its new points to its budget
+    (reason ``limit_reason``); the row is written then. ``rule`` holds Graves'
+    rule per step ``(B, n - 1)``, or None without a text. For a line with no
+    stop yet, reason is 0 and ``n_rows`` the rows sure to be its own and not
+    its last (whose pen must lift): all but the newest, or while it waits for
+    the pen to lift after the rule, those before the row where it fired.
     """
     r = torch.arange(1, n, device=rows.device)  # (n - 1,)
     sampling = r >= n_prime[:, None]  # (B, n - 1)
@@ -431,9 +438,16 @@ def _stops(rows, rule, n, n_prime, budget, max_lifts, limit_reason):
     first = ends.float().argmax(1)  # the first stopping row - 1
     at = first[:, None]
     by_rule = rule.gather(1, at)[:, 0]
-    n_rows = torch.where(by_rule, first + 1, first + 2)
+    # the rule's line so far ends at row ``first``: on to the first pen lift from there, once the rows are drawn
+    row = torch.arange(n, device=rows.device)
+    tail = torch.minimum(first + STROKE_TAIL, n_prime + budget - 1)  # never past the line's own last row
+    lifts_on = (rows[:, :n, PEN_UP] > 0.5) & (row >= first[:, None]) & (row <= tail[:, None])
+    lifted_on = lifts_on.any(1)
+    waiting = by_rule & ~lifted_on & (tail > n - 1)
+    n_rows = torch.where(by_rule, torch.where(lifted_on, lifts_on.float().argmax(1), first) + 1, first + 2)
     reason = torch.where(by_rule, _RULE, torch.where(lifted.gather(1, at)[:, 0], _STROKES, limit_reason))
-    n_rows = torch.where(stopped, n_rows, n_prime)
+    stopped = stopped & ~waiting
+    n_rows = torch.where(stopped, n_rows, torch.where(waiting, first, n - 1))
     reason = torch.where(stopped, reason, 0)
     return stopped, n_rows, reason
 
@@ -526,11 +540,9 @@ class _Stream:
             reached = (self.arrived < 0) & (phi.argmax(1) >= self.first) & (t + 1 >= self.n_prime)
             self.arrived = torch.where(reached, t + 1, self.arrived)
 
-    def send(self, rows: torch.Tensor, upto: int, ends: list) -> None:
-        """Pass on rows up to ``upto`` (``ends[i]``: line i's rows once it has stopped, else None).
-
-        A line still going keeps its newest row back: Graves' rule may yet make
-        it the last, whose pen must lift."""
+    def send(self, rows: torch.Tensor, upto: int, ends: list, until: list) -> None:
+        """Pass on the rows drawn (``upto``) that are sure to be each line's own: line i's first ``until[i]``
+        (``_stops``'s ``n_rows``); ``ends[i]`` is its number of rows once it has stopped, else None."""
         arrived, n_prime = self.arrived.tolist(), self.n_prime.tolist()
         for i, start in enumerate(self.start):
             if start is not None:
@@ -540,7 +552,6 @@ class _Stream:
                 self.start[i] = p
             elif arrived[i] >= 0:
                 self.start[i] = p + _prime_rows(rows[i, p : arrived[i], PEN_UP].cpu().numpy(), arrived[i] - p)
-        until = [upto - 1 if end is None else end for end in ends]
         spans = [(max(self.sent[i], s), until[i]) for i, s in enumerate(self.start) if s is not None]
         low = min((a for a, b in spans if b > a), default=upto)
         raw = denormalise(rows[:, low:upto].cpu().numpy(), self.mean, self.std)

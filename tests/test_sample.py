@@ -18,7 +18,7 @@ from hwkit.heatmaps import attention_figure, density_figure, density_grid
 from hwkit.mdn import split_params
 from hwkit.config import ModelConfig
 from hwkit.models import Attention, Stepper, build_model, finished
-from hwkit.sample import Density, Prime, replace_unknown, sample_text, sample_unconditional, wrap
+from hwkit.sample import STROKE_TAIL, Density, Prime, replace_unknown, sample_text, sample_unconditional, wrap
 from hwkit.strokes import PEN_UP, normalise, offsets_to_points, points_to_strokes
 from hwkit.style import load_style, save_style, style_from_store
 
@@ -67,18 +67,32 @@ def test_stop_rule_fires_exactly_when_the_stop_position_outweighs_every_characte
     assert finished(attention, lengths)[:, 0].tolist() == [True, False, False, True]
 
 
-def test_lines_stop_by_the_rule_at_the_predicted_step_each_on_its_own_in_one_batch():
+@pytest.mark.parametrize("pen_logit", [None, 50.0, -50.0])
+def test_lines_stop_by_the_rule_at_the_predicted_step_each_on_its_own_in_one_batch(pen_logit):
     # kappa = 0.4 t exactly; the stop column L + 1 wins once kappa > L + 0.5, at t = ceil((L + 0.5) / 0.4)
-    # (0.1 from any tie). Row 0 is the start token, step t writes row t, the stopping step writes nothing.
+    # (0.1 from any tie). Row 0 is the start token, step t writes row t, the stopping step writes nothing,
+    # so the rule cuts the lines at 9, 4 and 7 rows; each then finishes the stroke under way, up to its
+    # first pen lift. A net that always lifts its pen, or never does (past STROKE_TAIL), ends at the cut.
     model = fixed_window(tiny_model("synthesis"), 0.4)
-    texts = ["abc", "a", "ab"]
-    result = sample_text(model, ALPHABET, texts, stats=STATS, seed=0)
-    assert [line.stop for line in result.lines] == ["rule"] * 3
-    assert [len(line.offsets) for line in result.lines] == [9, 4, 7]
-    for line, text in zip(result.lines, texts):
-        assert line.text == text and line.phi.shape == (len(line.offsets), len(text) + 1)
-        assert line.eos.shape == (len(line.offsets),) and line.offsets[-1, PEN_UP] == 1
-    assert result.stop_counts() == {"rule": 3}
+    if pen_logit is not None:
+        with torch.no_grad():
+            model.head.bias[0] = pen_logit  # the end-of-stroke logit
+    texts, cuts = ["abc", "a", "ab"], [9, 4, 7]
+    went_on = False
+    for seed in (1, 2, 3):
+        result = sample_text(model, ALPHABET, texts, stats=STATS, seed=seed)
+        assert [line.stop for line in result.lines] == ["rule"] * 3
+        for line, text, cut in zip(result.lines, texts, cuts):
+            n = len(line.offsets)
+            if pen_logit is None:
+                assert cut <= n <= cut + STROKE_TAIL and not line.offsets[cut - 1 : -1, PEN_UP].any()
+                went_on |= n > cut
+            else:
+                assert n == cut
+            assert line.text == text and line.phi.shape == (n, len(text) + 1)
+            assert line.eos.shape == (n,) and line.offsets[-1, PEN_UP] == 1
+        assert result.stop_counts() == {"rule": 3}
+    assert pen_logit is not None or went_on, "no line had a stroke under way at the cut: the test tests nothing"
 
 
 def test_the_cap_stops_a_line_whose_window_never_moves():
@@ -190,12 +204,17 @@ def test_a_primed_line_starts_where_its_window_reaches_its_text(monkeypatch):
     assert [len(a.offsets) for a in alone.lines] == [len(k.offsets) - p for k in kept.lines]
 
 
-@pytest.mark.parametrize("kappa_step, seed", [(0.05, 3), (0.21, 1), (0.21, 3), (0.001, 1)])
-def test_streamed_rows_join_up_to_each_line_as_it_is_kept(kappa_step, seed):
+@pytest.mark.parametrize("kappa_step, seed, pen_logit", [(0.05, 3, None), (0.21, 1, None), (0.21, 3, None),
+                                                          (0.21, 1, -50.0), (0.001, 1, None)])  # fmt: skip
+def test_streamed_rows_join_up_to_each_line_as_it_is_kept(kappa_step, seed, pen_logit):
     # primed lines (whose first strokes may be the prime's and go) beside unprimed ones, stopping at different
-    # steps: at 0.21 "abc" stops by the rule right after a check (its last row must still lift the pen); at
-    # 0.001 no window reaches its text and every line stops at the cap
+    # steps: at 0.21 "abc" meets the rule right after a check (its last row must still lift the pen), and
+    # lines wait for the stroke under way to end; a pen that never lifts waits STROKE_TAIL points, then ends
+    # where the rule fired; at 0.001 no window reaches its text and every line stops at the cap
     model = fixed_window(tiny_model("synthesis"), kappa_step)
+    if pen_logit is not None:
+        with torch.no_grad():
+            model.head.bias[0] = pen_logit
     texts, primes = ["c", "ab", "c", "abc", "abc"], [prime_line(30), None, prime_line(40), None, prime_line(20)]
     chunks = []
     result = sample_text(model, ALPHABET, texts, stats=STATS, seed=seed, primes=primes, on_rows=chunks.append,
