@@ -42,6 +42,12 @@ CAP_EXTRA_POINTS = 100
 # Graves' rule fires while the pen may still be on the paper; the line goes on to that stroke's pen lift,
 # at most this many points (measured: 2-5; BENCHMARKS.md, quality), else it ends where the rule fired.
 STROKE_TAIL = 20
+# After that lift a joined-up hand may go back over the line for the last word's i-dots and t-bars, which
+# it defers (BENCHMARKS.md, quality): up to MARKS strokes of at most MARK_POINTS points each, each reached by
+# a move to the left, are the line's; the first other stroke is not (what a net writes past its text heads on
+# to the right).
+MARKS = 3
+MARK_POINTS = 12
 
 STOP_REASONS = ("rule", "cap", "length", "strokes")
 OnRows = Callable[[list[np.ndarray]], None]  # each line's newly drawn rows of its own ink: see ``sample_text``
@@ -344,6 +350,7 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed, on_rows=No
     noise = torch.stack([mdn.draw_noise((total - 1,), mixtures, bias, g, rows.dtype, device) for g in streams], dim=1)
     max_lifts = strokes if strokes else total + 1
     limit_reason = _LENGTH if text is None else _CAP
+    left = float(-mean[0] / std[0])  # a normalised dx below this is a move to the left
     primed = int(n_prime.max())  # rows before this may be a prime's, not to be overwritten
     # Without a text or a stroke count every line ends at its length: nothing to check.
     check = text is not None or bool(strokes)
@@ -377,13 +384,14 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed, on_rows=No
         if (t + 1) % _CHECK_EVERY == 0:
             ends = [None] * b
             if check:
-                stopped, n_rows, _ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason)
+                stopped, n_rows, _ = _stops(rows, rule_to(t + 1), t + 2, n_prime, budget, max_lifts, limit_reason, left)
                 ends = [n if done else None for done, n in zip(stopped.tolist(), n_rows.tolist())]
             if stream is not None:
                 stream.send(rows, t + 2, ends, n_rows.tolist())
             if check and None not in ends:
                 break
-    stopped, n_rows, reason = _stops(rows, rule_to(len(outs)), len(outs) + 1, n_prime, budget, max_lifts, limit_reason)
+    stopped, n_rows, reason = _stops(rows, rule_to(len(outs)), len(outs) + 1, n_prime, budget, max_lifts, limit_reason,
+                                     left)  # fmt: skip
     assert bool(stopped.all()), "the step loop ended before every line stopped"
     if stream is not None:
         stream.send(rows, len(outs) + 1, n_rows.tolist(), n_rows.tolist())
@@ -408,7 +416,7 @@ def _run(model, stats, primes, budgets, *, text, strokes, bias, seed, on_rows=No
     )
 
 
-def _stops(rows, rule, n, n_prime, budget, max_lifts, limit_reason):
+def _stops(rows, rule, n, n_prime, budget, max_lifts, limit_reason, left=0.0):
     """Where each line stops among rows ``1 .. n - 1``: ``(stopped, n_rows, reason)``, each ``(B,)``.
 
     Replays the per-point stop checks over the stored run: row ``r`` (drawn at
@@ -417,7 +425,9 @@ def _stops(rows, rule, n, n_prime, budget, max_lifts, limit_reason):
     that step; the row is not written, but the stroke under way is: the line
     ends at its pen lift, within ``STROKE_TAIL`` rows), or that brings its pen
     lifts to ``max_lifts`` (reason ``strokes``) or its new points to its budget
-    (reason ``limit_reason``); the row is written then. ``rule`` holds Graves'
+    (reason ``limit_reason``); the row is written then. A line ended by the
+    rule at a pen lift also keeps the marks that follow (``_marks``; ``left``
+    is the normalised dx of no move sideways). ``rule`` holds Graves'
     rule per step ``(B, n - 1)``, or None without a text. For a line with no
     stop yet, reason is 0 and ``n_rows`` the rows sure to be its own and not
     its last (whose pen must lift): all but the newest, or while it waits for
@@ -448,6 +458,14 @@ def _stops(rows, rule, n, n_prime, budget, max_lifts, limit_reason):
     reason = torch.where(by_rule, _RULE, torch.where(lifted.gather(1, at)[:, 0], _STROKES, limit_reason))
     stopped = stopped & ~waiting
     n_rows = torch.where(stopped, n_rows, torch.where(waiting, first, n - 1))
+    if rule.any():
+        last = n_prime + budget - 1
+        marked = (by_rule & stopped & lifted_on).nonzero()[:, 0].tolist()
+        pen, dx = rows[:, :n, PEN_UP].cpu().numpy(), rows[:, :n, 0].cpu().numpy()
+        for i in marked:
+            end, decided = _marks(pen[i], dx[i], int(n_rows[i]) - 1, int(last[i]), left)
+            n_rows[i] = end + 1
+            stopped[i] = decided
     reason = torch.where(stopped, reason, 0)
     return stopped, n_rows, reason
 
@@ -506,6 +524,28 @@ def _line(trace: _Trace, i: int, prime: Prime | None, text: tuple[str, int] | No
         if prime is not None and not keep_prime:
             line.phi = line.phi[:, len(prime.text) + 1 :]  # the requested text and its stop position
     return line
+
+
+def _marks(pen: np.ndarray, dx: np.ndarray, end: int, last: int, left: float) -> tuple[int, bool]:
+    """The last row of a line that Graves' rule ended at pen lift ``end``, with the marks that follow, and
+    whether that is settled by the rows drawn so far (``pen`` and normalised ``dx`` of rows ``0 .. n - 1``;
+    ``last`` is the last row the line may have).
+
+    A mark is a stroke of at most ``MARK_POINTS`` points that the pen moves
+    left to reach; up to ``MARKS`` of them, each after the one before.
+    """
+    n = len(pen)
+    for _ in range(MARKS):
+        start, limit = end + 1, min(end + MARK_POINTS, last)
+        if start > last:
+            return end, True
+        lifts = np.flatnonzero(pen[start : min(limit, n - 1) + 1] > 0.5)
+        if not len(lifts):
+            return end, limit <= n - 1  # no lift yet: undecided until the stroke has had its points
+        if dx[start] >= left:
+            return end, True  # on to the right: the net writing past its text
+        end = start + int(lifts[0])
+    return end, True
 
 
 def _prime_rows(pen_up: np.ndarray, arrival: int) -> int:

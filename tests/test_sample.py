@@ -18,7 +18,7 @@ from hwkit.heatmaps import attention_figure, density_figure, density_grid
 from hwkit.mdn import split_params
 from hwkit.config import ModelConfig
 from hwkit.models import Attention, Stepper, build_model, finished
-from hwkit.sample import STROKE_TAIL, Density, Prime, replace_unknown, sample_text, sample_unconditional, wrap
+from hwkit.sample import MARK_POINTS, MARKS, STROKE_TAIL, Density, Prime, replace_unknown, sample_text, sample_unconditional, wrap
 from hwkit.strokes import PEN_UP, normalise, offsets_to_points, points_to_strokes
 from hwkit.style import load_style, save_style, style_from_store
 
@@ -72,7 +72,7 @@ def test_lines_stop_by_the_rule_at_the_predicted_step_each_on_its_own_in_one_bat
     # kappa = 0.4 t exactly; the stop column L + 1 wins once kappa > L + 0.5, at t = ceil((L + 0.5) / 0.4)
     # (0.1 from any tie). Row 0 is the start token, step t writes row t, the stopping step writes nothing,
     # so the rule cuts the lines at 9, 4 and 7 rows; each then finishes the stroke under way, up to its
-    # first pen lift. A net that always lifts its pen, or never does (past STROKE_TAIL), ends at the cut.
+    # first pen lift, and keeps the marks after it. A pen that never lifts (past STROKE_TAIL) ends at the cut.
     model = fixed_window(tiny_model("synthesis"), 0.4)
     if pen_logit is not None:
         with torch.no_grad():
@@ -84,8 +84,11 @@ def test_lines_stop_by_the_rule_at_the_predicted_step_each_on_its_own_in_one_bat
         assert [line.stop for line in result.lines] == ["rule"] * 3
         for line, text, cut in zip(result.lines, texts, cuts):
             n = len(line.offsets)
-            if pen_logit is None:
-                assert cut <= n <= cut + STROKE_TAIL and not line.offsets[cut - 1 : -1, PEN_UP].any()
+            if pen_logit is None or pen_logit > 0:
+                lifts = np.flatnonzero(line.offsets[cut - 1 :, PEN_UP]) + cut - 1
+                assert n == cut or lifts[0] <= cut - 1 + STROKE_TAIL  # the stroke under way ends at its lift
+                for a, b in zip(lifts, lifts[1:]):  # then marks: short strokes the pen moves left to reach
+                    assert b - a <= MARK_POINTS and line.offsets[a + 1, 0] < 0
                 went_on |= n > cut
             else:
                 assert n == cut
@@ -202,6 +205,27 @@ def test_a_primed_line_starts_where_its_window_reaches_its_text(monkeypatch):
     assert dropped_any, "the fixture drew no stroke before the window reached the text: it tests nothing"
     alone = sample_text(model, ALPHABET, ["c", "c"], stats=STATS, seed=3, primes=prime)
     assert [len(a.offsets) for a in alone.lines] == [len(k.offsets) - p for k in kept.lines]
+
+
+def test_marks_after_the_last_lift_are_short_strokes_reached_by_moving_left():
+    from hwkit.sample import _marks
+
+    def line(*strokes):  # (points, first dx) per stroke after a lift at row 2; pen lifts on each stroke's last point
+        pen, dx = [0.0, 0.0, 1.0], [0.0, 1.0, 1.0]
+        for points, first_dx in strokes:
+            pen += [0.0] * (points - 1) + [1.0]
+            dx += [first_dx] + [1.0] * (points - 1)
+        return np.array(pen), np.array(dx)
+
+    far = 1000
+    assert _marks(*line((3, -5.0), (8, -2.0), (4, 3.0)), 2, far, 0.0) == (2 + 3 + 8, True)  # two marks, then right
+    assert _marks(*line((3, 5.0)), 2, far, 0.0) == (2, True)  # to the right: not the line's
+    assert _marks(*line((MARK_POINTS + 1, -5.0)), 2, far, 0.0) == (2, True)  # too long for a mark
+    assert _marks(*line(*[(2, -1.0)] * (MARKS + 1)), 2, far, 0.0) == (2 + 2 * MARKS, True)  # at most MARKS
+    assert _marks(*line((3, -5.0)), 2, far, -6.0) == (2, True)  # "left" is relative to the normalised origin
+    pen, dx = line((3, -5.0), (MARK_POINTS, -1.0))
+    assert _marks(pen[:-3], dx[:-3], 2, far, 0.0) == (5, False)  # the second stroke may still be a mark: wait
+    assert _marks(pen[:5], dx[:5], 2, 4, 0.0) == (2, True)  # the line may have no rows past 4: no wait
 
 
 @pytest.mark.parametrize("kappa_step, seed, pen_logit", [(0.05, 3, None), (0.21, 1, None), (0.21, 3, None),
