@@ -99,8 +99,8 @@ class TrainConfig(_Serialised):
     max_steps: int | None = _flag(None, "Stop after this many optimiser steps in all.", min=1)
     time_limit: float | None = _flag(None, "Stop after this long (900, 15m, 2h; 0: no limit), validating and "
                                      "saving first.", duration=True)  # fmt: skip
-    crop: int | None = _flag(None, "Prediction only: train on random windows of this many points, each from a stroke's start.", fixed=True,
-                             min=2)  # fmt: skip
+    crop: int | None = _flag(None, "Prediction only: train on random windows of this many points, each from a "
+                                   "stroke's start.", fixed=True, min=2)  # fmt: skip
     patience: int | None = _flag(None, "Stop after this many epochs without a better valid loss.", min=1)
     lr_decay: float | None = _flag(None, "Multiply the learning rate by this after every 2 epochs in a row "
                                    "without a better valid loss.", min=0, max=1, open=True)  # fmt: skip

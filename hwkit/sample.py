@@ -458,12 +458,12 @@ def _stops(rows, rule, n, n_prime, budget, max_lifts, limit_reason, left=0.0):
     reason = torch.where(by_rule, _RULE, torch.where(lifted.gather(1, at)[:, 0], _STROKES, limit_reason))
     stopped = stopped & ~waiting
     n_rows = torch.where(stopped, n_rows, torch.where(waiting, first, n - 1))
-    if rule.any():
-        last = n_prime + budget - 1
-        marked = (by_rule & stopped & lifted_on).nonzero()[:, 0].tolist()
-        pen, dx = rows[:, :n, PEN_UP].cpu().numpy(), rows[:, :n, 0].cpu().numpy()
-        for i in marked:
-            end, decided = _marks(pen[i], dx[i], int(n_rows[i]) - 1, int(last[i]), left)
+    marked = (by_rule & stopped & lifted_on).nonzero()[:, 0].tolist()
+    if marked:  # the rows to the CPU once, and only when some line may have marks to keep
+        pen, dx = rows[marked, :n, PEN_UP].cpu().numpy(), rows[marked, :n, 0].cpu().numpy()
+        ends, lasts = n_rows[marked].tolist(), (n_prime + budget - 1)[marked].tolist()
+        for k, i in enumerate(marked):
+            end, decided = _marks(pen[k], dx[k], ends[k] - 1, lasts[k], left)
             n_rows[i] = end + 1
             stopped[i] = decided
     reason = torch.where(stopped, reason, 0)

@@ -18,7 +18,8 @@ from hwkit.heatmaps import attention_figure, density_figure, density_grid
 from hwkit.mdn import split_params
 from hwkit.config import ModelConfig
 from hwkit.models import Attention, Stepper, build_model, finished
-from hwkit.sample import MARK_POINTS, MARKS, STROKE_TAIL, Density, Prime, replace_unknown, sample_text, sample_unconditional, wrap
+from hwkit.sample import (MARK_POINTS, MARKS, STROKE_TAIL, Density, Prime, replace_unknown, sample_text,
+                          sample_unconditional, wrap)
 from hwkit.strokes import PEN_UP, normalise, offsets_to_points, points_to_strokes
 from hwkit.style import load_style, save_style, style_from_store
 

@@ -25,7 +25,8 @@ from hwkit.cli._common import escape, stderr_console, stdout_console
 @click.option("--batch", is_flag=True, help="Also draw one training batch exactly as the model receives it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Lines in that batch.")
 @click.option("--crop", type=click.IntRange(min=2),
-              help="Cut batch lines to random windows of this many points, each from a stroke's start (only with --batch).")
+              help="Cut batch lines to random windows of this many points, each from a stroke's start "
+                   "(only with --batch).")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON on stdout instead of tables.")
 def inspect(store: Path | None, split: str, as_json: bool, **options) -> None:
     """Show what a stroke store holds: statistics, lines, histograms, a batch.

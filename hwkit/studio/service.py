@@ -315,13 +315,13 @@ class Studio:
                 if job.cancel.is_set() or self.closing.is_set():
                     raise Cancelled()
                 for i in range(len(job.texts)):
-                    chunk = chunks[i * job.tries]  # the batch holds each line's draws in turn; the page watches the first
+                    chunk = chunks[i * job.tries]  # each line's draws in turn; the page watches the first
                     if len(chunk):
                         emit({"event": "points", "line": i, "offsets": _rounded(chunk)})
 
             result = best_of(loaded.model, ckpt.alphabet, job.texts, tries=job.tries, reader=job.reader,
-                             hold=ckpt.hand_thresholds, stats=ckpt.stats, bias=job.bias, seed=job.seed, primes=[prime] * len(job.texts),
-                             on_rows=on_rows)  # fmt: skip
+                             hold=ckpt.hand_thresholds, stats=ckpt.stats, bias=job.bias, seed=job.seed,
+                             primes=[prime] * len(job.texts), on_rows=on_rows)  # fmt: skip
             for i, line in enumerate(result.lines):
                 emit({"event": "line", "line": i, "stop": line.stop, "offsets": _rounded(line.offsets)})
             result_id = self._keep(result)
