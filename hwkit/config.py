@@ -71,6 +71,9 @@ class ModelConfig(_Serialised):
     alphabet_size: int = 0  # one-hot size incl. padding code 0 (= len(Alphabet)); synthesis and recognizer
     stroke_context: bool = _flag(False, "Writers: feed layer 1 the pen's displacement within its current and "
                                  "previous stroke (may be switched on with --init-from).", fixed=True)  # fmt: skip
+    jump_table: bool = _flag(False, "Synthesis: place the pen after each lift by the character being written, its "
+                             "strokes so far and the stroke context (needs --stroke-context; may be switched on "
+                             "with --init-from).", fixed=True)  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,6 +83,8 @@ class ModelConfig(_Serialised):
                 raise ValueError(f"{name} must be an integer of at least 1, got {getattr(self, name)!r}")
         if self.kind != "prediction" and self.alphabet_size < 2:
             raise ValueError(f"a {self.kind} model needs alphabet_size >= 2 (padding plus characters)")
+        if self.jump_table and (self.kind != "synthesis" or not self.stroke_context):
+            raise ValueError("jump_table is for the synthesis net with stroke_context")
 
 
 @dataclass
@@ -189,6 +194,8 @@ def check_options(kind: str, preset: str, overrides: Mapping[str, Any]) -> None:
         raise OptionError("crop", f"prediction only, cannot go with the {kind} model (it reads whole lines)")
     if kind == "recognizer" and given.get("stroke_context"):
         raise OptionError("stroke_context", "for the handwriting nets; the recognizer reads whole lines both ways")
+    if given.get("jump_table") and kind != "synthesis":
+        raise OptionError("jump_table", f"synthesis only: it reads the window's character (this is a {kind} model)")
     if kind == "recognizer" and given.get("clip") == "graves":
         raise OptionError("clip", "graves clipping is for the handwriting nets; the recognizer clips by norm")
     if "max_norm" in given:

@@ -27,9 +27,20 @@ sampler can carry it between calls and pick or join lines with ``s[idx]`` /
 ``torch.cat``:
 
     prediction  (h1, c1, ..., hN, cN[, pen])              each (B, H)
-    synthesis   (h1, c1, ..., hN, cN[, pen], kappa, w)    kappa (B, K), w (B, A)
+    synthesis   (h1, c1, ..., hN, cN[, pen][, lift], kappa, w)    kappa (B, K), w (B, A)
 
-``pen`` (B, 5), with stroke context only, is ``stroke_context``'s running sums.
+``pen`` (B, 5), with stroke context only, is ``stroke_context``'s running sums;
+``lift`` (B, 2), with the jump table only, is ``lifts_on_char``'s (position, count).
+
+With ``jump_table`` (``ModelConfig``) the synthesis net adds to its mixture outputs,
+at each air move (the point after a pen lift), an affine function of the stroke
+context chosen by the character the window weighs most and the pen lifts since
+the window came to it (``JUMP_LIFTS``). Stage 5 placed the pen after a capital's
+lift six times worse than after a lower-case one and could not tell an H's first
+lift (on to the second stem) from its second (back to the bar): the lift count
+tells them apart, and the jump back is minus the stroke just drawn, which the
+stroke context holds. A table is what the LSTM failed to learn from the same
+inputs in 600 steps.
 
 ``forward(x[:, :1], ..., state)`` repeated step by step gives the same outputs
 as one call over the whole sequence. Padded points need no mask: they come
@@ -96,6 +107,71 @@ def stroke_context(x: Tensor, origin: Tensor, state: Tensor | None = None) -> tu
     prev = torch.where(started, before.gather(1, at) + moves - moved_before.gather(1, at), prev0.unsqueeze(1) + moves)
     new_state = torch.cat([cur[:, -1], prev[:, -1], 1.0 - x[:, -1, 2:]], dim=1)
     return torch.cat([cur, prev], dim=-1) * CONTEXT_SCALE, new_state
+
+
+# Jump table rows: one per (character code, pen lifts 0, 1, 2, 3 or more).
+JUMP_LIFTS = 4
+LIFT_STATE = 2
+
+
+def lifts_on_char(pos: Tensor, up: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Pen lifts since the window's peak came to its position, counting this point's: ``(B, T)`` and the new state.
+
+    ``pos`` ``(B, T)`` is the position the window weighs most, ``up`` ``(B, T)``
+    whether the point lifts the pen. The state is ``(B, 2)``: the last step's
+    position and count (zeros: a line's start). Whole sequences and single steps agree.
+    """
+    b, t = pos.shape
+    if state is None:
+        state = pos.new_zeros(b, LIFT_STATE, dtype=torch.float32)
+    prev = torch.cat([state[:, :1].long(), pos[:, :-1]], dim=1)
+    cum = up.long().cumsum(1)
+    steps = torch.arange(t, device=pos.device).expand(b, t)
+    start = torch.where(pos != prev, steps, -1).cummax(1).values  # where the current position's run began
+    before = torch.where(start > 0, cum.gather(1, (start - 1).clamp(min=0)), 0)
+    count = torch.where(start >= 0, cum - before, state[:, 1:].long() + cum)
+    return count, torch.stack([pos[:, -1], count[:, -1]], dim=1).to(state.dtype)
+
+
+def jump_rows(
+    x: Tensor, feats: Tensor, phi: Tensor, chars: Tensor, lengths: Tensor, state: Tensor | None
+) -> tuple[tuple[Tensor, Tensor], Tensor, Tensor, Tensor]:
+    """Where the jump table acts, and with what: ``(where, rows, inputs, state)``.
+
+    ``where`` indexes the air moves on the text (``(B, T)`` positions), ``rows`` the
+    table row of each (character code x ``JUMP_LIFTS`` + lifts, 3 or more alike),
+    ``inputs`` ``(N, 5)`` the stroke context and a 1; ``state`` is the new lift
+    state. ``feats`` are the stroke-context features ``(B, T, 4)``, ``phi`` the
+    window's weights ``(B, T, U + 1)``, ``chars`` the codes ``(B, U)`` and
+    ``lengths`` the texts' lengths ``(B,)``. Once the window is past its text the
+    table does not act: a row for the stop position learns that a line's last
+    word is often followed by its deferred dots and bars, and sent every line
+    back to the left for marks its last word did not have (the reader then lost
+    the full stop).
+    """
+    pos = phi.argmax(-1)  # (B, T)
+    up = x[..., 2] > 0.5
+    count, state = lifts_on_char(pos, up, state)
+    code = chars.gather(1, pos.clamp(max=chars.shape[1] - 1))
+    where = (up & (pos < lengths[:, None])).nonzero(as_tuple=True)
+    rows = code[where] * JUMP_LIFTS + count[where].clamp(max=JUMP_LIFTS - 1)
+    inputs = torch.cat([feats[where], feats.new_ones(len(rows), 1)], dim=1)
+    return where, rows, inputs, state
+
+
+def jump_values(table: Tensor, rows: Tensor, inputs: Tensor) -> Tensor:
+    """The table's addition to the mixture outputs at each air move: ``(N, 1 + 6M)``."""
+    return torch.bmm(inputs.unsqueeze(1), table[rows]).squeeze(1)
+
+
+def jump_shift(
+    table: Tensor, x: Tensor, feats: Tensor, phi: Tensor, chars: Tensor, lengths: Tensor, state: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """The jump table's addition to the mixture outputs, ``(B, T, 1 + 6M)`` (zero but at air moves on the text),
+    and the new lift state; the arguments are ``jump_rows``'. The table is ``(A * JUMP_LIFTS, 5, 1 + 6M)``."""
+    where, rows, inputs, state = jump_rows(x, feats, phi, chars, lengths, state)
+    shift = feats.new_zeros(*x.shape[:2], table.shape[-1]).index_put(where, jump_values(table, rows, inputs))
+    return shift, state
 
 
 @dataclass
@@ -258,6 +334,8 @@ class SynthesisNet(_Net):
             self.window.bias[2 * k :].fill_(-math.log(POINTS_PER_CHAR))
         self.lstms = nn.ModuleList(nn.LSTM(3 + h + a, h, batch_first=True) for _ in range(config.layers - 1))
         self.head = nn.Linear(config.layers * h + a, output_size(config.mixtures))
+        if config.jump_table:  # zeros: a grown model starts as it was
+            self.jump = nn.Parameter(torch.zeros(a * JUMP_LIFTS, CONTEXT_FEATURES + 1, output_size(config.mixtures)))
 
     def forward(
         self, x: Tensor, chars: Tensor, char_mask: Tensor, state: State | None = None
@@ -268,7 +346,8 @@ class SynthesisNet(_Net):
         if state is None:
             zeros = x.new_zeros(b, hid)
             pen0 = (x.new_zeros(b, CONTEXT_STATE),) if self.context else ()
-            state = (zeros,) * (2 * n_layers) + pen0 + (x.new_zeros(b, k), x.new_zeros(b, a))
+            lift0 = (x.new_zeros(b, LIFT_STATE),) if cfg.jump_table else ()
+            state = (zeros,) * (2 * n_layers) + pen0 + lift0 + (x.new_zeros(b, k), x.new_zeros(b, a))
         h, c, kappa, w = state[0], state[1], state[-2], state[-1]
 
         text = _Text.of(chars, char_mask, a, x.dtype)
@@ -300,9 +379,16 @@ class SynthesisNet(_Net):
             y, hn, cn = self._fused_layer(lstm, torch.cat([x, y, w_seq], dim=-1), state[2 * i], state[2 * i + 1])
             outs.append(y)
             new_state += [hn, cn]
-        out = self._clamp_grad(self.head(torch.cat(outs + [w_seq], dim=-1)), self._clip_output)
+        out = self.head(torch.cat(outs + [w_seq], dim=-1))
         attention = Attention(phi=torch.stack(phis, dim=1), kappa=torch.stack(kappas, dim=1))
-        return out, tuple(new_state + pen + [kappa, w]), attention
+        lift = []
+        if cfg.jump_table:
+            at = 2 * n_layers + 1
+            shift, lift_state = jump_shift(self.jump, x, x_in[..., 3:], attention.phi, chars.long(),
+                                           char_mask.sum(1), state[at])  # fmt: skip
+            out, lift = out + shift, [lift_state]
+        out = self._clamp_grad(out, self._clip_output)
+        return out, tuple(new_state + pen + lift + [kappa, w]), attention
 
 
 # Lines in a batch from which ``Stepper`` runs its matmuls on oneDNN on one thread (see ``Stepper._pack``).
@@ -326,7 +412,7 @@ class Stepper:
     def __init__(self, model: nn.Module, chars: Tensor | None = None, char_mask: Tensor | None = None) -> None:
         cfg = model.config
         cells = [(m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0) for m in model.lstms]
-        self.text = None
+        self.text = self.jump = None
         self.origin = model.pen_origin.clone() if model.context else None
         if isinstance(model, SynthesisNet):
             # layer 1 reads (x, w, stroke context): the context's weights join the cell's
@@ -335,6 +421,9 @@ class Stepper:
             self.window = model.window.weight.t().contiguous(), model.window.bias.clone()
             self.text = _Text.of(chars, char_mask, cfg.alphabet_size, model.head.weight.dtype)
             self.extra_state = (cfg.window_mixtures, cfg.alphabet_size)  # kappa, w
+            if cfg.jump_table:
+                self.jump = model.jump.clone(), chars.long(), char_mask.sum(1)
+                self.extra_state = (LIFT_STATE,) + self.extra_state
         else:
             self.extra_state = ()
         # (in, 4H) contiguous: the layout a one-row addmm reads fastest
@@ -404,7 +493,13 @@ class Stepper:
             out = torch.addmm(self.head[1], torch.cat(ys + extra, dim=1), self.head[0])
         if self.text is None:
             return out, tuple(new_state + pen), None
-        return out, tuple(new_state + pen + [kappa, w]), Attention(phi=phi.unsqueeze(1), kappa=kappa.unsqueeze(1))
+        lift = []
+        if self.jump is not None:
+            table, chars, lengths = self.jump
+            shift, lift_state = jump_shift(table, x.unsqueeze(1), feats, phi.unsqueeze(1), chars, lengths,
+                                           state[2 * n_layers + 1])  # fmt: skip
+            out, lift = out + shift[:, 0], [lift_state]
+        return out, tuple(new_state + pen + lift + [kappa, w]), Attention(phi=phi.unsqueeze(1), kappa=kappa.unsqueeze(1))
 
 
 def build_model(config: ModelConfig) -> nn.Module:

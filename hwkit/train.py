@@ -329,16 +329,21 @@ def start(
     alphabet = opened.alphabet
     if init is not None and kind != "prediction":
         alphabet = fit_alphabet(init.alphabet, opened, extend=extend_alphabet)
-    model_config, config = make_configs(kind, preset, alphabet_size=len(alphabet) if kind != "prediction" else 0,
-                                        **overrides)  # fmt: skip
+    # the parts a model may grow with --init-from: taken from the initial model unless switched on here
+    grown = {"stroke_context": "reads the stroke context", "jump_table": "has a jump table"}
+    wanted = {name: overrides.get(name) for name in grown}
     if init is not None:
-        context = init.model_config.stroke_context
-        if overrides.get("stroke_context") is not None:
-            if context and not overrides["stroke_context"]:
-                raise OptionError("stroke_context", "the initial model reads the stroke context; it cannot unlearn it")
-            context = overrides["stroke_context"]
+        for name, what in grown.items():
+            if getattr(init.model_config, name) and wanted[name] is False:
+                raise OptionError(name, f"the initial model {what}; it cannot unlearn it")
+            wanted[name] = wanted[name] or getattr(init.model_config, name)
+    if wanted["jump_table"] and not wanted["stroke_context"]:
+        raise OptionError("jump_table", "places the pen by the stroke context: add --stroke-context")
+    model_config, config = make_configs(kind, preset, alphabet_size=len(alphabet) if kind != "prediction" else 0,
+                                        **{**overrides, **{k: v for k, v in wanted.items() if v is not None}})  # fmt: skip
+    if init is not None:
         model_config = dataclasses.replace(init.model_config, alphabet_size=model_config.alphabet_size,
-                                           stroke_context=context)  # fmt: skip
+                                           **{k: bool(v) for k, v in wanted.items()})  # fmt: skip
     run_dir = Path(run_dir) if run_dir is not None else MODELS_DIR / f"{kind}-{timestamp()}"
     if distributed.is_main() and any((run_dir / name).exists() for name in ("best.pt", "last.pt")):
         raise CheckpointError(f"{run_dir}: already holds a run (continue it with --resume {run_dir}, or pick --name)")

@@ -114,3 +114,20 @@ def test_a_stroke_context_is_grown_onto_a_model_with_its_alphabet_and_never_take
         start(wider, init_from=tuned.run_dir, stroke_context=False, run_dir=tmp_path / "off", max_steps=1)
     with pytest.raises(OptionError, match="stroke_context: for the handwriting nets"):
         start(wider, "recognizer", "tiny", stroke_context=True, run_dir=tmp_path / "reader", max_steps=1)
+
+
+def test_a_jump_table_is_grown_with_training_and_needs_the_stroke_context(make_store, tmp_path):
+    store = make_store("jumps", texts=["The Fox"] * 24)
+    base = start(store, "synthesis", "tiny", stroke_context=True, run_dir=tmp_path / "base", max_steps=1)
+    grown = start(store, init_from=base.run_dir, jump_table=True, run_dir=tmp_path / "grown", max_steps=1, time_limit=0)
+    ckpt = Checkpoint.load(grown.best_path)
+    assert ckpt.model_config.jump_table and ckpt.model_config.stroke_context
+    assert ckpt.weights["jump"].abs().sum() > 0  # one step moved the table it started at zero
+    again = start(store, init_from=grown.run_dir, run_dir=tmp_path / "again", max_steps=1)  # kept without the flag
+    assert Checkpoint.load(again.best_path).model_config.jump_table
+    with pytest.raises(OptionError, match="jump_table: the initial model has a jump table"):
+        start(store, init_from=grown.run_dir, jump_table=False, run_dir=tmp_path / "off", max_steps=1)
+    with pytest.raises(OptionError, match="jump_table: places the pen by the stroke context"):
+        start(store, "synthesis", "tiny", jump_table=True, run_dir=tmp_path / "bare", max_steps=1)
+    with pytest.raises(OptionError, match="jump_table: synthesis only"):
+        start(store, "prediction", "tiny", stroke_context=True, jump_table=True, run_dir=tmp_path / "pred", max_steps=1)

@@ -18,28 +18,39 @@ from hwkit.models import (
     build_model,
     finished,
     stop_weight,
+    JUMP_LIFTS,
+    jump_shift,
+    lifts_on_char,
     stroke_context,
 )
 
 A = 7  # tiny alphabet: padding + 6 characters
 
 
-def tiny(kind: str, layers: int = 3, context: bool = False) -> ModelConfig:
+def tiny(kind: str, layers: int = 3, context: bool = False, jump: bool = False) -> ModelConfig:
     alphabet = A if kind == "synthesis" else 0
     return ModelConfig(kind, hidden=12, layers=layers, mixtures=3, window_mixtures=2, alphabet_size=alphabet,
-                       stroke_context=context)  # fmt: skip
+                       stroke_context=context or jump, jump_table=jump)  # fmt: skip
 
 
-def make(kind: str, layers: int = 3, seed: int = 0, context: bool = False) -> torch.nn.Module:
-    """A tiny net; with ``context``, its stroke-context weights drawn (they start at zero) and a shifted origin."""
+def make(kind: str, layers: int = 3, seed: int = 0, context: bool = False, jump: bool = False) -> torch.nn.Module:
+    """A tiny net; with ``context`` (or ``jump``), its stroke-context weights (and jump table) drawn, as they start
+    at zero, and a shifted origin."""
     torch.manual_seed(seed)
-    model = build_model(tiny(kind, layers, context)).eval()
-    if context:
+    model = build_model(tiny(kind, layers, context, jump)).eval()
+    if context or jump:
         model.set_normalisation([4.0, 0.5, 0.0], [2.0, 1.5, 1.0])
         with torch.no_grad():
             weight = model.context_ih if kind == "synthesis" else model.lstms[0].weight_ih_l0[:, 3:]
             weight.normal_(0, 0.5)
+            if jump:
+                model.jump.normal_(0, 0.5)
     return model
+
+
+# (kind, what layer 1 and the output read besides the points): every combination the nets allow
+VARIANTS = [("prediction", None), ("prediction", "context"), ("synthesis", None), ("synthesis", "context"),
+            ("synthesis", "jump")]  # fmt: skip
 
 
 def batch(b=3, t=9, seed=1):
@@ -98,10 +109,9 @@ def test_output_and_state_shapes(layers):
     assert att.kappa.shape == (3, 9, 2)
 
 
-@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
-@pytest.mark.parametrize("context", [False, True])
-def test_stepping_with_carried_state_equals_one_fused_call(kind, context):
-    model = make(kind, context=context)
+@pytest.mark.parametrize("kind,extra", VARIANTS)
+def test_stepping_with_carried_state_equals_one_fused_call(kind, extra):
+    model = make(kind, context=extra == "context", jump=extra == "jump")
     x = batch(3, 10)
     with torch.no_grad():
         full, full_state, full_att = run(model, x)
@@ -121,11 +131,10 @@ def test_stepping_with_carried_state_equals_one_fused_call(kind, context):
         torch.testing.assert_close(torch.cat(phis, 1), full_att.phi, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
-@pytest.mark.parametrize("context", [False, True])
-def test_the_stepper_computes_what_forward_does_one_point_at_a_time(kind, context):
+@pytest.mark.parametrize("kind,extra", VARIANTS)
+def test_the_stepper_computes_what_forward_does_one_point_at_a_time(kind, extra):
     # Synthesis: three texts of different lengths padded into one batch.
-    model = make(kind, context=context)
+    model = make(kind, context=extra == "context", jump=extra == "jump")
     stepper = Stepper(model, TEXTS, MASK) if kind == "synthesis" else Stepper(model)
     x = batch(3, 60)
     close = dict(atol=1e-5, rtol=1e-4)
@@ -282,3 +291,87 @@ def test_a_model_grown_a_stroke_context_starts_as_it_was_and_then_reads_it(kind)
         weight.fill_(0.3)
         moved = run(grown, x)[0]
     assert not torch.allclose(moved, run(plain, x)[0], atol=1e-3)
+
+
+def _lifts_by_hand(pos: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """The definition, point by point: lifts since the window's peak came to its position, this point's included."""
+    rows = []
+    for line_pos, line_up in zip(pos.tolist(), up.tolist()):
+        last, count, row = 0, 0, []
+        for p, u in zip(line_pos, line_up):
+            count = (count if p == last else 0) + int(u)
+            last = p
+            row.append(count)
+        rows.append(row)
+    return torch.tensor(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    b=st.integers(1, 3),
+    t=st.integers(1, 40),
+    lift=st.floats(0.0, 1.0),
+    moves=st.floats(0.0, 1.0),
+    cuts=st.lists(st.integers(1, 39), max_size=3),
+    seed=st.integers(0, 2**16),
+)
+def test_lifts_on_char_follow_their_definition_whole_or_in_pieces(b, t, lift, moves, cuts, seed):
+    g = torch.Generator().manual_seed(seed)
+    # the window's peak stays or moves on (now and then back), as it does when writing
+    step = (torch.rand(b, t, generator=g) < moves).long() * torch.randint(-1, 3, (b, t), generator=g)
+    pos = step.cumsum(1).clamp(min=0)
+    up = torch.rand(b, t, generator=g) < lift
+    whole, _ = lifts_on_char(pos, up)
+    assert torch.equal(whole, _lifts_by_hand(pos, up))
+    pieces, state = [], None
+    bounds = sorted({0, t, *[c for c in cuts if c < t]})
+    for a, z in zip(bounds, bounds[1:]):
+        count, state = lifts_on_char(pos[:, a:z], up[:, a:z], state)
+        pieces.append(count)
+    assert torch.equal(torch.cat(pieces, 1), whole)
+
+
+def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift():
+    model = make("synthesis", jump=True)
+    x = batch(3, 30)
+    feats, _ = stroke_context(x, model.pen_origin)
+    phi = torch.zeros(3, 30, TEXTS.shape[1] + 1)
+    pos = torch.tensor([[0] * 10 + [1] * 10 + [2] * 10, [0] * 15 + [3] * 15, [0] * 5 + [1] * 25])  # line 3: past its text
+    phi.scatter_(2, pos.unsqueeze(-1), 1.0)
+    lengths = MASK.sum(1)
+    with torch.no_grad():
+        shift, _ = jump_shift(model.jump, x, feats, phi, TEXTS, lengths, None)
+    count, _ = lifts_on_char(pos, x[..., 2] > 0.5)
+    for i in range(3):
+        for t in range(30):
+            p = int(pos[i, t])
+            if x[i, t, 2] < 0.5 or p >= int(lengths[i]):
+                assert not shift[i, t].any()
+                continue
+            row = model.jump[int(TEXTS[i, p]) * JUMP_LIFTS + min(int(count[i, t]), JUMP_LIFTS - 1)]
+            want = feats[i, t] @ row[:4] + row[4]
+            torch.testing.assert_close(shift[i, t], want.detach())
+    assert (x[:2, :, 2] > 0.5).sum() > 3  # the batch has air moves on the text to check
+
+
+def test_a_model_grown_a_jump_table_starts_as_it_was_and_then_moves_air_moves_only():
+    from hwkit.finetune import load_grown
+
+    plain = make("synthesis", context=True)
+    grown = build_model(tiny("synthesis", jump=True)).eval()
+    load_grown(grown, SimpleNamespace(name="plain", weights=plain.state_dict()))
+    x = batch(3, 40)
+    with torch.no_grad():
+        grown.pen_origin.copy_(plain.pen_origin)
+        torch.testing.assert_close(run(grown, x)[0], run(plain, x)[0])
+        grown.jump.fill_(0.3)
+        moved = (run(grown, x)[0] - run(plain, x)[0]).abs().amax(-1) > 1e-4
+    assert moved.any()
+    assert not (moved & (x[..., 2] < 0.5)).any()  # pen-down points are the network's own
+
+
+def test_a_jump_table_needs_the_synthesis_net_and_its_stroke_context():
+    with pytest.raises(ValueError, match="jump_table"):
+        ModelConfig("synthesis", alphabet_size=A, jump_table=True)
+    with pytest.raises(ValueError, match="jump_table"):
+        ModelConfig("prediction", stroke_context=True, jump_table=True)

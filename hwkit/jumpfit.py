@@ -1,0 +1,147 @@
+"""Fit a synthesis model's jump table (``models.jump_rows``) with the rest of the network frozen.
+
+The table acts only at air moves, and it reads only what the frozen network
+computes without it (the window's peak, the lifts since it came, the stroke
+context). So the frozen network's outputs at the air moves of a store's lines
+are computed once, in one pass without gradients, and the table is fitted to
+them alone: about 10 minutes on one CPU thread for 19,200 lines, where training
+the whole network on the CPU for that long does not move its capitals
+(BENCHMARKS.md, quality). The epoch kept is the one with the lowest loss on the
+valid split's air moves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from hwkit import mdn
+from hwkit.checkpoint import Checkpoint
+from hwkit.dataset import BucketBatchSampler, StrokeDataset, collate
+from hwkit.errors import OptionError
+from hwkit.finetune import load_grown
+from hwkit.models import build_model, jump_rows, jump_values, stroke_context
+from hwkit.progress import Progress, ignore
+from hwkit.store import Store
+
+
+@dataclass
+class AirMoves:
+    """The frozen network at every air move on the text of some lines, and the lines' own loss."""
+
+    out: torch.Tensor  # (N, 1 + 6M) the mixture outputs without the table
+    rows: torch.Tensor  # (N,) table rows
+    inputs: torch.Tensor  # (N, 5) stroke context and a 1
+    target: torch.Tensor  # (N, 3) the move
+    nats: float  # the lines' summed loss over all their points, without the table
+    lines: int
+
+    def nll(self, table: torch.Tensor, at: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """Nats per air move with ``table`` added, ``(N,)`` (or those ``at``)."""
+        out = self.out[at] + jump_values(table, self.rows[at], self.inputs[at])
+        return -mdn.log_likelihood(mdn.split_params(out), self.target[at])
+
+
+@dataclass
+class JumpFit:
+    checkpoint: Checkpoint
+    valid_before: float  # nats per air move on the valid split, without and with the table
+    valid_after: float
+    valid_nats_per_line: float  # whole valid lines, with the table (as training reports it)
+    train_moves: int
+    epoch: int  # the one kept, from 1
+
+
+@torch.no_grad()
+def air_moves(model: torch.nn.Module, data: StrokeDataset, lines: int | None = None, batch_size: int = 32,
+              progress: Progress = ignore) -> AirMoves:  # fmt: skip
+    """Teacher-force ``model`` over the first ``lines`` of ``data`` (all by default) and keep what the jump
+    table needs at each air move."""
+    parts: dict[str, list[torch.Tensor]] = {"out": [], "rows": [], "inputs": [], "target": []}
+    nats, done = 0.0, 0
+    lengths = data.lengths[:lines]
+    sampler = BucketBatchSampler(lengths, batch_size, shuffle=False)
+    for indices in sampler:
+        batch = collate([data[i] for i in indices])
+        x, target = batch.offsets[:, :-1], batch.offsets[:, 1:]
+        out, _, attention = model(x, batch.chars, batch.char_mask)
+        nats += float(mdn.sequence_nll(mdn.split_params(out), target, batch.point_mask[:, 1:]).sum())
+        feats, _ = stroke_context(x, model.pen_origin)
+        where, rows, inputs, _ = jump_rows(x, feats, attention.phi, batch.chars.long(), batch.char_mask.sum(1), None)
+        real = batch.point_mask[:, 1:].bool()[where]  # padding never lifts the pen, but be sure
+        for key, value in zip(parts, (out[where], rows, inputs, target[where])):
+            parts[key].append(value[real])
+        done += len(indices)
+        progress({"event": "lines", "split": data.split, "done": done, "total": len(lengths)})
+    return AirMoves(*(torch.cat(v) for v in parts.values()), nats=nats, lines=len(lengths))
+
+
+def fit_jump_table(
+    init: Checkpoint,
+    store: Store | str,
+    *,
+    lines: int | None = None,
+    epochs: int = 20,
+    lr: float = 0.01,
+    batch_size: int = 8192,
+    seed: int = 0,
+    progress: Progress = ignore,
+) -> JumpFit:
+    """``init`` with a jump table fitted on ``store``'s train lines (the first ``lines``; all by default).
+
+    ``init`` must be a synthesis model with the stroke context; a table it already
+    has is where the fit starts. Adam over the air moves for ``epochs`` passes, the
+    rate falling linearly to zero.
+    """
+    config = init.model_config
+    if config.kind != "synthesis" or not config.stroke_context:
+        raise OptionError("init", f"{init.name}: a jump table needs a synthesis model with the stroke context")
+    model = build_model(dataclasses.replace(config, jump_table=True))
+    load_grown(model, init)
+    model.eval().requires_grad_(False)
+    train_set = StrokeDataset(store, "train", in_memory=True, alphabet=init.alphabet, stats=init.stats)
+    valid_set = StrokeDataset(train_set.store, "valid", in_memory=True, alphabet=init.alphabet, stats=init.stats)
+    start = model.jump.detach().clone()
+    model.jump.zero_()  # the frozen network's own outputs
+    train = air_moves(model, train_set, lines, progress=progress)
+    valid = air_moves(model, valid_set, progress=progress)
+
+    generator = torch.Generator().manual_seed(seed)
+    table = start.requires_grad_(True)
+    optimizer = torch.optim.Adam([table], lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 - epoch / epochs)
+    with torch.no_grad():
+        before = float(valid.nll(torch.zeros_like(table)).mean())
+        best, best_table, best_epoch = float(valid.nll(table).mean()), table.detach().clone(), 0
+    n = len(train.target)
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(n, generator=generator)
+        for at in order.split(batch_size):
+            loss = train.nll(table, at).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        schedule.step()
+        with torch.no_grad():
+            score = float(valid.nll(table).mean())
+        if score < best:
+            best, best_table, best_epoch = score, table.detach().clone(), epoch
+        progress({"event": "epoch", "done": epoch, "total": epochs, "valid": score})
+
+    with torch.no_grad():
+        change = float((valid.nll(best_table) - valid.nll(torch.zeros_like(table))).sum())
+    slim = init.weights_only()
+    record = {"kind": "jump_table", "train_moves": n, "epoch": best_epoch, "valid_nats_per_move": best,
+              "valid_nats_per_move_before": before}  # fmt: skip
+    fitted = dataclasses.replace(
+        slim,
+        model_config=model.config,
+        weights={**model.state_dict(), "jump": best_table},
+        best_valid=(valid.nats + change) / valid.lines,
+        metrics=[*slim.metrics, record],
+        init_from={"path": init.name, "weights_sha256": init.weights_sha256(), "store": init.store},
+        path=None,
+    )
+    return JumpFit(fitted, before, best, fitted.best_valid, n, best_epoch)

@@ -1,0 +1,46 @@
+import dataclasses
+
+import pytest
+import torch
+
+from hwkit.checkpoint import Checkpoint
+from hwkit.dataset import StrokeDataset
+from hwkit.errors import OptionError
+from hwkit.jumpfit import fit_jump_table
+from hwkit.train import evaluate, start
+
+TEXTS = ["The Fox", "HE MET", "a Hat", "Ox and Ax"]
+
+
+@pytest.fixture
+def context_model(make_store, tmp_path):
+    store = make_store("caps", n_lines=36, texts=TEXTS * 9)
+    run = start(store, "synthesis", "tiny", stroke_context=True, run_dir=tmp_path / "base", max_steps=2, time_limit=0)
+    return store, Checkpoint.load(run.best_path)
+
+
+def test_a_fitted_jump_table_lowers_the_air_moves_loss_and_leaves_the_rest_as_it_was(context_model):
+    store, init = context_model
+    events = []
+    fit = fit_jump_table(init, store, epochs=6, lr=0.05, batch_size=64, progress=events.append)
+    ckpt = fit.checkpoint
+    assert ckpt.model_config == dataclasses.replace(init.model_config, jump_table=True)
+    assert fit.train_moves > 50 and 1 <= fit.epoch <= 6
+    assert fit.valid_after < fit.valid_before
+    for name, weight in init.weights.items():
+        assert torch.equal(ckpt.weights[name], weight), name
+    assert ckpt.weights["jump"].abs().sum() > 0
+    assert ckpt.resume is None and ckpt.init_from["weights_sha256"] == init.weights_sha256()
+    # the loss it records is the whole valid lines' loss of the model it writes, as training measures it
+    model = ckpt.build_model()
+    valid = StrokeDataset(store, "valid", alphabet=ckpt.alphabet, stats=ckpt.stats)
+    assert ckpt.best_valid == pytest.approx(evaluate(model, valid, 4, torch.device("cpu")).nats_per_line, rel=1e-4)
+    assert [e["done"] for e in events if e["event"] == "epoch"] == list(range(1, 7))
+    assert {e.get("split") for e in events if e["event"] == "lines"} == {"train", "valid"}
+
+
+def test_a_jump_table_needs_a_synthesis_model_with_the_stroke_context(make_store, tmp_path):
+    store = make_store("plain", texts=TEXTS * 6)
+    run = start(store, "synthesis", "tiny", run_dir=tmp_path / "plain", max_steps=1, time_limit=0)
+    with pytest.raises(OptionError, match="stroke context"):
+        fit_jump_table(Checkpoint.load(run.best_path), store, epochs=1)
