@@ -69,10 +69,10 @@ def air_moves(model: torch.nn.Module, data: StrokeDataset, lines: int | None = N
         out, _, attention = model(x, batch.chars, batch.char_mask)
         nats += float(mdn.sequence_nll(mdn.split_params(out), target, batch.point_mask[:, 1:]).sum())
         feats, _ = stroke_context(x, model.pen_origin)
-        where, rows, inputs, _ = jump_rows(x, feats, attention.phi, batch.chars.long(), batch.char_mask.sum(1), None)
-        real = batch.point_mask[:, 1:].bool()[where]  # padding never lifts the pen, but be sure
-        for key, value in zip(parts, (out[where], rows, inputs, target[where])):
-            parts[key].append(value[real])
+        acts, rows, inputs, _ = jump_rows(x, feats, attention.phi, batch.chars.long(), batch.char_mask.sum(1), None)
+        where = (acts & batch.point_mask[:, 1:].bool()).nonzero(as_tuple=True)  # padding never lifts; be sure
+        for key, value in zip(parts, (out, rows, inputs, target)):
+            parts[key].append(value[where])
         done += len(indices)
         progress({"event": "lines", "split": data.split, "done": done, "total": len(lengths)})
     return AirMoves(*(torch.cat(v) for v in parts.values()), nats=nats, lines=len(lengths))

@@ -135,32 +135,30 @@ def lifts_on_char(pos: Tensor, up: Tensor, state: Tensor | None = None) -> tuple
 
 def jump_rows(
     x: Tensor, feats: Tensor, phi: Tensor, chars: Tensor, lengths: Tensor, state: Tensor | None
-) -> tuple[tuple[Tensor, Tensor], Tensor, Tensor, Tensor]:
-    """Where the jump table acts, and with what: ``(where, rows, inputs, state)``.
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Where the jump table acts, and with what: ``(acts, rows, inputs, state)``.
 
-    ``where`` indexes the air moves on the text (``(B, T)`` positions), ``rows`` the
-    table row of each (character code x ``JUMP_LIFTS`` + lifts, 3 or more alike),
-    ``inputs`` ``(N, 5)`` the stroke context and a 1; ``state`` is the new lift
-    state. ``feats`` are the stroke-context features ``(B, T, 4)``, ``phi`` the
-    window's weights ``(B, T, U + 1)``, ``chars`` the codes ``(B, U)`` and
-    ``lengths`` the texts' lengths ``(B,)``. Once the window is past its text the
-    table does not act: a row for the stop position learns that a line's last
-    word is often followed by its deferred dots and bars, and sent every line
-    back to the left for marks its last word did not have (the reader then lost
-    the full stop).
+    ``acts`` ``(B, T)`` marks the air moves on the text, ``rows`` ``(B, T)`` gives
+    each point's table row (character code x ``JUMP_LIFTS`` + lifts, 3 or more
+    alike), ``inputs`` ``(B, T, 5)`` the stroke context and a 1; ``state`` is the
+    new lift state. ``feats`` are the stroke-context features ``(B, T, 4)``,
+    ``phi`` the window's weights ``(B, T, U + 1)``, ``chars`` the codes ``(B, U)``
+    and ``lengths`` the texts' lengths ``(B,)``. Once the window is past its text
+    the table does not act: a row for the stop position learns that a line's
+    last word is often followed by its deferred dots and bars, and sent every
+    line back to the left for marks its last word did not have (the reader then
+    lost the full stop).
     """
     pos = phi.argmax(-1)  # (B, T)
     up = x[..., 2] > 0.5
     count, state = lifts_on_char(pos, up, state)
-    code = chars.gather(1, pos.clamp(max=chars.shape[1] - 1))
-    where = (up & (pos < lengths[:, None])).nonzero(as_tuple=True)
-    rows = code[where] * JUMP_LIFTS + count[where].clamp(max=JUMP_LIFTS - 1)
-    inputs = torch.cat([feats[where], feats.new_ones(len(rows), 1)], dim=1)
-    return where, rows, inputs, state
+    rows = chars.gather(1, pos.clamp(max=chars.shape[1] - 1)) * JUMP_LIFTS + count.clamp(max=JUMP_LIFTS - 1)
+    inputs = torch.cat([feats, feats.new_ones(*feats.shape[:2], 1)], dim=-1)
+    return up & (pos < lengths[:, None]), rows, inputs, state
 
 
 def jump_values(table: Tensor, rows: Tensor, inputs: Tensor) -> Tensor:
-    """The table's addition to the mixture outputs at each air move: ``(N, 1 + 6M)``."""
+    """The table's addition to the mixture outputs at air moves ``(N,)`` with inputs ``(N, 5)``: ``(N, 1 + 6M)``."""
     return torch.bmm(inputs.unsqueeze(1), table[rows]).squeeze(1)
 
 
@@ -169,9 +167,12 @@ def jump_shift(
 ) -> tuple[Tensor, Tensor]:
     """The jump table's addition to the mixture outputs, ``(B, T, 1 + 6M)`` (zero but at air moves on the text),
     and the new lift state; the arguments are ``jump_rows``'. The table is ``(A * JUMP_LIFTS, 5, 1 + 6M)``."""
-    where, rows, inputs, state = jump_rows(x, feats, phi, chars, lengths, state)
-    shift = feats.new_zeros(*x.shape[:2], table.shape[-1]).index_put(where, jump_values(table, rows, inputs))
-    return shift, state
+    acts, rows, inputs, state = jump_rows(x, feats, phi, chars, lengths, state)
+    if x.shape[1] == 1:  # a sampling step: every line's value, masked, so that a GPU never waits on nonzero()
+        return (jump_values(table, rows[:, 0], inputs[:, 0]) * acts).unsqueeze(1), state
+    where = acts.nonzero(as_tuple=True)  # training: the air moves alone (a few per cent of the points)
+    values = jump_values(table, rows[where], inputs[where])
+    return feats.new_zeros(*x.shape[:2], table.shape[-1]).index_put(where, values), state
 
 
 @dataclass
