@@ -172,7 +172,7 @@ def jump_shift(
         return (jump_values(table, rows[:, 0], inputs[:, 0]) * acts).unsqueeze(1), state
     where = acts.nonzero(as_tuple=True)  # training: the air moves alone (a few per cent of the points)
     values = jump_values(table, rows[where], inputs[where])
-    return feats.new_zeros(*x.shape[:2], table.shape[-1]).index_put(where, values), state
+    return values.new_zeros(*x.shape[:2], table.shape[-1]).index_put(where, values), state
 
 
 @dataclass

@@ -375,3 +375,12 @@ def test_a_jump_table_needs_the_synthesis_net_and_its_stroke_context():
         ModelConfig("synthesis", alphabet_size=A, jump_table=True)
     with pytest.raises(ValueError, match="jump_table"):
         ModelConfig("prediction", stroke_context=True, jump_table=True)
+
+
+def test_a_jump_table_trains_under_bf16_autocast():
+    # --bf16 runs the forward under autocast, where the table's matmul comes out in bf16
+    model = make("synthesis", jump=True).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _, _ = model(batch(3, 20), TEXTS, MASK)
+    out.float().square().sum().backward()
+    assert torch.isfinite(model.jump.grad).all() and model.jump.grad.abs().sum() > 0
