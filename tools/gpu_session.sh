@@ -3,7 +3,9 @@
 # the bundled model side by side with the CUDA tests, on two new capitals drills. Each
 # run's last.pt is copied every epoch, and the last three of each (or the best) come back
 # as weights only, to be chosen among on benchmarks/select_texts.txt. Stage 5 came from
-# this script with SEED=5 (run B), then a --resume of each run for 230 s more.
+# this script with SEED=5 (run B), then a --resume of each run for 230 s more. From stage 6 the
+# runs train its jump table with the rest; refitting the table on the CPU afterwards
+# (tools/fit_jump_table.py on the chosen checkpoint) is a ten-minute step worth measuring.
 #   T_TRAIN: seconds each training runs (default 330); DEVICE: cuda (cpu for a dry run);
 #   LINES: lines per drill corpus (default 24000); SEED: the first drill's seed (default 7,
 #   a drill no bundled model has seen; the second drill is SEED + 1).
