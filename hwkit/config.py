@@ -230,6 +230,8 @@ def make_configs(
     model, recipe = preset_values(kind, preset)
     model.update({k: v for k, v in given.items() if k in model_fields})
     recipe.update({k: v for k, v in given.items() if k in train_fields})
+    if model.get("jump_table") and not model.get("stroke_context"):
+        raise OptionError("jump_table", "places the pen by the stroke context: add --stroke-context")
     return ModelConfig(kind=kind, alphabet_size=alphabet_size, **model), TrainConfig(**recipe)
 
 

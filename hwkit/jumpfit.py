@@ -20,7 +20,7 @@ import torch
 from hwkit import mdn
 from hwkit.checkpoint import Checkpoint
 from hwkit.dataset import BucketBatchSampler, StrokeDataset, collate
-from hwkit.errors import OptionError
+from hwkit.errors import OptionError, StoreError
 from hwkit.finetune import load_grown
 from hwkit.models import build_model, jump_rows, jump_values, stroke_context
 from hwkit.progress import Progress, ignore
@@ -47,11 +47,12 @@ class AirMoves:
 @dataclass
 class JumpFit:
     checkpoint: Checkpoint
-    valid_before: float  # nats per air move on the valid split, without and with the table
+    valid_before: float  # nats per air move on the valid split: without a table, with the one it started from,
+    valid_start: float  # and with the one fitted
     valid_after: float
     valid_nats_per_line: float  # whole valid lines, with the table (as training reports it)
     train_moves: int
-    epoch: int  # the one kept, from 1
+    epoch: int  # the one kept, from 1 (0: none beat the table it started from)
 
 
 @torch.no_grad()
@@ -96,6 +97,8 @@ def fit_jump_table(
     rate falling linearly to zero.
     """
     config = init.model_config
+    if lines is not None and lines < 1:
+        raise OptionError("lines", f"fits on at least 1 train line, got {lines}")
     if config.kind != "synthesis" or not config.stroke_context:
         raise OptionError("init", f"{init.name}: a jump table needs a synthesis model with the stroke context")
     model = build_model(dataclasses.replace(config, jump_table=True))
@@ -107,6 +110,9 @@ def fit_jump_table(
     model.jump.zero_()  # the frozen network's own outputs
     train = air_moves(model, train_set, lines, progress=progress)
     valid = air_moves(model, valid_set, progress=progress)
+    for split, moves in (("train", train), ("valid", valid)):
+        if not len(moves.target):
+            raise StoreError(f"{train_set.store.path}: the {split} lines hold no air moves to fit a jump table to")
 
     generator = torch.Generator().manual_seed(seed)
     table = start.requires_grad_(True)
@@ -114,7 +120,8 @@ def fit_jump_table(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 - epoch / epochs)
     with torch.no_grad():
         before = float(valid.nll(torch.zeros_like(table)).mean())
-        best, best_table, best_epoch = float(valid.nll(table).mean()), table.detach().clone(), 0
+        start_score = float(valid.nll(table).mean())
+        best, best_table, best_epoch = start_score, table.detach().clone(), 0
     n = len(train.target)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator)
@@ -140,8 +147,9 @@ def fit_jump_table(
         model_config=model.config,
         weights={**model.state_dict(), "jump": best_table},
         best_valid=(valid.nats + change) / valid.lines,
+        store=train_set.store.reference(),
         metrics=[*slim.metrics, record],
         init_from={"path": init.name, "weights_sha256": init.weights_sha256(), "store": init.store},
         path=None,
     )
-    return JumpFit(fitted, before, best, fitted.best_valid, n, best_epoch)
+    return JumpFit(fitted, before, start_score, best, fitted.best_valid, n, best_epoch)

@@ -109,7 +109,7 @@ def stroke_context(x: Tensor, origin: Tensor, state: Tensor | None = None) -> tu
     return torch.cat([cur, prev], dim=-1) * CONTEXT_SCALE, new_state
 
 
-# Jump table rows: one per (character code, pen lifts 0, 1, 2, 3 or more).
+# Jump table rows: one per (character code, pen lifts 1, 2, 3, 4 or more; an air move always follows one).
 JUMP_LIFTS = 4
 LIFT_STATE = 2
 
@@ -139,20 +139,21 @@ def jump_rows(
     """Where the jump table acts, and with what: ``(acts, rows, inputs, state)``.
 
     ``acts`` ``(B, T)`` marks the air moves on the text, ``rows`` ``(B, T)`` gives
-    each point's table row (character code x ``JUMP_LIFTS`` + lifts, 3 or more
-    alike), ``inputs`` ``(B, T, 5)`` the stroke context and a 1; ``state`` is the
+    each point's table row (character code x ``JUMP_LIFTS`` + lifts - 1, 4 or
+    more alike), ``inputs`` ``(B, T, 5)`` the stroke context and a 1; ``state`` is the
     new lift state. ``feats`` are the stroke-context features ``(B, T, 4)``,
     ``phi`` the window's weights ``(B, T, U + 1)``, ``chars`` the codes ``(B, U)``
     and ``lengths`` the texts' lengths ``(B,)``. Once the window is past its text
-    the table does not act: a row for the stop position learns that a line's
+    (or its weights have all underflowed, far past it) the table does not act:
+    a row for the stop position learns that a line's
     last word is often followed by its deferred dots and bars, and sent every
     line back to the left for marks its last word did not have (the reader then
     lost the full stop).
     """
-    pos = phi.argmax(-1)  # (B, T)
+    pos = torch.where(phi.amax(-1) > 0, phi.argmax(-1), lengths[:, None])  # (B, T); all zeros: past the text
     up = x[..., 2] > 0.5
     count, state = lifts_on_char(pos, up, state)
-    rows = chars.gather(1, pos.clamp(max=chars.shape[1] - 1)) * JUMP_LIFTS + count.clamp(max=JUMP_LIFTS - 1)
+    rows = chars.gather(1, pos.clamp(max=chars.shape[1] - 1)) * JUMP_LIFTS + (count - 1).clamp(0, JUMP_LIFTS - 1)
     inputs = torch.cat([feats, feats.new_ones(*feats.shape[:2], 1)], dim=-1)
     return up & (pos < lengths[:, None]), rows, inputs, state
 

@@ -8,7 +8,7 @@ import torch
 
 from hwkit.alphabet import Alphabet
 from hwkit.checkpoint import BUNDLED, Checkpoint
-from hwkit.config import ModelConfig
+from hwkit.config import ModelConfig, make_configs
 from hwkit.dataset import StrokeDataset
 from hwkit.demo import held_out_writers, writer_lines
 from hwkit.demo_text import make_texts
@@ -128,6 +128,8 @@ def test_a_jump_table_is_grown_with_training_and_needs_the_stroke_context(make_s
     with pytest.raises(OptionError, match="jump_table: the initial model has a jump table"):
         start(store, init_from=grown.run_dir, jump_table=False, run_dir=tmp_path / "off", max_steps=1)
     with pytest.raises(OptionError, match="jump_table: places the pen by the stroke context"):
-        start(store, "synthesis", "tiny", jump_table=True, run_dir=tmp_path / "bare", max_steps=1)
+        start(tmp_path / "no-such.h5", "synthesis", "tiny", jump_table=True, run_dir=tmp_path / "bare")  # before the store
+    with pytest.raises(OptionError, match="jump_table: places the pen by the stroke context"):
+        make_configs("synthesis", "tiny", alphabet_size=5, jump_table=True)
     with pytest.raises(OptionError, match="jump_table: synthesis only"):
         start(store, "prediction", "tiny", stroke_context=True, jump_table=True, run_dir=tmp_path / "pred", max_steps=1)

@@ -26,7 +26,8 @@ def test_a_fitted_jump_table_lowers_the_air_moves_loss_and_leaves_the_rest_as_it
     ckpt = fit.checkpoint
     assert ckpt.model_config == dataclasses.replace(init.model_config, jump_table=True)
     assert fit.train_moves > 50 and 1 <= fit.epoch <= 6
-    assert fit.valid_after < fit.valid_before
+    assert fit.valid_after < fit.valid_before == fit.valid_start  # it had no table to start from
+    assert ckpt.store["path"] == str(store) and ckpt.init_from["store"] == init.store
     for name, weight in init.weights.items():
         assert torch.equal(ckpt.weights[name], weight), name
     assert ckpt.weights["jump"].abs().sum() > 0
@@ -37,6 +38,16 @@ def test_a_fitted_jump_table_lowers_the_air_moves_loss_and_leaves_the_rest_as_it
     assert ckpt.best_valid == pytest.approx(evaluate(model, valid, 4, torch.device("cpu")).nats_per_line, rel=1e-4)
     assert [e["done"] for e in events if e["event"] == "epoch"] == list(range(1, 7))
     assert {e.get("split") for e in events if e["event"] == "lines"} == {"train", "valid"}
+
+
+def test_a_refit_starts_from_the_table_it_has_and_says_so(context_model):
+    store, init = context_model
+    first = fit_jump_table(init, store, epochs=3, lr=0.05, batch_size=64).checkpoint
+    again = fit_jump_table(first, store, epochs=1, lr=1e-9, batch_size=64)
+    assert again.valid_start < again.valid_before  # the first fit's table, against none
+    assert again.valid_after == pytest.approx(again.valid_start, abs=1e-4)
+    with pytest.raises(OptionError, match="lines: fits on at least 1"):
+        fit_jump_table(init, store, lines=0)
 
 
 def test_a_jump_table_needs_a_synthesis_model_with_the_stroke_context(make_store, tmp_path):

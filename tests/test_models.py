@@ -338,6 +338,7 @@ def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift()
     phi = torch.zeros(3, 30, TEXTS.shape[1] + 1)
     pos = torch.tensor([[0] * 10 + [1] * 10 + [2] * 10, [0] * 15 + [3] * 15, [0] * 5 + [1] * 25])  # line 3: past its text
     phi.scatter_(2, pos.unsqueeze(-1), 1.0)
+    phi[0, 25:] = 0.0  # weights all underflowed: a window far past its text
     lengths = MASK.sum(1)
     with torch.no_grad():
         shift, _ = jump_shift(model.jump, x, feats, phi, TEXTS, lengths, None)
@@ -345,10 +346,10 @@ def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift()
     for i in range(3):
         for t in range(30):
             p = int(pos[i, t])
-            if x[i, t, 2] < 0.5 or p >= int(lengths[i]):
+            if x[i, t, 2] < 0.5 or p >= int(lengths[i]) or not phi[i, t].any():
                 assert not shift[i, t].any()
                 continue
-            row = model.jump[int(TEXTS[i, p]) * JUMP_LIFTS + min(int(count[i, t]), JUMP_LIFTS - 1)]
+            row = model.jump[int(TEXTS[i, p]) * JUMP_LIFTS + min(int(count[i, t]), JUMP_LIFTS) - 1]  # lifts 1..4+
             want = feats[i, t] @ row[:4] + row[4]
             torch.testing.assert_close(shift[i, t], want.detach())
     assert (x[:2, :, 2] > 0.5).sum() > 3  # the batch has air moves on the text to check

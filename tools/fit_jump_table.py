@@ -45,7 +45,9 @@ def main() -> None:
     fit = fit_jump_table(Checkpoint.load(args.model), args.store, lines=args.lines, epochs=args.epochs, lr=args.lr,
                          progress=progress)  # fmt: skip
     fit.checkpoint.save(args.output)
-    print(f"{args.output}: air moves in valid lines {fit.valid_before:.3f} -> {fit.valid_after:.3f} nats "
+    started_with = f", {fit.valid_start:.3f} with the table it had" if fit.valid_start != fit.valid_before else ""
+    print(f"{args.output}: air moves in valid lines {fit.valid_before:.3f} nats without a table{started_with}, "
+          f"{fit.valid_after:.3f} fitted "
           f"(epoch {fit.epoch} of {args.epochs}, {fit.train_moves:,} train moves); valid "
           f"{fit.valid_nats_per_line:.1f} nats per line; {time.monotonic() - started:.0f} s")  # fmt: skip
 

@@ -34,7 +34,10 @@ def main() -> None:
     texts = [t.strip() for t in open(args.texts, encoding="utf-8") if t.strip()]
     demo = DemoParams()
     if args.hands:
-        writers = [hand["writer_id"] - WRITER_ID_BASE for hand in Checkpoint.load(args.hands).hands]
+        hands = Checkpoint.load(args.hands).hands
+        writers = [int(hand.get("writer_id", -1)) - WRITER_ID_BASE for hand in hands]
+        if not hands or not all(0 <= w < demo.writers for w in writers):
+            parser.error(f"{args.hands}: its house hands are not all writers of the default demo corpus")
         lines = [line for w in writers for line in writer_lines(w, texts, line_seed=args.seed)]
         texts, who = texts * len(writers), f"each of the {len(writers)} house hands' writers {writers}"
     else:
@@ -47,7 +50,8 @@ def main() -> None:
     words = errors["word_accuracy"]
     print(f"{args.reader}: CER {cer(texts, read):.2%} on {len(texts)} fresh lines by {who}; "
           + ", ".join(f"{k} {v:.1%}" for k, v in errors["error_rate"].items())
-          + f"; first / later words read exactly {words['first']:.0%} / {words['later']:.0%}")
+          + "; first / later words read exactly "
+          + " / ".join("n/a" if words[k] is None else f"{words[k]:.0%}" for k in ("first", "later")))
 
 
 if __name__ == "__main__":
