@@ -128,6 +128,8 @@ def test_bad_flags_exit_2(in_tmp):
         (["--resume", "models", "--hidden", "64"], "--hidden: fixed by the checkpoint"),
         (["--resume", "models", "--model", "prediction"], "--model: fixed by the checkpoint"),
         (["--resume", "models", "--name", "other"], "--name: a resumed run stays in its folder"),
+        (["--model", "synthesis", "--jump-table"], "--jump-table: places the pen by the stroke context"),
+        (["--model", "prediction", "--stroke-context", "--jump-table"], "--jump-table: synthesis only"),
     ],
 )
 def test_bad_flag_combinations_are_usage_errors_before_any_work(in_tmp, args, says):
