@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -111,6 +112,9 @@ def prepare(
             result = prepare(source, output, demo=DemoParams(**chosen) if demo else None, jobs=jobs, force=force,
                              params=PrepareParams(**params), inkml_group=inkml_group, progress=report)  # fmt: skip
         except KeyboardInterrupt:  # nothing half-written: the store is renamed into place only when whole
+            # A Ctrl-C reaches the whole process group: when a worker's interrupt got here first, this
+            # process's own may still be pending, and it would end the exit below as a death by SIGINT.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             note.print("interrupted; no store written")
             raise SystemExit(130) from None
     if as_json:
