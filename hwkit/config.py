@@ -196,6 +196,8 @@ def check_options(kind: str, preset: str, overrides: Mapping[str, Any]) -> None:
         raise OptionError("stroke_context", "for the handwriting nets; the recognizer reads whole lines both ways")
     if given.get("jump_table") and kind != "synthesis":
         raise OptionError("jump_table", f"synthesis only: it reads the window's character (this is a {kind} model)")
+    if given.get("jump_table") and not given.get("stroke_context"):
+        raise OptionError("jump_table", "places the pen by the stroke context: add --stroke-context")
     if kind == "recognizer" and given.get("clip") == "graves":
         raise OptionError("clip", "graves clipping is for the handwriting nets; the recognizer clips by norm")
     if "max_norm" in given:
@@ -230,8 +232,6 @@ def make_configs(
     model, recipe = preset_values(kind, preset)
     model.update({k: v for k, v in given.items() if k in model_fields})
     recipe.update({k: v for k, v in given.items() if k in train_fields})
-    if model.get("jump_table") and not model.get("stroke_context"):
-        raise OptionError("jump_table", "places the pen by the stroke context: add --stroke-context")
     return ModelConfig(kind=kind, alphabet_size=alphabet_size, **model), TrainConfig(**recipe)
 
 

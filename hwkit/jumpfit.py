@@ -25,6 +25,7 @@ from hwkit.finetune import load_grown
 from hwkit.models import build_model, jump_rows, jump_values, stroke_context
 from hwkit.progress import Progress, ignore
 from hwkit.store import Store
+from hwkit.train import batch_nll
 
 
 @dataclass
@@ -68,7 +69,7 @@ def air_moves(model: torch.nn.Module, data: StrokeDataset, lines: int | None = N
         batch = collate([data[i] for i in indices])
         x, target = batch.offsets[:, :-1], batch.offsets[:, 1:]
         out, _, attention = model(x, batch.chars, batch.char_mask)
-        nats += float(mdn.sequence_nll(mdn.split_params(out), target, batch.point_mask[:, 1:]).sum())
+        nats += float(batch_nll(out, batch).sum())
         feats, _ = stroke_context(x, model.pen_origin)
         acts, rows, inputs, _ = jump_rows(x, feats, attention.phi, batch.chars.long(), batch.char_mask.sum(1), None)
         where = (acts & batch.point_mask[:, 1:].bool()).nonzero(as_tuple=True)  # padding never lifts; be sure

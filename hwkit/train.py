@@ -323,7 +323,6 @@ def start(
     kind, preset = kind or "prediction", preset or ("finetune" if init is not None else "demo")
     if init is None and (preset == "finetune" or overrides.get("anchor")):
         raise OptionError("preset" if preset == "finetune" else "anchor", "fine-tuning only: give --init-from")
-    check_options(kind, preset, overrides)  # before looking for the store: bad options fail first
     # the parts a model may grow with --init-from: taken from the initial model unless switched on here
     grown = {"stroke_context": "reads the stroke context", "jump_table": "has a jump table"}
     wanted = {name: overrides.get(name) for name in grown}
@@ -332,15 +331,15 @@ def start(
             if getattr(init.model_config, name) and wanted[name] is False:
                 raise OptionError(name, f"the initial model {what}; it cannot unlearn it")
             wanted[name] = wanted[name] or getattr(init.model_config, name)
-    if wanted["jump_table"] and not wanted["stroke_context"]:
-        raise OptionError("jump_table", "places the pen by the stroke context: add --stroke-context")
+    overrides = {**overrides, **{k: v for k, v in wanted.items() if v is not None}}
+    check_options(kind, preset, overrides)  # before looking for the store: bad options fail first
     store_path = Path(store) if store is not None else default_store()
     opened = Store(store_path)
     alphabet = opened.alphabet
     if init is not None and kind != "prediction":
         alphabet = fit_alphabet(init.alphabet, opened, extend=extend_alphabet)
     model_config, config = make_configs(kind, preset, alphabet_size=len(alphabet) if kind != "prediction" else 0,
-                                        **{**overrides, **{k: v for k, v in wanted.items() if v is not None}})  # fmt: skip
+                                        **overrides)  # fmt: skip
     if init is not None:
         model_config = dataclasses.replace(init.model_config, alphabet_size=model_config.alphabet_size,
                                            **{k: bool(v) for k, v in wanted.items()})  # fmt: skip
