@@ -9,6 +9,7 @@ the per-line rates for finding the worst lines.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 
 
@@ -89,7 +90,8 @@ def error_breakdown(refs: Sequence[str], hyps: Sequence[str]) -> dict:
     (capitals, digits, lower case, spaces: substituted or dropped), and the share of first words and
     of later words read exactly (every character matched, and nothing but spaces inserted inside
     the word or at its edges); and, per character other than the space, ``[misread, count]``, which
-    is what tells a capital drawn in three strokes from one drawn in one.
+    is what tells a capital drawn in three strokes from one drawn in one. The counts behind the shares
+    are ``characters`` and ``misread`` per class, and ``words``: ``[read exactly, count]``.
 
     Insertions belong to no class; ``cer`` counts them.
     """
@@ -132,6 +134,8 @@ def error_breakdown(refs: Sequence[str], hyps: Sequence[str]) -> dict:
     return {
         "error_rate": {name: (wrong[name] / total[name] if total[name] else None) for name in CLASSES},
         "characters": total,
+        "misread": wrong,
+        "words": words,
         "word_accuracy": {name: (good / count if count else None) for name, (good, count) in words.items()},
         "by_character": dict(sorted(by_char.items())),
     }
@@ -148,3 +152,60 @@ def most_misread(breakdowns: Sequence[dict], top: int = 12, at_least: int = 5) -
             s[1] += n
     rows = [(c, bad, n) for c, (bad, n) in summed.items() if n >= at_least and bad]
     return sorted(rows, key=lambda r: (-r[1] / r[2], -r[2], r[0]))[:top]
+
+
+def ratio_interval(counts: Sequence[tuple[float, float]], z: float = 1.96) -> dict | None:
+    """``sum(k) / sum(n)`` over clusters ``(k, n)``, with an approximate 95% interval: ``{rate, low, high}``.
+
+    Errors cluster: the same text written at several seeds is misread alike ("Ice" read as "lce" at
+    every seed), so counting characters as independent draws would make the interval far too
+    narrow. The spread between clusters (a ratio estimator's variance) sets a design effect, which
+    shrinks the count to an effective one for a Wilson interval; Wilson, so that a rate of 0 still
+    gets an upper bound. None when the clusters hold nothing to count.
+    """
+    n_total = sum(n for _, n in counts)
+    if n_total <= 0:
+        return None
+    rate = sum(k for k, _ in counts) / n_total
+    m = len(counts)
+    effective = n_total
+    if m > 1 and 0 < rate < 1:
+        spread = m / (m - 1) * sum((k - rate * n) ** 2 for k, n in counts) / n_total**2  # var of the ratio
+        binomial = rate * (1 - rate) / n_total
+        effective = n_total / max(1.0, spread / binomial)
+    p = min(rate, 1.0)  # CER can pass 1 (insertions); the interval is for shares
+    centre = (p + z * z / (2 * effective)) / (1 + z * z / effective)
+    half = z / (1 + z * z / effective) * math.sqrt(p * (1 - p) / effective + z * z / (4 * effective**2))
+    return {"rate": rate, "low": max(0.0, centre - half), "high": min(1.0, centre + half)}
+
+
+def pooled(refs: Sequence[str], hyps: Sequence[str], clusters: Sequence[Hashable] | None = None) -> dict:
+    """CER, the shares of ``error_breakdown`` and ``lines``, pooled over all lines, each a ``ratio_interval``.
+
+    ``clusters`` names what makes lines' errors alike (``hwkit evaluate``: the text, written at
+    every seed); by default each line is its own.
+    """
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    keys = list(range(len(refs))) if clusters is None else list(clusters)
+    if len(keys) != len(refs):
+        raise ValueError(f"{len(refs)} lines but {len(keys)} clusters")
+    sums: dict[Hashable, dict[str, list[float]]] = {}
+    for key, ref, hyp in zip(keys, refs, hyps):
+        b = error_breakdown([ref], [hyp])
+        rows = {"cer": (edit_distance(ref, hyp), len(ref))}
+        rows.update({name: (b["misread"][name], b["characters"][name]) for name in CLASSES})
+        rows.update({f"{name} words": (count - good, count) for name, (good, count) in b["words"].items()})
+        acc = sums.setdefault(key, {})
+        for name, (k, n) in rows.items():
+            acc.setdefault(name, [0, 0])
+            acc[name][0] += k
+            acc[name][1] += n
+    names = ["cer", *CLASSES, "first words", "later words"]
+    out: dict = {"lines": len(refs)}
+    for name in names:
+        counts = [tuple(acc.get(name, (0, 0))) for acc in sums.values()]
+        out[name] = ratio_interval(counts)
+        if out[name] is not None:
+            out[name].update(count=sum(n for _, n in counts), wrong=sum(k for k, _ in counts))
+    return out

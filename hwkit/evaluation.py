@@ -15,6 +15,11 @@
   case and word spaces misread, and the first word of a line against the
   others; and whether a line keeps one hand (``handstyle``: its halves compared,
   against how much real test lines' halves differ).
+- Pooled over the seeds, per bias (``cer.pooled``): the same shares with 95%
+  intervals, a text's lines at every seed counted as one cluster, beside the
+  judge's shares on real test lines, the level real writing reaches under it.
+  A hundred sentences hold only about 130 capitals, so a difference of a few
+  points between two models is easily luck.
 
 Everything returned is JSON-ready; the grid of worst and best lines is a PNG.
 """
@@ -27,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwkit.cer import cer, error_breakdown, line_cers
+from hwkit.cer import cer, error_breakdown, line_cers, pooled
 from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
 from hwkit.config import WRITERS
 from hwkit.errors import CheckpointError, TextError
@@ -156,6 +161,7 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
     control = truths[1:] + truths[:1]  # each line scored against another line's text: the metric must fail
     points_per_char = _points_per_char(store)
     runs, pictures = [], []
+    readings_at: dict[float, list[str]] = {}  # every seed's readings, per bias
     for bias in biases:
         for seed in seeds:
             progress({"event": "note", "text": f"writing {len(texts)} lines at bias {bias:g}, seed {seed}"})
@@ -182,17 +188,27 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
                 "hand": hands.switch_rate(offsets) if hands is not None else None,
             })  # fmt: skip
             pictures.append((bias, offsets, read, per_line))
+            readings_at.setdefault(bias, []).extend(read)
     report = {"reader": str(judge.checkpoint.path), "primed": primed, "house_hands": bool(primed and ckpt.hands),
               "tries": tries, "chooser": str(choosing.checkpoint.path) if choosing is not None else None, "judge_chose": judge_chose,
               "reader_cer_on_real_test_lines": cer(truths, readings),
               "reader_cer_against_shuffled_texts": cer(control, readings), "texts": len(texts),
               "reader_errors_on_real_test_lines": error_breakdown(truths, readings),
               "real_lines_switch_rate": hands.real_switch_rate if hands is not None else None,
-              "points_per_char": points_per_char, "runs": runs}  # fmt: skip
+              "reader_pooled_on_real_test_lines": pooled(truths, readings),
+              "points_per_char": points_per_char, "runs": runs,
+              "pooled": [{"bias": bias, "seeds": list(seeds), **_pooled_runs(texts, read)}
+                         for bias, read in readings_at.items()]}  # fmt: skip
     if grid is not None:
         bias, offsets, read, per_line = min(pictures, key=lambda p: abs(p[0] - 1.0))
         report["grid"] = str(draw_grid(Path(grid), texts, offsets, read, per_line, bias))
     return report
+
+
+def _pooled_runs(texts: Sequence[str], read: Sequence[str]) -> dict:
+    """``cer.pooled`` over runs that each wrote ``texts`` in order: a text's lines form one cluster."""
+    runs = len(read) // len(texts)
+    return pooled(list(texts) * runs, read, list(range(len(texts))) * runs)
 
 
 def _points_per_char(store) -> float:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwkit.cer import align, cer, edit_distance, error_breakdown, line_cers, most_misread
+from hwkit.cer import align, cer, edit_distance, error_breakdown, line_cers, most_misread, pooled, ratio_interval
 
 PROPERTY = settings(max_examples=200, deadline=None)
 text = st.text(alphabet="abcde", max_size=12)  # few letters, so strings share characters and edits interact
@@ -150,3 +150,53 @@ def test_reading_every_line_right_is_no_error_anywhere(refs):
     b = error_breakdown(refs, refs)
     assert all(rate in (0.0, None) for rate in b["error_rate"].values())
     assert all(acc in (1.0, None) for acc in b["word_accuracy"].values())
+
+
+counts = st.lists(st.tuples(st.integers(0, 20), st.integers(1, 20)).map(lambda kn: (min(kn), kn[1])), min_size=1,
+                  max_size=30)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts)
+def test_the_interval_holds_the_pooled_share_and_stays_within_0_and_1(clusters):
+    share = ratio_interval(clusters)
+    assert share["rate"] == pytest.approx(sum(k for k, _ in clusters) / sum(n for _, n in clusters))
+    assert 0.0 <= share["low"] <= share["rate"] + 1e-12 and share["rate"] - 1e-12 <= share["high"] <= 1.0
+    assert share["high"] > share["low"]  # never certain, not even of a share of 0 or 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(2, 40), st.integers(1, 10))
+def test_errors_heaped_on_a_few_clusters_widen_the_interval(clusters, size):
+    """The same count of errors, spread one per cluster or heaped on a few: the heap is less sure."""
+    wrong = clusters // 2
+    spread = [(1, size)] * wrong + [(0, size)] * (clusters - wrong)
+    heaped = [(size, size)] * (wrong // size) + [(wrong % size, size)] + [(0, size)] * (clusters - wrong // size - 1)
+    a, b = ratio_interval(spread), ratio_interval(heaped)
+    assert a["rate"] == pytest.approx(b["rate"])
+    if size > 1 and wrong >= size:
+        assert b["high"] - b["low"] > a["high"] - a["low"]
+
+
+def test_no_characters_to_count_is_no_share():
+    assert ratio_interval([(0, 0), (0, 0)]) is None
+    assert pooled(["12"], ["12"])["capitals"] is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text(alphabet="aZ9 .", max_size=15), st.text(alphabet="aZ9 .", max_size=15)),
+                min_size=1, max_size=6), st.integers(1, 3))
+def test_pooled_shares_are_the_breakdown_of_all_lines(pairs, runs):
+    refs, hyps = [list(x) * runs for x in zip(*pairs)]
+    p = pooled(refs, hyps, list(range(len(pairs))) * runs)
+    b = error_breakdown(refs, hyps)
+    assert p["lines"] == len(refs)
+    if p["cer"] is not None:
+        assert p["cer"]["rate"] == pytest.approx(cer(refs, hyps))
+    for name, rate in b["error_rate"].items():
+        assert (p[name] is None) == (rate is None)
+        if rate is not None:
+            assert p[name]["rate"] == pytest.approx(rate) and p[name]["count"] == b["characters"][name]
+    for name, accuracy in b["word_accuracy"].items():
+        if accuracy is not None:
+            assert 1 - p[f"{name} words"]["rate"] == pytest.approx(accuracy)

@@ -127,6 +127,27 @@ def test_evaluate_synthesis_reports_every_field_and_a_grid(models, tmp_path):
     assert worst and line in tables.stdout.splitlines(), same  # a tiny model misreads plenty
 
 
+def test_evaluate_pools_the_seeds_of_each_bias_with_intervals(models, tmp_path):
+    args = ("evaluate", models["synth"], "--reader", models["reader"], "--texts", "6", "--bias", "1", "--seed", "1",
+            "--seed", "2", "--grid", tmp_path / "grid.png")  # fmt: skip
+    writing = json.loads(run(*args, "--json").stdout)["writing"]
+    (pooled,) = writing["pooled"]
+    assert pooled["bias"] == 1.0 and pooled["seeds"] == [1, 2] and pooled["lines"] == 12
+    runs = writing["runs"]
+    assert pooled["cer"]["rate"] == pytest.approx(np.mean([r["cer"] for r in runs]))  # the same texts at each seed
+    lower = pooled["lower case"]
+    assert lower["count"] == sum(r["errors"]["characters"]["lower case"] for r in runs)
+    assert lower["wrong"] == sum(r["errors"]["misread"]["lower case"] for r in runs)
+    assert lower["low"] <= lower["rate"] <= lower["high"]
+    real = writing["reader_pooled_on_real_test_lines"]
+    assert real["cer"]["rate"] == pytest.approx(writing["reader_cer_on_real_test_lines"])
+    tables = run(*args)
+    assert tables.exit_code == 0, tables.output
+    assert "pooled over seeds 1, 2" in tables.stdout and "real test lines (judge)" in tables.stdout
+    one_seed = run(*args[:-4], "--grid", tmp_path / "grid2.png")  # one seed: nothing to pool
+    assert one_seed.exit_code == 0 and "pooled over" not in one_seed.stdout
+
+
 def test_evaluate_recognizer_and_prediction(models):
     reader = run("evaluate", models["reader"], "--json")
     assert reader.exit_code == 0, reader.output

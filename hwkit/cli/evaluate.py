@@ -79,6 +79,34 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+_POOLED_ROWS = (("CER", "cer", False), ("capitals misread", "capitals", False), ("digits misread", "digits", False),
+                ("lower case misread", "lower case", False), ("spaces lost", "spaces", False),
+                ("first words exact", "first words", True), ("later words exact", "later words", True))  # fmt: skip
+
+
+def _interval(share: dict | None, flip: bool) -> str:
+    """``6.2% (4.1-9.3%)``; ``flip`` turns a share misread into a share read exactly."""
+    if share is None:
+        return "-"
+    rate, low, high = share["rate"], share["low"], share["high"]
+    if flip:
+        rate, low, high = 1 - rate, 1 - high, 1 - low
+    return f"{rate:.1%} ({low * 100:.1f}-{high * 100:.1f})"
+
+
+def _pooled_table(w: dict):
+    from rich.table import Table
+
+    seeds = ", ".join(map(str, w["pooled"][0]["seeds"]))
+    table = Table("", *(f"bias {p['bias']:g}, {p['lines']} lines" for p in w["pooled"]), "real test lines (judge)",
+                  title=f"pooled over seeds {seeds}, with 95% intervals (a text's lines as one cluster)",
+                  title_justify="left")  # fmt: skip
+    for label, key, flip in _POOLED_ROWS:
+        table.add_row(label, *(_interval(p[key], flip) for p in w["pooled"]),
+                      _interval(w["reader_pooled_on_real_test_lines"][key], flip))  # fmt: skip
+    return table
+
+
 def _tables(r: dict) -> None:
     from rich.table import Table
 
@@ -108,6 +136,8 @@ def _tables(r: dict) -> None:
                           _share(hand["switch_rate"]) if hand else "-")  # fmt: skip
         out.print(runs)
         out.print(where)
+        if len(w["runs"]) > len(w["pooled"]):  # several seeds: each bias's runs as one, with intervals
+            out.print(_pooled_table(w))
         near = min({run["bias"] for run in w["runs"]}, key=lambda b: abs(b - 1.0))
         worst = most_misread([run["errors"] for run in w["runs"] if run["bias"] == near])
         if worst:
