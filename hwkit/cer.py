@@ -179,33 +179,69 @@ def ratio_interval(counts: Sequence[tuple[float, float]], z: float = 1.96) -> di
     return {"rate": rate, "low": max(0.0, centre - half), "high": min(1.0, centre + half)}
 
 
-def pooled(refs: Sequence[str], hyps: Sequence[str], clusters: Sequence[Hashable] | None = None) -> dict:
-    """CER, the shares of ``error_breakdown`` and ``lines``, pooled over all lines, each a ``ratio_interval``.
+SHARES = ("cer", *CLASSES, "first words", "later words")  # what ``pooled`` and ``excess`` count
 
-    ``clusters`` names what makes lines' errors alike (``hwkit evaluate``: the text, written at
-    every seed); by default each line is its own.
-    """
+
+def _cluster_counts(refs: Sequence[str], hyps: Sequence[str], clusters: Sequence[Hashable] | None) -> dict:
+    """``{cluster: {share: [wrong, count]}}`` for each of ``SHARES``: edits and characters for CER."""
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
     keys = list(range(len(refs))) if clusters is None else list(clusters)
     if len(keys) != len(refs):
         raise ValueError(f"{len(refs)} lines but {len(keys)} clusters")
-    sums: dict[Hashable, dict[str, list[float]]] = {}
+    sums: dict[Hashable, dict[str, list[int]]] = {}
     for key, ref, hyp in zip(keys, refs, hyps):
         b = error_breakdown([ref], [hyp])
         rows = {"cer": (edit_distance(ref, hyp), len(ref))}
         rows.update({name: (b["misread"][name], b["characters"][name]) for name in CLASSES})
         rows.update({f"{name} words": (count - good, count) for name, (good, count) in b["words"].items()})
-        acc = sums.setdefault(key, {})
+        acc = sums.setdefault(key, {name: [0, 0] for name in SHARES})
         for name, (k, n) in rows.items():
-            acc.setdefault(name, [0, 0])
             acc[name][0] += k
             acc[name][1] += n
-    names = ["cer", *CLASSES, "first words", "later words"]
+    return sums
+
+
+def pooled(refs: Sequence[str], hyps: Sequence[str], clusters: Sequence[Hashable] | None = None) -> dict:
+    """CER, the shares of ``error_breakdown`` (words: the share *not* read exactly) and ``lines``, pooled
+    over all lines, each a ``ratio_interval`` with its ``wrong`` and ``count`` (None: nothing to count).
+
+    ``clusters`` names what makes lines' errors alike (``hwkit evaluate``: the text, written at
+    every seed); by default each line is its own.
+    """
+    sums = _cluster_counts(refs, hyps, clusters)
     out: dict = {"lines": len(refs)}
-    for name in names:
-        counts = [tuple(acc.get(name, (0, 0))) for acc in sums.values()]
+    for name in SHARES:
+        counts = [tuple(acc[name]) for acc in sums.values() if acc[name] != [0, 0]]
         out[name] = ratio_interval(counts)
         if out[name] is not None:
             out[name].update(count=sum(n for _, n in counts), wrong=sum(k for k, _ in counts))
+    return out
+
+
+def excess(
+    refs: Sequence[str], hyps: Sequence[str], clusters: Sequence[Hashable],
+    ref_refs: Sequence[str], ref_hyps: Sequence[str], ref_clusters: Sequence[Hashable], z: float = 1.96,
+) -> dict:  # fmt: skip
+    """How many more errors lines A (``refs``, ``hyps``) have than lines B (``ref_*``) would make in their
+    place: per share, ``{wrong, expected, excess, half_width}``, paired by cluster (the text).
+
+    Each cluster of A is charged B's rate on the same cluster, so a text that is hard for every
+    writer (a bare-stem "I" read as "l") costs A nothing; the half-width of the approximate 95%
+    interval comes from the spread of the clusters' excesses. Clusters B lacks, or where B has
+    nothing of a share to count, are left out.
+    """
+    a, b = _cluster_counts(refs, hyps, clusters), _cluster_counts(ref_refs, ref_hyps, ref_clusters)
+    out = {}
+    for name in SHARES:
+        rows = [(a[key][name][0], a[key][name][1] * b[key][name][0] / b[key][name][1])
+                for key in a if key in b and b[key][name][1] and a[key][name][1]]  # fmt: skip
+        if not rows:
+            out[name] = None
+            continue
+        diffs = [k - e for k, e in rows]
+        mean = sum(diffs) / len(diffs)
+        spread = sum((d - mean) ** 2 for d in diffs) * len(diffs) / (len(diffs) - 1) if len(diffs) > 1 else 0.0
+        out[name] = {"wrong": sum(k for k, _ in rows), "expected": sum(e for _, e in rows), "excess": sum(diffs),
+                     "half_width": z * math.sqrt(spread)}  # fmt: skip
     return out

@@ -8,7 +8,7 @@
   recognizer reads them back. Reported per run: how many lines stopped by
   Graves' rule rather than the length cap, written length against the length
   the store's writers give such a text, and the CER of the reading against the
-  requested text. The reader's own CER on real test lines is reported beside
+  requested text, and what the reader read. The reader's own CER on real test lines is reported beside
   it (a reader that cannot read real lines cannot judge samples), and so is
   its CER against shuffled texts, a control that must come out near 100%.
   Where the errors are (``cer.error_breakdown``): capitals, digits, lower
@@ -186,6 +186,7 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
                 "cer": cer(texts, read),
                 "errors": error_breakdown(texts, read),
                 "hand": hands.switch_rate(offsets) if hands is not None else None,
+                "readings": read,
             })  # fmt: skip
             pictures.append((bias, offsets, read, per_line))
             readings_at.setdefault(bias, []).extend(read)

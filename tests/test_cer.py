@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwkit.cer import align, cer, edit_distance, error_breakdown, line_cers, most_misread, pooled, ratio_interval
+from hwkit.cer import align, cer, edit_distance, error_breakdown, line_cers, excess, most_misread, pooled, ratio_interval
 
 PROPERTY = settings(max_examples=200, deadline=None)
 text = st.text(alphabet="abcde", max_size=12)  # few letters, so strings share characters and edits interact
@@ -200,3 +200,42 @@ def test_pooled_shares_are_the_breakdown_of_all_lines(pairs, runs):
     for name, accuracy in b["word_accuracy"].items():
         if accuracy is not None:
             assert 1 - p[f"{name} words"]["rate"] == pytest.approx(accuracy)
+
+
+lines = st.lists(st.tuples(st.text(alphabet="aZ9 .", min_size=1, max_size=12), st.text(alphabet="aZ9 .", max_size=12)),
+                 min_size=2, max_size=8)  # references of a character or more: an empty one has no rate to charge
+
+
+@settings(max_examples=100, deadline=None)
+@given(lines, st.integers(1, 3))
+def test_lines_read_as_their_reference_reads_cost_no_excess(pairs, copies):
+    """A reads every text exactly as B does (B's lines, seen ``copies`` times): no excess anywhere."""
+    refs, hyps = (list(x) for x in zip(*pairs))
+    keys = list(range(len(refs)))
+    e = excess(refs * copies, hyps * copies, keys * copies, refs, hyps, keys)
+    for share in e.values():
+        if share is not None:
+            assert share["excess"] == pytest.approx(0.0, abs=1e-9) and share["wrong"] == pytest.approx(share["expected"])
+            assert share["half_width"] == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(lines)
+def test_a_perfect_reading_has_minus_the_reference_errors_as_excess(pairs):
+    refs, hyps = (list(x) for x in zip(*pairs))
+    keys = list(range(len(refs)))
+    e = excess(refs, refs, keys, refs, hyps, keys)
+    p = pooled(refs, hyps)
+    for name, share in e.items():
+        if share is not None:
+            assert share["wrong"] == 0 and share["excess"] == pytest.approx(-p[name]["wrong"])
+
+
+def test_excess_charges_each_text_the_references_rate_on_it():
+    # B misreads the I of "Ice" every time and reads "Hat" right; A does the same on "Ice" and misreads "Hat" once
+    b = ["lce", "Hat"] * 4
+    e = excess(["Ice", "Hat", "Ice", "Hat"], ["lce", "Hat", "lce", "flat"], [0, 1, 0, 1],
+               ["Ice", "Hat"] * 4, b, [0, 1] * 4)  # fmt: skip
+    assert e["capitals"] == {"wrong": 3, "expected": 2.0, "excess": 1.0, "half_width": pytest.approx(1.96)}  # excesses 0 and 1
+    assert e["lower case"]["excess"] == 0 and e["digits"] is None
+    assert excess(["Ice"], ["lce"], ["unseen"], ["Ice"], ["Ice"], [0])["capitals"] is None  # no reference for it

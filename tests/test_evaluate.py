@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from helpers import letter_store
-from hwkit.cer import most_misread
+from hwkit.cer import cer, most_misread
 from hwkit.checkpoint import Checkpoint
 from hwkit.cli import cli
 from hwkit.errors import TextError
@@ -106,10 +106,13 @@ def test_evaluate_synthesis_reports_every_field_and_a_grid(models, tmp_path):
     for scores in report["loss"].values():
         assert scores["lines"] == 24 and np.isfinite([scores["nats_per_line"], scores["nats_per_point"]]).all()
     writing = report["writing"]
+    store = Store(report["store"])
+    asked = [store.texts[i] for i in store.split("test")[:6]]
     assert writing["texts"] == 6 and [r["bias"] for r in writing["runs"]] == [0.5, 2.0]
     for r in writing["runs"]:
         assert set(r) == {"bias", "seed", "lines", "stopped_by_rule", "hit_cap", "length_ratio_median", "cer",
-                          "errors", "hand"}
+                          "errors", "hand", "readings"}
+        assert cer(asked, r["readings"]) == pytest.approx(r["cer"])
         assert set(r["errors"]["error_rate"]) == {"capitals", "digits", "lower case", "spaces"}
         assert set(r["errors"]["word_accuracy"]) == {"first", "later"}
         assert r["stopped_by_rule"] + r["hit_cap"] == r["lines"] == 6 and r["length_ratio_median"] > 0
