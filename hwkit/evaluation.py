@@ -22,6 +22,8 @@
   points between two models is easily luck.
 
 Everything returned is JSON-ready; the grid of worst and best lines is a PNG.
+``compare_reports`` sets two such reports of the same texts side by side, text by
+text (``hwkit compare``).
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hwkit.cer import cer, error_breakdown, line_cers, pooled
+from hwkit.cer import SHARES, cer, error_breakdown, excess, line_cers, pooled
 from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
 from hwkit.config import WRITERS
-from hwkit.errors import CheckpointError, TextError
+from hwkit.errors import CheckpointError, HwkitError, TextError
 from hwkit.paths import MODELS_DIR
 from hwkit.progress import Progress, ignore
 
@@ -190,7 +192,7 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
             })  # fmt: skip
             pictures.append((bias, offsets, read, per_line))
             readings_at.setdefault(bias, []).extend(read)
-    report = {"reader": str(judge.checkpoint.path), "primed": primed, "house_hands": bool(primed and ckpt.hands),
+    report = {"reader": str(judge.checkpoint.path), "primed": primed, "asked": texts, "house_hands": bool(primed and ckpt.hands),
               "tries": tries, "chooser": str(choosing.checkpoint.path) if choosing is not None else None, "judge_chose": judge_chose,
               "reader_cer_on_real_test_lines": cer(truths, readings),
               "reader_cer_against_shuffled_texts": cer(control, readings), "texts": len(texts),
@@ -260,3 +262,47 @@ def draw_grid(path: Path, texts: Sequence[str], offsets: Sequence[np.ndarray], r
     with atomic_path(path) as tmp:
         render.layout_png(placed).save(tmp, format="PNG")
     return path
+
+
+def compare_reports(old: dict, new: dict) -> list[dict]:
+    """Two ``evaluate_checkpoint`` reports of synthesis models that wrote the same texts, bias by bias.
+
+    For each bias both wrote at, and each of ``cer.SHARES`` (lower is better): the two pooled
+    shares and their difference, ``new`` minus ``old``, with an approximate 95% interval. The
+    difference is paired by text (``cer.excess``: each text's lines in ``new`` charged ``old``'s
+    rate on that text), so texts hard for both cost nothing and the interval is far narrower
+    than the two pooled intervals side by side. ``HwkitError`` when the reports cannot be paired.
+    """
+    for name, report in (("old", old), ("new", new)):
+        writing = report.get("writing") or {}
+        if "asked" not in writing or any("readings" not in run for run in writing.get("runs", [])):
+            raise HwkitError(f"the {name} report is not one of `hwkit evaluate --json` on a synthesis model "
+                             "with its readings (an older hwkit's, or another kind of model)")  # fmt: skip
+    asked = old["writing"]["asked"]
+    if new["writing"]["asked"] != asked:
+        raise HwkitError("the reports wrote different texts: compare runs of the same --text-file (or --texts)")
+    clusters = list(range(len(asked)))
+    out = []
+    for bias in sorted({run["bias"] for run in old["writing"]["runs"]} & {run["bias"] for run in new["writing"]["runs"]}):
+        read = {}
+        for name, report in (("old", old), ("new", new)):
+            runs = [run for run in report["writing"]["runs"] if run["bias"] == bias]
+            read[name] = [reading for run in runs for reading in run["readings"]]
+        runs_old, runs_new = len(read["old"]) // len(asked), len(read["new"]) // len(asked)
+        shares_old = pooled(asked * runs_old, read["old"], clusters * runs_old)
+        shares_new = pooled(asked * runs_new, read["new"], clusters * runs_new)
+        paired = excess(asked * runs_new, read["new"], clusters * runs_new, asked * runs_old, read["old"], clusters * runs_old)
+        rows = {}
+        for share in SHARES:
+            a, b, d = shares_old[share], shares_new[share], paired[share]
+            if a is None or b is None or d is None:
+                rows[share] = None
+                continue
+            diff, half = d["excess"] / b["count"], d["half_width"] / b["count"]
+            verdict = "worse" if diff - half > 0 else "better" if diff + half < 0 else "no clear difference"
+            rows[share] = {"old": a["rate"], "new": b["rate"], "difference": diff, "low": diff - half,
+                           "high": diff + half, "verdict": verdict}  # fmt: skip
+        out.append({"bias": bias, "old_lines": len(read["old"]), "new_lines": len(read["new"]), "shares": rows})
+    if not out:
+        raise HwkitError("the reports share no bias: compare runs made at the same --bias")
+    return out

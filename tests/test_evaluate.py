@@ -151,6 +151,43 @@ def test_evaluate_pools_the_seeds_of_each_bias_with_intervals(models, tmp_path):
     assert one_seed.exit_code == 0 and "pooled over" not in one_seed.stdout
 
 
+def test_compare_pairs_two_reports_text_by_text(models, tmp_path):
+    args = ("evaluate", models["synth"], "--reader", models["reader"], "--texts", "8", "--bias", "1", "--seed", "1",
+            "--seed", "2", "--grid", tmp_path / "grid.png", "--json")  # fmt: skip
+    report = json.loads(run(*args).stdout)
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(report))
+    same = run("compare", old, old, "--json")
+    assert same.exit_code == 0, same.output
+    (entry,) = json.loads(same.stdout)["biases"]
+    assert entry["bias"] == 1.0 and entry["old_lines"] == entry["new_lines"] == 16
+    for row in entry["shares"].values():
+        if row is not None:
+            assert row["difference"] == pytest.approx(0) and row["verdict"] == "no clear difference"
+    asked = report["writing"]["asked"]
+    assert all(r["cer"] > 0.2 for r in report["writing"]["runs"])  # trained for two steps: far from legible
+    perfect = json.loads(json.dumps(report))  # a model whose every line reads as its text
+    for r in perfect["writing"]["runs"]:
+        r["readings"] = list(asked)
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(perfect))
+    compared = json.loads(run("compare", old, new, "--json").stdout)["biases"][0]["shares"]
+    assert compared["cer"]["verdict"] == "better" and compared["cer"]["high"] < 0
+    assert compared["cer"]["new"] == 0 and compared["cer"]["difference"] == pytest.approx(-compared["cer"]["old"])
+    assert json.loads(run("compare", new, old, "--json").stdout)["biases"][0]["shares"]["cer"]["verdict"] == "worse"
+    tables = run("compare", new, old)
+    assert tables.exit_code == 0 and "paired by text" in tables.stdout and "worse" in tables.stdout
+    other = json.loads(json.dumps(report))
+    other["writing"]["asked"] = asked[::-1]
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    (tmp_path / "loss.json").write_text(json.dumps({"kind": "prediction", "loss": {}}))
+    (tmp_path / "broken.json").write_text("{")
+    for path, says in (("other.json", "wrote different texts"), ("loss.json", "not one of `hwkit evaluate --json`"),
+                       ("broken.json", "not a JSON report")):  # fmt: skip
+        result = run("compare", old, tmp_path / path)
+        assert result.exit_code == 1 and says in result.stderr and "Traceback" not in result.output, result.output
+
+
 def test_evaluate_recognizer_and_prediction(models):
     reader = run("evaluate", models["reader"], "--json")
     assert reader.exit_code == 0, reader.output

@@ -26,6 +26,7 @@ COMMANDS = {
     "style": "hwkit.cli.style:style",
     "read": "hwkit.cli.read:read",
     "evaluate": "hwkit.cli.evaluate:evaluate",
+    "compare": "hwkit.cli.compare:compare",
     "serve": "hwkit.cli.serve:serve",
 }
 
