@@ -14,7 +14,9 @@
   Where the errors are (``cer.error_breakdown``): capitals, digits, lower
   case and word spaces misread, and the first word of a line against the
   others; and whether a line keeps one hand (``handstyle``: its halves compared,
-  against how much real test lines' halves differ).
+  against how much real test lines' halves differ), and a primed line its
+  prime's (the whole line against its prime, against how much two real test
+  lines by one writer differ).
 - Pooled over the seeds, per bias (``cer.pooled``): the same shares with 95%
   intervals, a text's lines at every seed counted as one cluster, beside the
   judge's shares on real test lines, the level real writing reaches under it.
@@ -154,12 +156,16 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
     truths = [store.texts[i] for i in real]
     real_lines = [store.offsets(int(i)) for i in real]
     readings = judge.read(real_lines)
-    from hwkit.handstyle import Calibration
+    from hwkit.handstyle import Calibration, PrimeCalibration
 
     try:
         hands = Calibration.from_real(real_lines)
     except ValueError:  # too few real lines long enough to say what one hand looks like
         hands = None
+    try:
+        prime_hands = PrimeCalibration.from_real(real_lines, [int(store.writer_ids[i]) for i in real])
+    except ValueError:  # no two writers among them, or none with two lines
+        prime_hands = None
     control = truths[1:] + truths[:1]  # each line scored against another line's text: the metric must fail
     points_per_char = _points_per_char(store)
     runs, pictures = [], []
@@ -188,6 +194,8 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
                 "cer": cer(texts, read),
                 "errors": error_breakdown(texts, read),
                 "hand": hands.switch_rate(offsets) if hands is not None else None,
+                "prime_hand": (prime_hands.other_hand_rate([p.offsets for p in primes], offsets)
+                               if primes is not None and prime_hands is not None else None),
                 "readings": read,
             })  # fmt: skip
             pictures.append((bias, offsets, read, per_line))
@@ -198,6 +206,8 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
               "reader_cer_against_shuffled_texts": cer(control, readings), "texts": len(texts),
               "reader_errors_on_real_test_lines": error_breakdown(truths, readings),
               "real_lines_switch_rate": hands.real_switch_rate if hands is not None else None,
+              "real_same_writer_other_hand_rate": prime_hands.same_writer_rate if prime_hands else None,
+              "real_other_writer_other_hand_rate": prime_hands.other_writer_rate if prime_hands else None,
               "reader_pooled_on_real_test_lines": pooled(truths, readings),
               "points_per_char": points_per_char, "runs": runs,
               "pooled": [{"bias": bias, "seeds": list(seeds), **_pooled_runs(texts, read)}

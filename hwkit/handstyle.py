@@ -1,4 +1,5 @@
-"""Does a written line keep one hand? Its left and right halves compared, against real lines.
+"""Does a written line keep one hand? Its left and right halves compared, against real lines; and does a
+primed line go on in its prime's hand (``PrimeCalibration``)?
 
 A hand switch inside a line (joined-up script that ends in print, a size that
 jumps) shows as a difference between the line's two halves (split at the middle
@@ -37,31 +38,40 @@ QUANTILE = 0.95
 MIN_POINTS = 20  # a half with fewer points has no style to measure
 
 
-def half_styles(offsets: np.ndarray) -> np.ndarray | None:
-    """``(2, 3)``: size, joining and slant of the left and right halves; None for a line too short."""
-    points = offsets_to_points(np.asarray(offsets, np.float64))
-    x = points[:, 0]
-    middle = np.median(x)
+def _style(points: np.ndarray, side: np.ndarray) -> list[float] | None:
+    """Size, joining and slant of the points ``side`` marks (a mask over ``points``); None when too few."""
+    if side.sum() < MIN_POINTS:
+        return None
     step = np.diff(points[:, :2], axis=0)
     length = np.hypot(step[:, 0], step[:, 1])
     down = points[:-1, PEN_UP] < 0.5  # step i -> i + 1 is ink
-    out = []
-    for side in (x < middle, x >= middle):
-        if side.sum() < MIN_POINTS:
-            return None
-        index = np.flatnonzero(side)
-        part = points[side].copy()
-        part[np.append(np.diff(index) > 1, True), PEN_UP] = 1.0  # the half's own strokes end where it does
-        height = max(baseline(part)[2], 1e-9)
-        steps = side[:-1] & side[1:]  # steps wholly inside the half
-        ink = float((length * (down & steps)).sum())
-        lifts = float((part[:, PEN_UP] > 0.5).sum())
-        vertical = down & steps & (np.abs(step[:, 1]) > np.abs(step[:, 0]))
-        v = step[vertical]
-        angles = np.degrees(np.arctan2(v[:, 0] * np.sign(v[:, 1]), np.abs(v[:, 1])))
-        slant = float(np.median(angles)) if len(angles) else 0.0
-        out.append([np.log(height), np.log(lifts * height / max(ink, 1e-9)), slant])
-    return np.array(out)
+    index = np.flatnonzero(side)
+    part = points[side].copy()
+    part[np.append(np.diff(index) > 1, True), PEN_UP] = 1.0  # the part's own strokes end where it does
+    height = max(baseline(part)[2], 1e-9)
+    steps = side[:-1] & side[1:]  # steps wholly inside the part
+    ink = float((length * (down & steps)).sum())
+    lifts = float((part[:, PEN_UP] > 0.5).sum())
+    vertical = down & steps & (np.abs(step[:, 1]) > np.abs(step[:, 0]))
+    v = step[vertical]
+    angles = np.degrees(np.arctan2(v[:, 0] * np.sign(v[:, 1]), np.abs(v[:, 1])))
+    slant = float(np.median(angles)) if len(angles) else 0.0
+    return [np.log(height), np.log(lifts * height / max(ink, 1e-9)), slant]
+
+
+def half_styles(offsets: np.ndarray) -> np.ndarray | None:
+    """``(2, 3)``: size, joining and slant of the left and right halves; None for a line too short."""
+    points = offsets_to_points(np.asarray(offsets, np.float64))
+    middle = np.median(points[:, 0])
+    halves = [_style(points, side) for side in (points[:, 0] < middle, points[:, 0] >= middle)]
+    return None if any(h is None for h in halves) else np.array(halves)
+
+
+def line_style(offsets: np.ndarray) -> np.ndarray | None:
+    """``(3,)``: size, joining and slant of a whole line; None for a line too short."""
+    points = offsets_to_points(np.asarray(offsets, np.float64))
+    style = _style(points, np.ones(len(points), bool))
+    return None if style is None else np.array(style)
 
 
 def differences(lines: Sequence[np.ndarray]) -> np.ndarray:
@@ -102,3 +112,58 @@ def switches(offsets: np.ndarray, thresholds: Sequence[float]) -> bool:
     """Whether a line's halves differ in any feature by more than ``thresholds`` (False for a line too short)."""
     diffs = differences([offsets])
     return bool(len(diffs) and (diffs[0] > np.asarray(thresholds)).any())
+
+
+@dataclass(frozen=True)
+class PrimeCalibration:
+    """Does a primed line go on in its prime's hand? Per feature, the difference between two real lines
+    of one writer that ``QUANTILE`` of such pairs stay within.
+
+    A network primed with a line should write the rest in that line's hand; measured on the bundled
+    model, it drifts toward the corpus's common slant (BENCHMARKS.md, quality). A continuation is in
+    *another hand* when its whole-line style differs from its prime's beyond these thresholds. Pairs of
+    lines by different writers, judged alike, say how much such a verdict can see.
+    """
+
+    thresholds: np.ndarray  # (3,)
+    same_writer_rate: float  # share of real same-writer pairs judged in another hand (about 3 x 5%)
+    other_writer_rate: float  # share of real different-writer pairs judged so
+
+    @classmethod
+    def from_real(cls, lines: Sequence[np.ndarray], writers: Sequence[int], pairs: int = 2000,
+                  seed: int = 0) -> PrimeCalibration:  # fmt: skip
+        """From real ``lines`` and their ``writers`` (-1: unknown, left out); ``pairs`` of each kind drawn."""
+        styles = [(w, line_style(o)) for o, w in zip(lines, writers, strict=True) if w >= 0]
+        by_writer: dict[int, list[np.ndarray]] = {}
+        for w, style in styles:
+            if style is not None:
+                by_writer.setdefault(int(w), []).append(style)
+        several = [w for w, got in by_writer.items() if len(got) >= 2]
+        if len(by_writer) < 2 or not several:
+            raise ValueError("need real lines by at least two writers, one of them with two lines or more")
+        rng = np.random.default_rng(seed)
+        same, other = [], []
+        for _ in range(pairs):
+            got = by_writer[several[rng.integers(len(several))]]
+            a, b = rng.choice(len(got), 2, replace=False)
+            same.append(np.abs(got[a] - got[b]))
+            w1, w2 = rng.choice(list(by_writer), 2, replace=False)
+            one, two = by_writer[int(w1)], by_writer[int(w2)]
+            other.append(np.abs(one[rng.integers(len(one))] - two[rng.integers(len(two))]))
+        thresholds = np.quantile(np.array(same), QUANTILE, axis=0)
+        return cls(thresholds, float(np.mean((np.array(same) > thresholds).any(axis=1))),
+                   float(np.mean((np.array(other) > thresholds).any(axis=1))))  # fmt: skip
+
+    def other_hand_rate(self, primes: Sequence[np.ndarray], lines: Sequence[np.ndarray]) -> dict:
+        """Share of ``lines`` whose style differs from their ``primes``' beyond the thresholds, overall and per
+        feature (pairs where either is too short to measure are left out)."""
+        diffs = []
+        for prime, line in zip(primes, lines, strict=True):
+            a, b = line_style(prime), line_style(line)
+            if a is not None and b is not None:
+                diffs.append(np.abs(a - b))
+        if not diffs:
+            return {"lines": 0, "other_hand_rate": None, "by_feature": dict.fromkeys(FEATURES)}
+        over = np.array(diffs) > self.thresholds
+        return {"lines": len(diffs), "other_hand_rate": float(over.any(axis=1).mean()),
+                "by_feature": {name: float(over[:, k].mean()) for k, name in enumerate(FEATURES)}}  # fmt: skip

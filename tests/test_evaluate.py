@@ -111,7 +111,8 @@ def test_evaluate_synthesis_reports_every_field_and_a_grid(models, tmp_path):
     assert writing["texts"] == 6 and [r["bias"] for r in writing["runs"]] == [0.5, 2.0]
     for r in writing["runs"]:
         assert set(r) == {"bias", "seed", "lines", "stopped_by_rule", "hit_cap", "length_ratio_median", "cer",
-                          "errors", "hand", "readings"}
+                          "errors", "hand", "prime_hand", "readings"}
+        assert r["prime_hand"] is None  # unprimed: this letters-only model has no space to join a prime with
         assert cer(asked, r["readings"]) == pytest.approx(r["cer"])
         assert set(r["errors"]["error_rate"]) == {"capitals", "digits", "lower case", "spaces"}
         assert set(r["errors"]["word_accuracy"]) == {"first", "later"}

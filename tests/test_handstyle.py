@@ -1,9 +1,10 @@
 """A line written half in one hand and half in another is caught; lines in one hand mostly are not."""
 
 import numpy as np
+import pytest
 
 from hwkit import demo_style
-from hwkit.handstyle import QUANTILE, Calibration, half_styles, switches
+from hwkit.handstyle import QUANTILE, Calibration, PrimeCalibration, half_styles, line_style, switches
 from hwkit.strokes import points_to_offsets
 
 WORDS = "the quick brown fox jumps over a lazy dog while seven birds sing in the old garden".split()
@@ -52,3 +53,26 @@ def test_a_line_switches_when_any_feature_passes_its_threshold():
 
 def test_a_line_too_short_to_halve_has_no_style():
     assert half_styles(np.zeros((10, 3), np.float32)) is None
+
+
+def test_a_line_goes_on_in_its_primes_hand_when_its_writer_wrote_both():
+    rng = np.random.default_rng(3)
+    real = [(points_to_offsets(_line(t, k % 10, rng)), k % 10) for k, t in enumerate(_texts(rng, 80))]
+    calibration = PrimeCalibration.from_real([o for o, _ in real], [w for _, w in real])
+    assert calibration.same_writer_rate <= 3 * (1 - QUANTILE) + 1e-9 < 0.5 < calibration.other_writer_rate
+    primes = [points_to_offsets(_line(t, k % 10, rng)) for k, t in enumerate(_texts(rng, 30))]
+    same = [points_to_offsets(_line(t, k % 10, rng)) for k, t in enumerate(_texts(rng, 30))]
+    other = [points_to_offsets(_line(t, k % 10 + 20, rng)) for k, t in enumerate(_texts(rng, 30))]
+    kept, lost = calibration.other_hand_rate(primes, same), calibration.other_hand_rate(primes, other)
+    assert kept["lines"] == lost["lines"] == 30
+    assert kept["other_hand_rate"] < 0.3 and lost["other_hand_rate"] > 0.6, (kept, lost)
+    short = np.zeros((10, 3), np.float32)
+    assert line_style(short) is None and calibration.other_hand_rate([short], [same[0]])["lines"] == 0
+
+
+def test_a_prime_calibration_needs_two_writers_and_a_pair():
+    rng = np.random.default_rng(4)
+    lines = [points_to_offsets(_line(t, 1, rng)) for t in _texts(rng, 3)]
+    for writers in ([1, 1, 1], [1, 2, 3], [-1, -1, 2]):
+        with pytest.raises(ValueError, match="at least two writers"):
+            PrimeCalibration.from_real(lines, writers)

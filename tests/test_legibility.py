@@ -239,6 +239,30 @@ def test_evaluate_says_when_its_judge_also_chose(tiny, tmp_path):
     assert not fair["judge_chose"] and fair["reader"] == str(other / "best.pt")
 
 
+def test_evaluate_says_how_often_a_primed_line_leaves_its_primes_hand(tiny, tmp_path):
+    from helpers import synthetic_lines
+    from hwkit.evaluation import evaluate_checkpoint
+    from hwkit.handstyle import PrimeCalibration
+    from hwkit.store import write_store
+
+    lines = synthetic_lines(40, seed=5, min_points=40, max_points=90)  # test lines by 4 known writers, 5 each
+    path = write_store(tmp_path / "w.h5", lines, {"train": range(20), "valid": range(20), "test": range(20, 40)},
+                       source="demo", prepare_params={"max_jump": 1000.0})  # fmt: skip
+    synth = start(path, "synthesis", "tiny", run_dir=tmp_path / "synth", max_steps=1)
+    w = evaluate_checkpoint(synth.best_path, max_texts=20, biases=[1.0], primed=True, tries=1,
+                            reader=tiny["reader"], models_dir=tiny["models"])["writing"]  # fmt: skip
+    store = Store(path)
+    real = store.split("test")
+    expected = PrimeCalibration.from_real([store.offsets(i) for i in real], [int(store.writer_ids[i]) for i in real])
+    assert w["real_same_writer_other_hand_rate"] == expected.same_writer_rate
+    assert w["real_other_writer_other_hand_rate"] == expected.other_writer_rate
+    (run,) = w["runs"]
+    assert 0 < run["prime_hand"]["lines"] <= 20 and 0 <= run["prime_hand"]["other_hand_rate"] <= 1
+    unprimed = evaluate_checkpoint(synth.best_path, max_texts=4, biases=[1.0], primed=False, tries=1,
+                                   reader=tiny["reader"], models_dir=tiny["models"])["writing"]  # fmt: skip
+    assert unprimed["runs"][0]["prime_hand"] is None
+
+
 def test_style_house_gives_a_model_its_hands_from_the_command_line(tiny, tmp_path):
     out = tmp_path / "housed.pt"
     result = CliRunner().invoke(cli, ["style", "house", str(tiny["synth"]), "--reader", str(tiny["reader"]),

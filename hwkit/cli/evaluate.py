@@ -124,16 +124,18 @@ def _tables(r: dict) -> None:
         w = r["writing"]
         runs = Table("bias", "seed", "lines", "stopped by rule", "hit cap", "length ratio", "CER",
                      title=f"writing {w['texts']} texts it never trained on", title_justify="left")  # fmt: skip
-        where = Table("bias", "seed", "caps", "digits", "lower", "spaces", "1st word", "later", "switch",
+        where = Table("bias", "seed", "caps", "digits", "lower", "spaces", "1st word", "later", "switch", "off prime",
                       title="characters misread; words read exactly (first of a line, later); lines switching "
-                            "hand", title_justify="left")  # fmt: skip
+                            "hand; lines in another hand than their prime", title_justify="left")  # fmt: skip
         for run in w["runs"]:
             runs.add_row(f"{run['bias']:g}", str(run["seed"]), str(run["lines"]), str(run["stopped_by_rule"]),
                          str(run["hit_cap"]), f"{run['length_ratio_median']:.2f}", f"{run['cer']:.1%}")  # fmt: skip
-            e, words, hand = run["errors"]["error_rate"], run["errors"]["word_accuracy"], run["hand"]
+            e, words, hand, prime = (run["errors"]["error_rate"], run["errors"]["word_accuracy"], run["hand"],
+                                     run["prime_hand"])  # fmt: skip
             where.add_row(f"{run['bias']:g}", str(run["seed"]), *(_share(e[k]) for k in e),
                           _share(words["first"]), _share(words["later"]),
-                          _share(hand["switch_rate"]) if hand else "-")  # fmt: skip
+                          _share(hand["switch_rate"]) if hand else "-",
+                          _share(prime["other_hand_rate"]) if prime else "-")  # fmt: skip
         out.print(runs)
         out.print(where)
         if len(w["runs"]) > len(w["pooled"]):  # several seeds: each bias's runs as one, with intervals
@@ -145,6 +147,9 @@ def _tables(r: dict) -> None:
                       soft_wrap=True)  # fmt: skip
         if w.get("real_lines_switch_rate") is not None:
             out.print(f"real test lines judged to switch hand (the level of one hand): {w['real_lines_switch_rate']:.1%}")
+        if w.get("real_same_writer_other_hand_rate") is not None:
+            out.print(f"two real test lines judged in different hands: {w['real_same_writer_other_hand_rate']:.1%} "
+                      f"when one writer wrote both, {w['real_other_writer_other_hand_rate']:.1%} when two did")
         hand = ("house hands" if w["house_hands"] else "train lines") if w["primed"] else "none (unprimed)"
         out.print(escape(f"hand: {hand}; tries per text: {w['tries']}" +
                          (f", chosen by {w['chooser']}" if w["chooser"] else "")))
