@@ -124,9 +124,10 @@ def _tables(r: dict) -> None:
         w = r["writing"]
         runs = Table("bias", "seed", "lines", "stopped by rule", "hit cap", "length ratio", "CER",
                      title=f"writing {w['texts']} texts it never trained on", title_justify="left")  # fmt: skip
-        where = Table("bias", "seed", "caps", "digits", "lower", "spaces", "1st word", "later", "switch", "off prime",
-                      title="characters misread; words read exactly (first of a line, later); lines switching "
-                            "hand; lines in another hand than their prime", title_justify="left")  # fmt: skip
+        where = Table("bias", "seed", "caps", "digit", "lower", "space", "first", "later", "switch", "prime",
+                      title="characters misread (capitals, digits, lower case, word spaces); words read exactly "
+                            "(first of a line, later); lines switching hand; lines in another hand than their "
+                            "prime", title_justify="left")  # fmt: skip
         for run in w["runs"]:
             runs.add_row(f"{run['bias']:g}", str(run["seed"]), str(run["lines"]), str(run["stopped_by_rule"]),
                          str(run["hit_cap"]), f"{run['length_ratio_median']:.2f}", f"{run['cer']:.1%}")  # fmt: skip
