@@ -20,7 +20,8 @@ twenty per feature), which is the level a one-hand model should reach.
 
 The same thresholds, taken from a store's train lines (the hands a model learnt),
 travel inside a model with its house hands, so that the chooser of tries keeps,
-among draws read equally well, one that holds its hand (``legibility.best_of``).
+among draws read equally well, one that holds its hand and, of those, the one
+closest to its prime's (``prime_distance``, ``legibility.best_of``).
 """
 
 from __future__ import annotations
@@ -106,6 +107,13 @@ class Calibration:
             "switch_rate": float(over.any(axis=1).mean()),
             "by_feature": {name: float(over[:, k].mean()) for k, name in enumerate(FEATURES)},
         }
+
+
+def prime_distance(prime: np.ndarray, line: np.ndarray, scale: Sequence[float]) -> float:
+    """How far ``line``'s whole-line style is from its ``prime``'s: the largest feature difference in units
+    of ``scale`` (above 1: another hand by those thresholds); 0 when either is too short to measure."""
+    a, b = line_style(prime), line_style(line)
+    return 0.0 if a is None or b is None else float((np.abs(a - b) / np.asarray(scale)).max())
 
 
 def switches(offsets: np.ndarray, thresholds: Sequence[float]) -> bool:

@@ -11,7 +11,8 @@ judged by a recognizer (``hwkit.reading``) and were chosen by measurement
   ``--style auto`` primes with one of them, chosen by the seed. Priming is what
   starts a line warm and holds one hand along it.
 - Tries (``best_of``): each line is written ``tries`` times in the same batch
-  and the draw the reader reads closest to its text is kept. Choosing and
+  and the draw the reader reads closest to its text is kept; among draws read
+  alike, one that holds one hand and the hand of its prime. Choosing and
   judging with the same reader flatters the choice, so ``hwkit evaluate`` says
   when its judge is the reader that chose.
 """
@@ -28,7 +29,7 @@ import numpy as np
 from hwkit.alphabet import Alphabet
 from hwkit.cer import cer, edit_distance
 from hwkit.checkpoint import BUNDLED, BUNDLED_READER, Checkpoint
-from hwkit.handstyle import Calibration, switches
+from hwkit.handstyle import Calibration, prime_distance, switches
 from hwkit.progress import Progress, ignore
 from hwkit.sample import Prime, SampleResult, sample_text
 
@@ -105,9 +106,10 @@ def best_of(
 ) -> SampleResult:
     """``sample_text``, each text drawn ``tries`` times in one batch, keeping the draw ``reader`` (a
     ``hwkit.reading.Reader``) reads with the fewest errors; ties go to a draw that keeps one hand by
-    ``hold`` (a model's ``hand_thresholds``; empty: any), then to a line stopped by the attention rule,
-    then to the first draw. Read-equal draws are common, so the tie-break holds the hand at no cost in
-    legibility (BENCHMARKS.md, quality). ``options`` go to ``sample_text``."""
+    ``hold`` (a model's ``hand_thresholds``; empty: any), then to the draw whose style is closest to its
+    prime's (measured in units of ``hold``), then to a line stopped by the attention rule, then to the
+    first draw. Read-equal draws are common, so the tie-break holds the hand, and the prime's, at no
+    cost in legibility (BENCHMARKS.md, quality). ``options`` go to ``sample_text``."""
     if tries < 1:
         raise ValueError(f"tries must be at least 1, got {tries}")
     if tries == 1:
@@ -116,13 +118,16 @@ def best_of(
         raise ValueError("choosing among tries needs a reader")
     if primes is None or isinstance(primes, Prime):
         primes = [primes] * len(texts)
-    result = sample_text(model, alphabet, [t for t in texts for _ in range(tries)],
-                         primes=[p for p in primes for _ in range(tries)], **options)  # fmt: skip
+    drawn = [p for p in primes for _ in range(tries)]
+    result = sample_text(model, alphabet, [t for t in texts for _ in range(tries)], primes=drawn, **options)
     lines = result.lines  # each knows the text it was asked for (with its prime's under keep_prime)
     read = reader.read([line.offsets for line in lines])
-    def tie_break(i: int) -> tuple:  # only among the draws read best: the style check costs about 1 ms a draw
-        switched = bool(hold) and switches(lines[i].offsets[lines[i].prime_rows :], hold)
-        return switched, lines[i].stop != "rule", i
+    def tie_break(i: int) -> tuple:  # only among the draws read best: the style checks cost about 1 ms a draw
+        written = lines[i].offsets[lines[i].prime_rows :]
+        if not hold:
+            return False, 0.0, lines[i].stop != "rule", i
+        off = prime_distance(drawn[i].offsets, written, hold) if drawn[i] is not None else 0.0
+        return switches(written, hold), off, lines[i].stop != "rule", i
 
     keep = []
     for k in range(len(texts)):

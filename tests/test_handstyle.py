@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from hwkit import demo_style
-from hwkit.handstyle import QUANTILE, Calibration, PrimeCalibration, half_styles, line_style, switches
+from hwkit.handstyle import (QUANTILE, Calibration, PrimeCalibration, half_styles, line_style, prime_distance,
+                             switches)
 from hwkit.strokes import points_to_offsets
 
 WORDS = "the quick brown fox jumps over a lazy dog while seven birds sing in the old garden".split()
@@ -76,3 +77,22 @@ def test_a_prime_calibration_needs_two_writers_and_a_pair():
     for writers in ([1, 1, 1], [1, 2, 3], [-1, -1, 2]):
         with pytest.raises(ValueError, match="at least two writers"):
             PrimeCalibration.from_real(lines, writers)
+
+
+def _slanted(offsets: np.ndarray, degrees: float) -> np.ndarray:
+    """The line sheared by ``degrees`` from vertical (``dx += tan * dy``): its ink at another slant."""
+    out = offsets.copy()
+    out[:, 0] += np.tan(np.radians(degrees)) * out[:, 1]
+    return out
+
+
+def test_prime_distance_grows_with_a_slant_change_in_units_of_the_threshold():
+    rng = np.random.default_rng(7)
+    line = points_to_offsets(_line("the quick brown fox jumps over a lazy dog", 4, rng))
+    scale = np.array([1.0, 1.0, 5.0])  # five degrees of slant count as one unit
+    assert prime_distance(line, line, scale) == 0.0
+    near, far = (prime_distance(line, _slanted(line, d), scale) for d in (4.0, 15.0))
+    assert 0 < near < 1 < far  # 4 degrees is within the threshold; 15 beyond it
+    assert prime_distance(line, _slanted(line, 15.0), scale * 4) == pytest.approx(far / 4)
+    assert prime_distance(_slanted(line, 15.0), line, scale) == pytest.approx(far)  # either way round
+    assert prime_distance(line, np.zeros((10, 3), np.float32), scale) == 0.0  # too short to say

@@ -112,6 +112,35 @@ def test_best_of_prefers_among_draws_read_alike_one_that_keeps_its_hand(tiny, mo
     assert not np.array_equal(kept.offsets, draws[2].offsets)
 
 
+def test_best_of_keeps_among_draws_read_alike_the_one_in_its_primes_hand(tiny, monkeypatch):
+    from test_handstyle import _line, _slanted
+
+    from hwkit.sample import SampleResult, SampledLine
+    from hwkit.strokes import points_to_offsets
+
+    ink = points_to_offsets(_line("the quick brown fox jumps over a lazy dog", 2, np.random.default_rng(0)))
+    prime = Prime(ink, "the quick brown fox jumps over a lazy dog")
+    # three draws of the prime's own ink, at 25 and -20 degrees more slant, and at its own slant
+    slants = [25.0, -20.0, 0.0]
+
+    def drawn(model, alphabet, texts, *, primes, **options):
+        assert len(primes) == len(texts) == 3
+        lines = [SampledLine(_slanted(ink, d), np.zeros(len(ink)), None, "rule", t) for d, t in zip(slants, texts)]
+        return SampleResult(lines, 1)
+
+    monkeypatch.setattr(legibility, "sample_text", drawn)
+    hold = [1.0, 1.0, 5.0]  # the halves of a draw never differ by more than this: no draw switches hand
+    reader = ScriptedReader(lambda k: "ab", lambda k: 0)
+    kept = legibility.best_of(None, None, ["ab"], tries=3, reader=reader, primes=prime, hold=hold).lines[0]
+    assert np.array_equal(kept.offsets, _slanted(ink, 0.0))
+    reader = ScriptedReader(lambda k: "ab", lambda k: k == 2)  # the draw in the prime's hand misread: it loses
+    kept = legibility.best_of(None, None, ["ab"], tries=3, reader=reader, primes=prime, hold=hold).lines[0]
+    assert np.array_equal(kept.offsets, _slanted(ink, -20.0))  # the nearer of the other two
+    reader = ScriptedReader(lambda k: "ab", lambda k: 0)  # without a prime, the first draw
+    kept = legibility.best_of(None, None, ["ab"], tries=3, reader=reader, primes=[None], hold=hold).lines[0]
+    assert np.array_equal(kept.offsets, _slanted(ink, 25.0))
+
+
 def test_house_hands_are_the_writers_read_best_one_line_each(tiny):
     store = Store(tiny["store"])
     ckpt = Checkpoint.load(tiny["synth"])
