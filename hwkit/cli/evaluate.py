@@ -47,12 +47,17 @@ def evaluate(checkpoint: Path | None, text_file, biases: tuple[float, ...], seed
     recognizer reads them back, and the report gives, per run, the lines
     stopped by the attention rule or the length cap, the written length
     against the store's writers' length for such a text, and the CER against
-    the requested text, beside the reader's own CER on real test lines.
+    the requested text, beside the reader's own CER on real test lines; where
+    the errors are (capitals, digits, lower case, spaces, first words); how
+    many lines switch hand and, primed, leave their prime's hand, beside how
+    often real test lines do. Several --seed are pooled with 95% intervals;
+    hwkit compare pairs two --json reports text by text.
 
     \b
     Examples:
       hwkit evaluate --bias 1 --texts 50
       hwkit evaluate models/mine --reader models/reader --json
+      hwkit evaluate --text-file benchmarks/fresh_texts.txt --seed 1 --seed 2 --seed 3
     """
     import json
 
