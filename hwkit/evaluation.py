@@ -299,8 +299,7 @@ def compare_reports(old: dict, new: dict) -> list[dict]:
             runs = [run for run in report["writing"]["runs"] if run["bias"] == bias]
             read[name] = [reading for run in runs for reading in run["readings"]]
         runs_old, runs_new = len(read["old"]) // len(asked), len(read["new"]) // len(asked)
-        shares_old = pooled(asked * runs_old, read["old"], clusters * runs_old)
-        shares_new = pooled(asked * runs_new, read["new"], clusters * runs_new)
+        shares_old, shares_new = _pooled_runs(asked, read["old"]), _pooled_runs(asked, read["new"])
         paired = excess(asked * runs_new, read["new"], clusters * runs_new, asked * runs_old, read["old"], clusters * runs_old)
         rows = {}
         for share in SHARES:

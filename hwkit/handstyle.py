@@ -109,11 +109,17 @@ class Calibration:
         }
 
 
+def _gap(prime: np.ndarray, line: np.ndarray) -> np.ndarray | None:
+    """``(3,)``: each feature's difference between two lines' whole-line styles; None when either is too short."""
+    a, b = line_style(prime), line_style(line)
+    return None if a is None or b is None else np.abs(a - b)
+
+
 def prime_distance(prime: np.ndarray, line: np.ndarray, scale: Sequence[float]) -> float:
     """How far ``line``'s whole-line style is from its ``prime``'s: the largest feature difference in units
     of ``scale`` (above 1: another hand by those thresholds); 0 when either is too short to measure."""
-    a, b = line_style(prime), line_style(line)
-    return 0.0 if a is None or b is None else float((np.abs(a - b) / np.asarray(scale)).max())
+    gap = _gap(prime, line)
+    return 0.0 if gap is None else float((gap / np.asarray(scale)).max())
 
 
 def switches(offsets: np.ndarray, thresholds: Sequence[float]) -> bool:
@@ -165,11 +171,9 @@ class PrimeCalibration:
     def other_hand_rate(self, primes: Sequence[np.ndarray], lines: Sequence[np.ndarray]) -> dict:
         """Share of ``lines`` whose style differs from their ``primes``' beyond the thresholds, overall and per
         feature (pairs where either is too short to measure are left out)."""
-        diffs = []
-        for prime, line in zip(primes, lines, strict=True):
-            a, b = line_style(prime), line_style(line)
-            if a is not None and b is not None:
-                diffs.append(np.abs(a - b))
+        if len(primes) != len(lines):
+            raise ValueError(f"{len(primes)} primes for {len(lines)} lines")
+        diffs = [gap for gap in map(_gap, primes, lines) if gap is not None]
         if not diffs:
             return {"lines": 0, "other_hand_rate": None, "by_feature": dict.fromkeys(FEATURES)}
         over = np.array(diffs) > self.thresholds

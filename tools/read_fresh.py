@@ -26,7 +26,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hwkit.cer import excess, pooled
+from hwkit.cer import SHARES, excess, pooled
 from hwkit.checkpoint import Checkpoint
 from hwkit.config import DemoParams
 from hwkit.demo import WRITER_ID_BASE, held_out_writers, writer_lines
@@ -67,7 +67,7 @@ def main() -> None:
         return
     shares = pooled(texts, read, clusters)
     print(f"{args.reader} on {len(texts)} fresh lines by {who}, misread (95% interval):")
-    for name in ("cer", "capitals", "digits", "lower case", "spaces", "first words", "later words"):
+    for name in SHARES:
         s = shares[name]
         print(f"  {name}: " + ("n/a" if s is None else f"{s['rate']:.1%} ({s['low']:.1%}-{s['high']:.1%}), "
                                                          f"{s['wrong']} of {s['count']}"))
@@ -77,7 +77,7 @@ def _compare(report_path: str, bias: float, asked: list[str], texts: list[str], 
     """The model's errors in the report's runs at ``bias`` against its writers' rate on each text."""
     writing = json.loads(Path(report_path).read_text(encoding="utf-8"))["writing"]
     runs = [run for run in writing["runs"] if run["bias"] == bias]
-    if not runs or writing["texts"] != len(asked):
+    if not runs or writing.get("asked") != asked:
         raise SystemExit(f"{report_path}: no runs at bias {bias:g} of these {len(asked)} texts")
     model = [reading for run in runs for reading in run["readings"]]
     found = excess(asked * len(runs), model, list(range(len(asked))) * len(runs), texts, read, clusters)
