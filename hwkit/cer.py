@@ -231,11 +231,19 @@ def excess(
     interval comes from the spread of the clusters' excesses. Clusters B lacks, or where B has
     nothing of a share to count, are left out.
     """
-    a, b = _cluster_counts(refs, hyps, clusters), _cluster_counts(ref_refs, ref_hyps, ref_clusters)
+    return cluster_excess(_cluster_counts(refs, hyps, clusters), _cluster_counts(ref_refs, ref_hyps, ref_clusters), z)
+
+
+def cluster_excess(a: dict, b: dict, z: float = 1.96) -> dict:
+    """``excess`` from counts already made: ``{cluster: {share: (wrong, count)}}`` for A and for B, any shares.
+
+    Each share of A's clusters is charged B's rate on the same cluster; clusters B lacks, or where
+    either has nothing of the share to count, are left out (the share is None when none is left).
+    """
     out = {}
-    for name in SHARES:
+    for name in dict.fromkeys(name for acc in a.values() for name in acc):
         rows = [(a[key][name][0], a[key][name][1] * b[key][name][0] / b[key][name][1])
-                for key in a if key in b and b[key][name][1] and a[key][name][1]]  # fmt: skip
+                for key in a if name in b.get(key, {}) and b[key][name][1] and a[key][name][1]]  # fmt: skip
         if not rows:
             out[name] = None
             continue

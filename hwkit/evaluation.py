@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwkit.cer import SHARES, cer, error_breakdown, excess, line_cers, pooled
+from hwkit.cer import SHARES, cer, cluster_excess, error_breakdown, excess, line_cers, pooled, ratio_interval
 from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
 from hwkit.config import WRITERS
 from hwkit.errors import CheckpointError, HwkitError, TextError
@@ -274,10 +274,37 @@ def draw_grid(path: Path, texts: Sequence[str], offsets: Sequence[np.ndarray], r
     return path
 
 
+PRIME_HAND = "prime hand"  # the share of primed lines in another hand than their prime's
+
+
+def _prime_verdicts(report: dict, bias: float, texts: int) -> dict | None:
+    """``{text: {PRIME_HAND: [lines in another hand, lines measured]}}`` over a report's runs at ``bias``;
+    None when any run lacks per-line verdicts (unprimed, or an older hwkit's report)."""
+    runs = [run for run in report["writing"]["runs"] if run["bias"] == bias]
+    if not runs or any(not (run.get("prime_hand") or {}).get("per_line") for run in runs):
+        return None
+    counts = {k: {PRIME_HAND: [0, 0]} for k in range(texts)}
+    for run in runs:
+        for k, verdict in enumerate(run["prime_hand"]["per_line"]):
+            if verdict is not None:
+                counts[k][PRIME_HAND][0] += int(verdict)
+                counts[k][PRIME_HAND][1] += 1
+    return counts
+
+
+def _verdict_share(counts: dict) -> dict | None:
+    """The pooled share of ``_prime_verdicts`` counts, a text's lines as one cluster."""
+    share = ratio_interval([tuple(c[PRIME_HAND]) for c in counts.values() if c[PRIME_HAND][1]])
+    if share is not None:
+        share.update(count=sum(c[PRIME_HAND][1] for c in counts.values()))
+    return share
+
+
 def compare_reports(old: dict, new: dict) -> list[dict]:
     """Two ``evaluate_checkpoint`` reports of synthesis models that wrote the same texts, bias by bias.
 
-    For each bias both wrote at, and each of ``cer.SHARES`` (lower is better): the two pooled
+    For each bias both wrote at, and each of ``cer.SHARES`` (lower is better), and ``PRIME_HAND``
+    where both were primed and kept each line's verdict: the two pooled
     shares and their difference, ``new`` minus ``old``, with an approximate 95% interval. The
     difference is paired by text (``cer.excess``: each text's lines in ``new`` charged ``old``'s
     rate on that text), so texts hard for both cost nothing and the interval is far narrower
@@ -301,8 +328,15 @@ def compare_reports(old: dict, new: dict) -> list[dict]:
         runs_old, runs_new = len(read["old"]) // len(asked), len(read["new"]) // len(asked)
         shares_old, shares_new = _pooled_runs(asked, read["old"]), _pooled_runs(asked, read["new"])
         paired = excess(asked * runs_new, read["new"], clusters * runs_new, asked * runs_old, read["old"], clusters * runs_old)
+        verdicts = {name: _prime_verdicts(report, bias, len(asked)) for name, report in (("old", old), ("new", new))}
+        if verdicts["old"] is not None and verdicts["new"] is not None:  # both primed: the prime's hand, paired alike
+            shares_old[PRIME_HAND], shares_new[PRIME_HAND] = (_verdict_share(verdicts["old"]),
+                                                             _verdict_share(verdicts["new"]))  # fmt: skip
+            paired.update(cluster_excess(verdicts["new"], verdicts["old"]))
         rows = {}
-        for share in SHARES:
+        for share in [*SHARES, PRIME_HAND]:
+            if share not in paired:
+                continue
             a, b, d = shares_old[share], shares_new[share], paired[share]
             if a is None or b is None or d is None:
                 rows[share] = None

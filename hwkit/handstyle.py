@@ -170,12 +170,16 @@ class PrimeCalibration:
 
     def other_hand_rate(self, primes: Sequence[np.ndarray], lines: Sequence[np.ndarray]) -> dict:
         """Share of ``lines`` whose style differs from their ``primes``' beyond the thresholds, overall and per
-        feature (pairs where either is too short to measure are left out)."""
+        feature, and each line's verdict in ``per_line`` (None where either is too short to measure: such
+        pairs are left out of the shares), so that two models' verdicts can be paired line by line."""
         if len(primes) != len(lines):
             raise ValueError(f"{len(primes)} primes for {len(lines)} lines")
-        diffs = [gap for gap in map(_gap, primes, lines) if gap is not None]
+        gaps = list(map(_gap, primes, lines))
+        per_line = [None if gap is None else bool((gap > self.thresholds).any()) for gap in gaps]
+        diffs = [gap for gap in gaps if gap is not None]
         if not diffs:
-            return {"lines": 0, "other_hand_rate": None, "by_feature": dict.fromkeys(FEATURES)}
+            return {"lines": 0, "other_hand_rate": None, "by_feature": dict.fromkeys(FEATURES), "per_line": per_line}
         over = np.array(diffs) > self.thresholds
         return {"lines": len(diffs), "other_hand_rate": float(over.any(axis=1).mean()),
-                "by_feature": {name: float(over[:, k].mean()) for k, name in enumerate(FEATURES)}}  # fmt: skip
+                "by_feature": {name: float(over[:, k].mean()) for k, name in enumerate(FEATURES)},
+                "per_line": per_line}  # fmt: skip

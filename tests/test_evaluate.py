@@ -15,6 +15,7 @@ from hwkit.cer import cer, most_misread
 from hwkit.checkpoint import Checkpoint
 from hwkit.cli import cli
 from hwkit.errors import TextError
+from hwkit.evaluation import compare_reports
 from hwkit.store import Store
 from hwkit.train import start
 
@@ -187,6 +188,32 @@ def test_compare_pairs_two_reports_text_by_text(models, tmp_path):
                        ("broken.json", "not a JSON report")):  # fmt: skip
         result = run("compare", old, tmp_path / path)
         assert result.exit_code == 1 and says in result.stderr and "Traceback" not in result.output, result.output
+
+
+def _primed_report(asked: list[str], verdicts: list[list[bool | None]]) -> dict:
+    """The parts of an ``evaluate --json`` report that ``compare_reports`` reads: one run per seed, read exactly."""
+    runs = [{"bias": 1.0, "seed": seed, "readings": list(asked), "prime_hand": {"per_line": per_line}}
+            for seed, per_line in enumerate(verdicts, 1)]  # fmt: skip
+    return {"writing": {"asked": asked, "runs": runs}}
+
+
+def test_compare_pairs_the_prime_hand_verdicts_text_by_text():
+    asked = [f"text {k}" for k in range(6)]
+    old = _primed_report(asked, [[True, True, False, None, True, False], [True, False, False, True, True, None]])
+    kept = compare_reports(old, old)[0]["shares"]["prime hand"]
+    assert kept["old"] == kept["new"] == pytest.approx(6 / 10) and kept["difference"] == pytest.approx(0)
+    assert kept["verdict"] == "no clear difference"
+    fixed = _primed_report(asked, [[False] * 6, [False] * 6])  # every line in its prime's hand
+    better = compare_reports(old, fixed)[0]["shares"]["prime hand"]
+    # each text's two new lines charged old's rate on that text (1, 1/2, 0, 1, 1, 0), per new line measured
+    assert better["new"] == 0 and better["difference"] == pytest.approx(-2 * (1 + 0.5 + 0 + 1 + 1 + 0) / 12)
+    assert better["verdict"] == "better" and better["high"] < 0
+    assert compare_reports(fixed, old)[0]["shares"]["prime hand"]["verdict"] == "worse"
+    unprimed = json.loads(json.dumps(old))
+    for r in unprimed["writing"]["runs"]:
+        r["prime_hand"] = None
+    assert "prime hand" not in compare_reports(unprimed, old)[0]["shares"]  # nothing to pair it with
+    assert compare_reports(old, fixed)[0]["shares"]["cer"]["difference"] == 0  # the legibility shares still pair
 
 
 def test_evaluate_recognizer_and_prediction(models):

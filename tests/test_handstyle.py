@@ -67,8 +67,12 @@ def test_a_line_goes_on_in_its_primes_hand_when_its_writer_wrote_both():
     kept, lost = calibration.other_hand_rate(primes, same), calibration.other_hand_rate(primes, other)
     assert kept["lines"] == lost["lines"] == 30
     assert kept["other_hand_rate"] < 0.3 and lost["other_hand_rate"] > 0.6, (kept, lost)
+    for result in (kept, lost):  # each line's verdict, in order, adds up to the share
+        assert len(result["per_line"]) == 30 and np.mean(result["per_line"]) == pytest.approx(result["other_hand_rate"])
     short = np.zeros((10, 3), np.float32)
-    assert line_style(short) is None and calibration.other_hand_rate([short], [same[0]])["lines"] == 0
+    unmeasured = calibration.other_hand_rate([short, primes[0]], [same[0], other[0]])
+    assert line_style(short) is None and unmeasured["lines"] == 1
+    assert unmeasured["per_line"] == [None, unmeasured["other_hand_rate"] == 1.0]
 
 
 def test_a_prime_calibration_needs_two_writers_and_a_pair():

@@ -10,7 +10,7 @@ from hwkit.cli._common import escape, stdout_console
 
 _LABELS = {"cer": "CER", "capitals": "capitals misread", "digits": "digits misread",
            "lower case": "lower case misread", "spaces": "spaces lost", "first words": "first words not exact",
-           "later words": "later words not exact"}  # fmt: skip
+           "later words": "later words not exact", "prime hand": "lines off their prime's hand"}  # fmt: skip
 
 
 @click.command()
@@ -23,8 +23,9 @@ def compare(old: Path, new: Path, as_json: bool) -> None:
     OLD and NEW are `hwkit evaluate --json` reports of two synthesis models
     that wrote the same texts (the same --text-file or --texts); seeds may
     differ. For each bias both wrote at: CER, the shares of capitals, digits,
-    lower case and spaces misread and of words not read exactly, and NEW minus
-    OLD in points. The difference is paired by text, so a hard text costs
+    lower case and spaces misread and of words not read exactly (and, both
+    primed, of lines in another hand than their prime's), and NEW minus OLD in
+    points. The difference is paired by text, so a hard text costs
     neither model, and a difference whose interval holds 0 is called no clear
     difference: a hundred sentences hold only about 130 capitals.
 
