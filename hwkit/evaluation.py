@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from hwkit.cer import SHARES, cer, cluster_excess, error_breakdown, excess, line_cers, pooled, ratio_interval
-from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
+from hwkit.checkpoint import BUNDLED_JUDGE, Checkpoint, find_checkpoint, find_store
 from hwkit.config import WRITERS
 from hwkit.errors import CheckpointError, HwkitError, TextError
 from hwkit.paths import MODELS_DIR
@@ -233,16 +233,17 @@ def _points_per_char(store) -> float:
 
 
 def ensure_reader(reader, store, models_dir: Path, progress: Progress) -> Path:
-    """The named recognizer, else the one cached for this store, else the bundled one when this is its
-    store (the demo corpus), else one trained now (demo preset) and cached."""
-    from hwkit.legibility import reader_for_store
+    """The judge: the named recognizer, else the one cached for this store, else the bundled judge for a
+    demo-corpus store, else one trained now (demo preset) and cached."""
+    from hwkit.legibility import store_reader_dir
 
     if reader is not None:
         return find_checkpoint(reader)
-    found = reader_for_store(store.fingerprint, models_dir)
-    if found is not None:
-        return found
-    cached = models_dir / f"reader-{store.fingerprint[:12]}"
+    cached = store_reader_dir(store.fingerprint, models_dir)
+    if (cached / "best.pt").is_file():
+        return cached / "best.pt"
+    if store.source == "demo" and BUNDLED_JUDGE.is_file():
+        return BUNDLED_JUDGE
     from hwkit.train import resume, start
 
     if (cached / "last.pt").is_file():  # a first training that was interrupted: go on with it

@@ -40,12 +40,17 @@ HOUSE_HANDS = 8  # hands a bundled model carries
 HAND_TEXTS = 30  # valid texts each candidate hand writes when house hands are chosen
 
 
+def store_reader_dir(fingerprint: str, models_dir: str | os.PathLike) -> Path:
+    """The run folder of the recognizer ``hwkit evaluate`` trains for a store that has none."""
+    return Path(models_dir) / f"reader-{fingerprint[:12]}"
+
+
 def reader_for_store(fingerprint: str | None, models_dir: str | os.PathLike) -> Path | None:
     """The recognizer of a store: the one ``hwkit evaluate`` trained for it, else the bundled one when it is
     the bundled reader's store; None when there is neither."""
     if not fingerprint:
         return None
-    cached = Path(models_dir) / f"reader-{fingerprint[:12]}" / "best.pt"
+    cached = store_reader_dir(fingerprint, models_dir) / "best.pt"
     if cached.is_file():
         return cached
     if BUNDLED_READER.is_file() and _bundled_reader_store() == fingerprint:

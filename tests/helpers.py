@@ -61,7 +61,7 @@ def checkpoint_dict(path: str | os.PathLike) -> dict:
 LETTERS = "acelnostx"
 
 
-def letter_store(path: str | os.PathLike, n_lines: int = 96, seed: int = 0):
+def letter_store(path: str | os.PathLike, n_lines: int = 96, seed: int = 0, source: str = "demo"):
     """Short random strings of ``LETTERS`` in one printing writer's demo-font hand; the last quarter held out.
 
     Real glyphs, so a recognizer trained for seconds reads them far better than chance.
@@ -80,4 +80,4 @@ def letter_store(path: str | os.PathLike, n_lines: int = 96, seed: int = 0):
         lines.append(Line(offsets, text, f"r{i:03d}", 0))
     cut = n_lines * 3 // 4
     held_out = range(cut, n_lines)
-    return write_store(path, lines, {"train": range(cut), "valid": held_out, "test": held_out}, source="demo")
+    return write_store(path, lines, {"train": range(cut), "valid": held_out, "test": held_out}, source=source)

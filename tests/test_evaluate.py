@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -214,6 +215,51 @@ def test_compare_pairs_the_prime_hand_verdicts_text_by_text():
         r["prime_hand"] = None
     assert "prime hand" not in compare_reports(unprimed, old)[0]["shares"]  # nothing to pair it with
     assert compare_reports(old, fixed)[0]["shares"]["cer"]["difference"] == 0  # the legibility shares still pair
+
+
+def test_the_bundled_judge_reads_new_demo_writing_and_is_not_the_reader_that_chooses():
+    from hwkit.checkpoint import BUNDLED, BUNDLED_JUDGE, BUNDLED_READER
+    from hwkit.config import DemoParams
+    from hwkit.demo import held_out_writers, writer_lines
+    from hwkit.reading import Reader
+
+    judge = Checkpoint.load(BUNDLED_JUDGE)
+    assert judge.kind == "recognizer"
+    trained_on = {Checkpoint.load(p).store["fingerprint"] for p in (BUNDLED, BUNDLED_READER)}
+    assert judge.store["fingerprint"] not in trained_on  # other writers, other texts: an independent grade
+    demo = DemoParams()
+    texts = ["Zoe paid 17 euros for 3 jars of Greek honey.", "Why did Quentin wait until Friday?"]
+    lines = [line for w in held_out_writers(demo.seed, demo.writers)[:3] for line in writer_lines(w, texts, seed=demo.seed)]
+    read = Reader(judge, "cpu").read([line.offsets for line in lines])
+    assert cer([line.text for line in lines], read) < 0.03, read  # writers of the quickstart corpus it never saw
+
+
+def test_the_judge_is_named_else_the_stores_own_else_the_bundled_one_for_demo_stores(tmp_path, monkeypatch):
+    import shutil
+
+    from hwkit import checkpoint, train
+    from hwkit.evaluation import ensure_reader
+    from hwkit.legibility import store_reader_dir
+
+    demo = Store(letter_store(tmp_path / "demo.h5"))  # a store hwkit prepare --demo could have written
+    models = tmp_path / "models"
+    assert ensure_reader(None, demo, models, print) == checkpoint.BUNDLED_JUDGE
+    assert ensure_reader(checkpoint.BUNDLED_READER, demo, models, print) == checkpoint.BUNDLED_READER
+    own = store_reader_dir(demo.fingerprint, models)
+    own.mkdir(parents=True)
+    shutil.copy(checkpoint.BUNDLED_READER, own / "best.pt")  # one evaluate trained for this store
+    assert ensure_reader(None, demo, models, print) == own / "best.pt"
+    mine = Store(letter_store(tmp_path / "mine.h5", seed=1, source="iamondb"))
+    trained = []
+
+    def start(store, kind, preset, run_dir, progress):  # stands in for a few minutes of training
+        trained.append((kind, run_dir))
+        return SimpleNamespace(best_path=run_dir / "best.pt")
+
+    monkeypatch.setattr(train, "start", start)
+    mine_dir = store_reader_dir(mine.fingerprint, models)
+    assert ensure_reader(None, mine, models, print) == mine_dir / "best.pt"  # no judge of its hands: one is trained
+    assert trained == [("recognizer", mine_dir)]
 
 
 def test_evaluate_recognizer_and_prediction(models):

@@ -59,8 +59,8 @@ def export(line_id: str, store: Path | None, output: Path, force: bool) -> None:
 @click.option("--texts", type=click.IntRange(min=1), default=30, show_default=True,
               help="Valid transcriptions each candidate hand writes.")
 @click.option("--reader", type=click.Path(path_type=Path),
-              help="Recognizer that reads the candidates back [default: as hwkit evaluate's judge, trained on "
-                   "the store on first use].")
+              help="Recognizer that reads the candidates back [default: the one that chooses among the model's "
+                   "tries, else as hwkit evaluate's judge, trained on the store on first use].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where the model with its house hands goes [default: the checkpoint file itself].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -88,7 +88,7 @@ def house(checkpoint: Path, store: Path | None, count: int, texts: int, reader: 
     from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
     from hwkit.errors import CheckpointError
     from hwkit.evaluation import ensure_reader
-    from hwkit.legibility import hand_thresholds, house_hands
+    from hwkit.legibility import find_reader, hand_thresholds, house_hands
     from hwkit.paths import MODELS_DIR
     from hwkit.reading import Reader
     from hwkit.store import Store
@@ -106,8 +106,10 @@ def house(checkpoint: Path, store: Path | None, count: int, texts: int, reader: 
         elif event["event"] == "hand":
             err.print(f"hand {event['done']}/{event['total']}: {escape(event['line_id'])}  CER {event['cer']:.1%}")
 
-    judge = Reader(Checkpoint.load(ensure_reader(reader, opened, MODELS_DIR, show)), device)
-    ckpt.hands = house_hands(ckpt, opened, judge, count=count, texts=texts, device=device, progress=show)
+    if reader is None:  # the chooser's eyes, not the judge's: hwkit evaluate then grades hands it did not pick
+        reader = find_reader(ckpt, MODELS_DIR)
+    picker = Reader(Checkpoint.load(ensure_reader(reader, opened, MODELS_DIR, show)), device)
+    ckpt.hands = house_hands(ckpt, opened, picker, count=count, texts=texts, device=device, progress=show)
     ckpt.hand_thresholds = hand_thresholds(opened)
     err.print("house hands: " + ", ".join(f"{escape(h['line_id'])} ({h['cer']:.1%})" for h in ckpt.hands))
     click.echo(str(ckpt.save(output or path)))
