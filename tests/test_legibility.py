@@ -292,6 +292,24 @@ def test_evaluate_says_how_often_a_primed_line_leaves_its_primes_hand(tiny, tmp_
     assert unprimed["runs"][0]["prime_hand"] is None
 
 
+def test_style_house_picks_with_the_reader_that_chooses_not_the_judge(tmp_path, monkeypatch):
+    from hwkit.checkpoint import BUNDLED, BUNDLED_READER
+    from helpers import letter_store
+
+    store = letter_store(tmp_path / "demo.h5")  # a demo store: hwkit evaluate would judge it with the bundled judge
+    picked_by = []
+
+    def record(writer, opened, reader, **options):  # stands in for writing every candidate hand
+        picked_by.append(reader.checkpoint.path)
+        return []
+
+    monkeypatch.setattr(legibility, "house_hands", record)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["style", "house", str(BUNDLED), "--store", str(store), "-o", "housed.pt"])
+    assert result.exit_code == 0, result.output
+    assert picked_by == [BUNDLED_READER.resolve()]
+
+
 def test_style_house_gives_a_model_its_hands_from_the_command_line(tiny, tmp_path):
     out = tmp_path / "housed.pt"
     result = CliRunner().invoke(cli, ["style", "house", str(tiny["synth"]), "--reader", str(tiny["reader"]),

@@ -6,7 +6,7 @@ read back. A judge that reads only its corpus's words would score far worse here
 than on the store's test lines; ``hwkit evaluate --text-file TEXTS`` is only as
 good as this number.
 
-    python tools/read_fresh.py benchmarks/fresh_texts.txt --reader hwkit/pretrained/demo-recognizer.pt
+    python tools/read_fresh.py benchmarks/fresh_texts.txt --reader hwkit/pretrained/demo-judge.pt
 
 With ``--hands MODEL`` every line is drawn instead by each of the writers of
 MODEL's house hands (``--seed`` varies the strokes; several are pooled): the real writing that model
@@ -15,8 +15,8 @@ REPORT`` (``hwkit evaluate MODEL --text-file TEXTS --json``) then counts how man
 model's lines have than its writers' would have on the same texts, text by text:
 
     hwkit evaluate hwkit/pretrained/demo-synthesis.pt --store cache/demo.h5 --text-file benchmarks/fresh_texts.txt \
-        --reader models/reader-check --seed 1 --seed 2 --seed 3 --bias 1 --json > report.json
-    python tools/read_fresh.py benchmarks/fresh_texts.txt --reader models/reader-check/best.pt \
+        --seed 1 --seed 2 --seed 3 --bias 1 --json > report.json
+    python tools/read_fresh.py benchmarks/fresh_texts.txt --reader hwkit/pretrained/demo-judge.pt \
         --hands hwkit/pretrained/demo-synthesis.pt --seed 1 --seed 2 --seed 3 --against report.json
 """
 

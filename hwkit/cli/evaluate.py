@@ -27,8 +27,9 @@ from hwkit.cli._common import escape, read_lines, stderr_console, stdout_console
               help="Synthesis: draws per text, the best kept by the model's own recognizer, as sample --tries.  "
                    "[default: as hwkit sample writes with this model]")
 @click.option("--reader", type=click.Path(path_type=Path),
-              help="Synthesis: the recognizer that reads the lines back [default: models/reader-<store>/, "
-                   "trained on the store on first use].")
+              help="Synthesis: the recognizer that reads the lines back [default: models/reader-<store>/ if "
+                   "there is one, else the bundled judge for a demo store, else one trained on the store on "
+                   "first use].")
 @click.option("--grid", type=click.Path(dir_okay=False, path_type=Path),
               help="Synthesis: PNG of the worst and best lines [default: beside the checkpoint, evaluate.png].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
