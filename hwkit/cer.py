@@ -90,31 +90,39 @@ def error_breakdown(refs: Sequence[str], hyps: Sequence[str]) -> dict:
     (capitals, digits, lower case, spaces: substituted or dropped), and the share of first words and
     of later words read exactly (every character matched, and nothing but spaces inserted inside
     the word or at its edges); and, per character other than the space, ``[misread, count]``, which
-    is what tells a capital drawn in three strokes from one drawn in one. The counts behind the shares
-    are ``characters`` and ``misread`` per class, and ``words``: ``[read exactly, count]``.
+    is what tells a capital drawn in three strokes from one drawn in one, and in ``read_as`` what each
+    misread one was read as (``""``: dropped), which tells a 7 stood up into a T from a 7 left out.
+    The counts behind the shares are ``characters`` and ``misread`` per class, and ``words``:
+    ``[read exactly, count]``.
 
     Insertions belong to no class; ``cer`` counts them.
     """
     wrong = {name: 0 for name in CLASSES}
     total = {name: 0 for name in CLASSES}
     by_char: dict[str, list[int]] = {}
+    read_as: dict[str, dict[str, int]] = {}
     words = {"first": [0, 0], "later": [0, 0]}  # [read exactly, count]
     for ref, hyp in zip(refs, hyps, strict=True):
         pairs = align(ref, hyp)
         ok = [False] * len(ref)
+        got = [""] * len(ref)  # what each reference character was read as ("": dropped)
         inserted = [""] * (len(ref) + 1)  # characters inserted between ref[k - 1] and ref[k], at k
         k = 0
         for r, h in pairs:
             if r is None:
                 inserted[k] += hyp[h]
             else:
-                ok[r] = h is not None and ref[r] == hyp[h]
+                got[r] = hyp[h] if h is not None else ""
+                ok[r] = got[r] == ref[r]
                 k = r + 1
-        for c, good in zip(ref, ok):
+        for c, good, as_read in zip(ref, ok, got):
             if not c.isspace():
                 counts = by_char.setdefault(c, [0, 0])
                 counts[0] += not good
                 counts[1] += 1
+                if not good:
+                    seen = read_as.setdefault(c, {})
+                    seen[as_read] = seen.get(as_read, 0) + 1
             for name, test in CLASSES.items():
                 if test(c):
                     total[name] += 1
@@ -138,19 +146,29 @@ def error_breakdown(refs: Sequence[str], hyps: Sequence[str]) -> dict:
         "words": words,
         "word_accuracy": {name: (good / count if count else None) for name, (good, count) in words.items()},
         "by_character": dict(sorted(by_char.items())),
+        "read_as": dict(sorted(read_as.items())),
     }
 
 
-def most_misread(breakdowns: Sequence[dict], top: int = 12, at_least: int = 5) -> list[tuple[str, int, int]]:
-    """``(character, misread, count)`` summed over ``error_breakdown`` results, worst share first: the
-    ``top`` characters asked for at least ``at_least`` times that were misread at all."""
+def most_misread(breakdowns: Sequence[dict], top: int = 12, at_least: int = 5) -> list[tuple[str, int, int, str, int]]:
+    """``(character, misread, count, read most often as, that many times)`` summed over ``error_breakdown``
+    results, worst share first: the ``top`` characters asked for at least ``at_least`` times that were
+    misread at all (ties in the reading go to the first in character order; ``""``: dropped)."""
     summed: dict[str, list[int]] = {}
+    readings: dict[str, dict[str, int]] = {}
     for b in breakdowns:
         for c, (bad, n) in b["by_character"].items():
             s = summed.setdefault(c, [0, 0])
             s[0] += bad
             s[1] += n
-    rows = [(c, bad, n) for c, (bad, n) in summed.items() if n >= at_least and bad]
+        for c, seen in b["read_as"].items():
+            for as_read, times in seen.items():
+                readings.setdefault(c, {})[as_read] = readings.get(c, {}).get(as_read, 0) + times
+    rows = []
+    for c, (bad, n) in summed.items():
+        if n >= at_least and bad:
+            as_read, times = min(readings[c].items(), key=lambda r: (-r[1], r[0]))
+            rows.append((c, bad, n, as_read, times))
     return sorted(rows, key=lambda r: (-r[1] / r[2], -r[2], r[0]))[:top]
 
 

@@ -126,7 +126,11 @@ def test_error_breakdown_finds_the_capital_the_digit_and_the_lost_space():
 def test_most_misread_sums_characters_over_runs_worst_share_first():
     runs = [error_breakdown(["HEHE he"], ["HFHE he"]), error_breakdown(["HE"], ["|E"])]
     assert runs[0]["by_character"] == {"E": [1, 2], "H": [0, 2], "e": [0, 1], "h": [0, 1]}
-    assert most_misread(runs, at_least=1) == [("E", 1, 3), ("H", 1, 3)]  # ties: more often asked, then by name
+    assert runs[0]["read_as"] == {"E": {"F": 1}} and runs[1]["read_as"] == {"H": {"|": 1}}
+    # ties: more often asked, then by name; each with what it was read as most
+    assert most_misread(runs, at_least=1) == [("E", 1, 3, "F", 1), ("H", 1, 3, "|", 1)]
+    dropped = most_misread([error_breakdown(["77 T7", "7"], ["7 TT", "T"])], at_least=1)
+    assert dropped == [("7", 3, 4, "T", 2)]  # read as T twice, dropped once
     assert most_misread(runs, at_least=4) == []  # too rare to rank
     assert most_misread([error_breakdown(["abc"], ["abc"])], at_least=1) == []  # nothing misread
 
@@ -142,6 +146,9 @@ def test_per_character_counts_add_up_to_the_classes(pairs):
         assert sum(n for _, n in chars) == b["characters"][name]
         if b["characters"][name]:
             assert sum(bad for bad, _ in chars) / b["characters"][name] == pytest.approx(b["error_rate"][name])
+    for c, (bad, _) in b["by_character"].items():  # every misread character was read as something, or dropped
+        seen = b["read_as"].get(c, {})
+        assert sum(seen.values()) == bad and c not in seen
 
 
 @settings(max_examples=100, deadline=None)

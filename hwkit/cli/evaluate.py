@@ -100,6 +100,13 @@ def _interval(share: dict | None, flip: bool) -> str:
     return f"{rate:.1%} ({low * 100:.1f}-{high * 100:.1f})"
 
 
+def _misread(row: tuple[str, int, int, str, int]) -> str:
+    """``7 11/174 (as T 7)``: a ``cer.most_misread`` row as the report prints it."""
+    c, bad, n, as_read, times = row
+    reading = "dropped" if not as_read else f"as {as_read!r}" if as_read.isspace() else f"as {as_read}"
+    return f"{c} {bad}/{n} ({reading} {times})"
+
+
 def _pooled_table(w: dict):
     from rich.table import Table
 
@@ -150,8 +157,8 @@ def _tables(r: dict) -> None:
         near = min({run["bias"] for run in w["runs"]}, key=lambda b: abs(b - 1.0))
         worst = most_misread([run["errors"] for run in w["runs"] if run["bias"] == near])
         if worst:
-            out.print(escape(f"most misread at bias {near:g}: " + ", ".join(f"{c} {bad}/{n}" for c, bad, n in worst)),
-                      soft_wrap=True)  # fmt: skip
+            out.print(escape(f"most misread at bias {near:g} (misread/asked, the reading most often given): "
+                             + ", ".join(map(_misread, worst))), soft_wrap=True)  # fmt: skip
         if w.get("real_lines_switch_rate") is not None:
             out.print(f"real test lines judged to switch hand (the level of one hand): {w['real_lines_switch_rate']:.1%}")
         if w.get("real_same_writer_other_hand_rate") is not None:
