@@ -162,8 +162,9 @@ def most_misread(breakdowns: Sequence[dict], top: int = 12, at_least: int = 5) -
             s[0] += bad
             s[1] += n
         for c, seen in b["read_as"].items():
+            summed_readings = readings.setdefault(c, {})
             for as_read, times in seen.items():
-                readings.setdefault(c, {})[as_read] = readings.get(c, {}).get(as_read, 0) + times
+                summed_readings[as_read] = summed_readings.get(as_read, 0) + times
     rows = []
     for c, (bad, n) in summed.items():
         if n >= at_least and bad:
@@ -228,13 +229,17 @@ def pooled(refs: Sequence[str], hyps: Sequence[str], clusters: Sequence[Hashable
     every seed); by default each line is its own.
     """
     sums = _cluster_counts(refs, hyps, clusters)
-    out: dict = {"lines": len(refs)}
-    for name in SHARES:
-        counts = [tuple(acc[name]) for acc in sums.values() if acc[name] != [0, 0]]
-        out[name] = ratio_interval(counts)
-        if out[name] is not None:
-            out[name].update(count=sum(n for _, n in counts), wrong=sum(k for k, _ in counts))
-    return out
+    return {"lines": len(refs), **{name: pooled_share([acc[name] for acc in sums.values()]) for name in SHARES}}
+
+
+def pooled_share(counts: Sequence[Sequence[float]]) -> dict | None:
+    """``ratio_interval`` over clusters' ``(wrong, count)``, with the totals ``wrong`` and ``count``; clusters
+    with neither are left out (an empty reference read as ink still counts its edits)."""
+    counts = [(k, n) for k, n in counts if k or n]
+    share = ratio_interval(counts)
+    if share is not None:
+        share.update(count=sum(n for _, n in counts), wrong=sum(k for k, _ in counts))
+    return share
 
 
 def excess(

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwkit.cer import SHARES, cer, cluster_excess, error_breakdown, excess, line_cers, pooled, ratio_interval
+from hwkit.cer import SHARES, cer, cluster_excess, error_breakdown, excess, line_cers, pooled, pooled_share
 from hwkit.checkpoint import BUNDLED_JUDGE, Checkpoint, find_checkpoint, find_store
 from hwkit.config import WRITERS
 from hwkit.errors import CheckpointError, HwkitError, TextError
@@ -293,14 +293,6 @@ def _prime_verdicts(report: dict, bias: float, texts: int) -> dict | None:
     return counts
 
 
-def _verdict_share(counts: dict) -> dict | None:
-    """The pooled share of ``_prime_verdicts`` counts, a text's lines as one cluster."""
-    share = ratio_interval([tuple(c[PRIME_HAND]) for c in counts.values() if c[PRIME_HAND][1]])
-    if share is not None:
-        share.update(count=sum(c[PRIME_HAND][1] for c in counts.values()))
-    return share
-
-
 def compare_reports(old: dict, new: dict) -> list[dict]:
     """Two ``evaluate_checkpoint`` reports of synthesis models that wrote the same texts, bias by bias.
 
@@ -331,8 +323,8 @@ def compare_reports(old: dict, new: dict) -> list[dict]:
         paired = excess(asked * runs_new, read["new"], clusters * runs_new, asked * runs_old, read["old"], clusters * runs_old)
         verdicts = {name: _prime_verdicts(report, bias, len(asked)) for name, report in (("old", old), ("new", new))}
         if verdicts["old"] is not None and verdicts["new"] is not None:  # both primed: the prime's hand, paired alike
-            shares_old[PRIME_HAND], shares_new[PRIME_HAND] = (_verdict_share(verdicts["old"]),
-                                                             _verdict_share(verdicts["new"]))  # fmt: skip
+            for name, shares in (("old", shares_old), ("new", shares_new)):  # a text's lines as one cluster
+                shares[PRIME_HAND] = pooled_share([c[PRIME_HAND] for c in verdicts[name].values()])
             paired.update(cluster_excess(verdicts["new"], verdicts["old"]))
         rows = {}
         for share in [*SHARES, PRIME_HAND]:
