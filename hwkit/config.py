@@ -311,8 +311,12 @@ class DemoParams(_Serialised):
     # Share of the words that start lower case to give a capital, on top of the generator's own (6.5% of
     # characters are capitals): a corpus to drill the letters a model writes worst (BENCHMARKS.md, quality).
     capitals: float = 0.0
+    # Share of the words to write as a number of 1-4 digits drawn alike, on top of the generator's own (about
+    # 1.4% of characters are digits, most of them years): a corpus to drill the digits (BENCHMARKS.md, quality).
+    numbers: float = 0.0
     hwkit_version: str = __version__
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.capitals <= 1.0:
-            raise ValueError(f"capitals is a share of words, 0 to 1 (got {self.capitals})")
+        for name in ("capitals", "numbers"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a share of words, 0 to 1 (got {getattr(self, name)})")

@@ -39,9 +39,10 @@ WRITER_ID_BASE = 10000  # writer w is IAM-style writerID "10000 + w"
 FORMS_PER_FOLDER = 20  # forms a01-000u .. a01-019u share the folder a01
 FORMS_PER_TASK = 8  # forms a worker writes per task: about 60 lines, 0.1 s
 ENCODING = iam.TEXT_ENCODING
+PUNCTUATION = "\"'().,;:!?"  # what a word the numbers drill writes as a number keeps around it
 
 # independent generator streams, each seeded by (seed, stream, index)
-_STYLE, _FORMS, _TEXT, _LINE, _PAGE, _SPLIT, _CAPITALS = range(7)
+_STYLE, _FORMS, _TEXT, _LINE, _PAGE, _SPLIT, _CAPITALS, _NUMBERS = range(8)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def ensure_demo_corpus(
     writers: int = 40,
     seed: int = 0,
     capitals: float = 0.0,
+    numbers: float = 0.0,
     jobs: int | None = None,
     progress: Progress = ignore,
 ) -> Path:
@@ -84,7 +86,7 @@ def ensure_demo_corpus(
     root = Path(root)
     if lines < 1 or writers < 1:
         raise CorpusError(f"a demo corpus needs at least one line and one writer (got {lines} and {writers})")
-    params = DemoParams(lines=lines, writers=writers, seed=seed, capitals=capitals)
+    params = DemoParams(lines=lines, writers=writers, seed=seed, capitals=capitals, numbers=numbers)
     marker = root / MARKER
     if marker.is_file() and _read_marker(marker) == params:
         return root
@@ -150,7 +152,7 @@ def write_demo_corpus(root: Path, params: DemoParams, progress: Progress = ignor
 def write_forms(root: str, params: DemoParams, forms: Sequence[Form]) -> None:
     """Render and write ``forms`` into ``root``: one task of ``write_demo_corpus``, run in a worker."""
     for form in forms:
-        texts = form_texts(params.seed, form, params.capitals)
+        texts = form_texts(params.seed, form, params.capitals, params.numbers)
         style = writer_style(params.seed, form.writer)
         lines = [render_line(t, style, _rng(params.seed, _LINE, form.first_line + k)) for k, t in enumerate(texts)]
         _write_form(Path(root), form, texts, lines, style, _rng(params.seed, _PAGE, form.first_line))
@@ -174,18 +176,34 @@ def plan_forms(params: DemoParams) -> list[Form]:
     return forms
 
 
-def form_texts(seed: int, form: Form, capitals: float = 0.0) -> list[str]:
+def form_texts(seed: int, form: Form, capitals: float = 0.0, numbers: float = 0.0) -> list[str]:
     """The form's transcription: ``n_lines`` consecutive lines of one paragraph.
 
-    ``capitals`` gives that share of the words starting lower case a capital, drawn from a stream of
-    its own, so the words themselves (and a corpus without it) stay as they were.
+    ``capitals`` gives that share of the words starting lower case a capital; ``numbers`` then writes that
+    share of all words as a number of 1-4 digits drawn alike (a word's punctuation stays), so every digit is
+    drilled as often, where the generator's own numbers are mostly years. Each draws from a stream of its
+    own, so the other words (and a corpus without either) stay as they were.
     """
     texts = make_texts(form.n_lines, _rng(seed, _TEXT, form.first_line))
-    if not capitals:
-        return texts
-    rng = _rng(seed, _CAPITALS, form.first_line)
-    return [" ".join(w[0].upper() + w[1:] if w[:1].islower() and rng.random() < capitals else w for w in t.split(" "))
-            for t in texts]  # fmt: skip
+    if capitals:
+        rng = _rng(seed, _CAPITALS, form.first_line)
+        texts = [" ".join(w[0].upper() + w[1:] if w[:1].islower() and rng.random() < capitals else w
+                          for w in t.split(" ")) for t in texts]  # fmt: skip
+    if numbers:
+        rng = _rng(seed, _NUMBERS, form.first_line)
+        texts = [" ".join(_as_number(w, rng) if rng.random() < numbers else w for w in t.split(" ")) for t in texts]
+    return texts
+
+
+def _as_number(word: str, rng: np.random.Generator) -> str:
+    """``word`` written as a number of 1-4 digits, its leading and trailing punctuation kept."""
+    core = word.strip(PUNCTUATION)
+    if not core:
+        return word
+    head = word[: len(word) - len(word.lstrip(PUNCTUATION))]
+    tail = word[len(word.rstrip(PUNCTUATION)) :]
+    return head + "".join(str(d) for d in rng.integers(0, 10, size=int(rng.integers(1, 5)))) + tail
+
 
 
 def writer_lines(writer: int, texts: Sequence[str], *, seed: int = 0, line_seed: int = 0) -> list[Line]:

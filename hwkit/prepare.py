@@ -118,7 +118,7 @@ def prepare(
         output = output or CACHE_DIR / "demo.h5"
         check_writable(output, force)  # before spending time on the corpus
         source = ensure_demo_corpus(DATA_DIR / "demo", lines=demo.lines, writers=demo.writers, seed=demo.seed,
-                                    capitals=demo.capitals, jobs=jobs, progress=progress)  # fmt: skip
+                                    capitals=demo.capitals, numbers=demo.numbers, jobs=jobs, progress=progress)  # fmt: skip
     if is_inkml(source):
         output = output or CACHE_DIR / f"{Path(source).stem}.h5"
         return prepare_inkml(source, output, force=force, params=params, group_type=inkml_group, progress=progress)

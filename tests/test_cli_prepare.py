@@ -133,8 +133,9 @@ class FakeDemo:
         fake = types.ModuleType("hwkit.demo")
         fake.DemoParams = DemoParams
 
-        def ensure_demo_corpus(root, *, lines, writers, seed, capitals, jobs=None, progress=None):
-            self.calls.append({"root": root, "lines": lines, "writers": writers, "seed": seed, "capitals": capitals})
+        def ensure_demo_corpus(root, *, lines, writers, seed, capitals, numbers, jobs=None, progress=None):
+            self.calls.append({"root": root, "lines": lines, "writers": writers, "seed": seed, "capitals": capitals,
+                               "numbers": numbers})  # fmt: skip
             if not (root / "DEMO.json").exists():
                 write_tree(root, demo=True)
             if progress is not None:
@@ -154,17 +155,19 @@ def test_no_source_and_no_iamondb_prepares_the_demo(tmp_path, monkeypatch):
     assert "demo" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     defaults = DemoParams()
     expected = {"root": Path("data/demo"), "lines": defaults.lines, "writers": defaults.writers, "seed": defaults.seed,
-                "capitals": 0.0}
+                "capitals": 0.0, "numbers": 0.0}
     assert demo.calls == [expected]
     assert Store(tmp_path / "cache" / "demo.h5").source == "demo"
     # asked for explicitly, with options; the existing store is refused before any generating
     result = run("--demo", "--lines", "7", "--writers", "2", "--seed", "3", "--jobs", "1")
     assert result.exit_code == 1 and "--force" in result.stderr and len(demo.calls) == 1
-    result = run("--demo", "--lines", "7", "--writers", "2", "--seed", "3", "--capitals", "0.4", "--jobs", "1", "--force")
+    result = run("--demo", "--lines", "7", "--writers", "2", "--seed", "3", "--capitals", "0.4", "--numbers", "0.2",
+                 "--jobs", "1", "--force")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert demo.calls[-1] == {"root": Path("data/demo"), "lines": 7, "writers": 2, "seed": 3, "capitals": 0.4}
-    refused = run("--capitals", "0.4")
-    assert refused.exit_code == 2 and "--capitals: only with --demo" in refused.stderr
+    assert demo.calls[-1] == {"root": Path("data/demo"), "lines": 7, "writers": 2, "seed": 3, "capitals": 0.4,
+                              "numbers": 0.2}  # fmt: skip
+    refused = run("--capitals", "0.4", "--numbers", "0.1")
+    assert refused.exit_code == 2 and "--capitals, --numbers: only with --demo" in refused.stderr
 
 
 def test_help_states_the_real_defaults():
@@ -176,6 +179,7 @@ def test_help_states_the_real_defaults():
         ("--writers", DemoParams().writers),
         ("--seed", DemoParams().seed),
         ("--capitals", DemoParams().capitals),
+        ("--numbers", DemoParams().numbers),
     ):
         shown = re.search(rf"{option} .*?\[default: ([\d.]+)\]", text)
         assert shown and float(shown[1]) == value, option

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 
 from hwkit import __version__
 from hwkit.config import DemoParams
-from hwkit.demo import FORMS_PER_TASK, MARKER, TASK_LISTS, ensure_demo_corpus, form_texts, plan_forms, writer_style
+from hwkit.demo import FORMS_PER_TASK, MARKER, PUNCTUATION, TASK_LISTS, ensure_demo_corpus, form_texts, plan_forms, writer_style
 from hwkit.demo_style import (
     PRINT_FONTS,
     SCRIPT_FONTS,
@@ -221,7 +222,7 @@ def test_the_tree_is_the_same_whether_one_process_writes_it_or_several(tmp_path)
 def test_tree_has_the_iam_ondb_layout(corpus):
     params = DemoParams(**SMALL)
     assert json.loads((corpus / MARKER).read_text()) == {**SMALL, "generator": params.generator, "capitals": 0.0,
-                                                         "hwkit_version": __version__}  # fmt: skip
+                                                         "numbers": 0.0, "hwkit_version": __version__}  # fmt: skip
     forms = plan_forms(params)
     assert sum(f.n_lines for f in forms) == SMALL["lines"]
     listed: dict[str, str] = {}
@@ -296,6 +297,36 @@ def test_capitals_drill_capitalises_words_and_leaves_them_otherwise_as_they_were
     assert [t for f in forms for t in form_texts(params.seed, f, 0.0)] == plain
     with pytest.raises(ValueError, match="share of words"):
         DemoParams(capitals=1.5)
+
+
+@given(share=st.floats(0.05, 1.0), capitals=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 2**16))
+@settings(max_examples=25, deadline=None)
+def test_numbers_drill_writes_words_as_numbers_and_leaves_the_rest(share, capitals, seed):
+    params = DemoParams(lines=120, writers=2, seed=seed)
+    forms = plan_forms(params)
+    plain = [t for f in forms for t in form_texts(seed, f, capitals)]
+    drilled = [t for f in forms for t in form_texts(seed, f, capitals, share)]
+    pairs = [(a, b) for p, d in zip(plain, drilled, strict=True) for a, b in zip(p.split(" "), d.split(" "), strict=True)]
+    changed = [(a, b) for a, b in pairs if a != b]
+    for a, b in changed:  # the word's letters became 1-4 digits; its punctuation stayed where it was
+        core = b.strip(PUNCTUATION)
+        assert core.isdigit() and 1 <= len(core) <= 4
+        assert b.replace(core, a.strip(PUNCTUATION), 1) == a
+    worded = [a for a, _ in pairs if a.strip(PUNCTUATION)]
+    assert abs(len(changed) / len(worded) - share) < 0.12  # a sample of some 700 words
+    digits = "".join(b.strip(PUNCTUATION) for _, b in changed)
+    assert set(digits) <= set("0123456789")
+    assert [t for f in forms for t in form_texts(seed, f, capitals, 0.0)] == plain
+    with pytest.raises(ValueError, match="numbers is a share of words"):
+        DemoParams(numbers=-0.1)
+
+
+def test_numbers_drill_draws_every_digit_alike():
+    params = DemoParams(lines=600, writers=4)
+    digits = Counter(c for f in plan_forms(params) for t in form_texts(0, f, numbers=0.3) for c in t if c.isdigit())
+    plain = Counter(c for f in plan_forms(params) for t in form_texts(0, f) for c in t if c.isdigit())
+    assert sum(digits.values()) > 4 * sum(plain.values())
+    assert max(digits.values()) < 1.4 * min(digits.values())  # the generator's own favour 1, 9 and 0 (years)
 
 
 def test_interrupted_regeneration_leaves_the_old_corpus_whole(tmp_path):

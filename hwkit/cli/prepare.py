@@ -11,7 +11,7 @@ import click
 
 from hwkit.cli._common import escape, progress_bar, stderr_console, stdout_console
 
-DEMO_OPTIONS = ("lines", "writers", "seed", "capitals")
+DEMO_OPTIONS = ("lines", "writers", "seed", "capitals", "numbers")
 EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
 
 
@@ -39,6 +39,8 @@ EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
 @click.option("--seed", type=int, help="Demo corpus: random seed.  [default: 0]")
 @click.option("--capitals", type=click.FloatRange(0, 1),
               help="Demo corpus: share of lower-case words to give a capital, to drill capitals.  [default: 0]")
+@click.option("--numbers", type=click.FloatRange(0, 1),
+              help="Demo corpus: share of words to write as numbers of 1-4 digits, to drill digits.  [default: 0]")
 @click.option("--inkml-group", metavar="TYPE",
               help="InkML: take the groups annotated with this type as lines (Textline for IAMonDo) "
                    "[default: each innermost transcribed group].")
@@ -55,6 +57,7 @@ def prepare(
     writers: int | None,
     seed: int | None,
     capitals: float | None,
+    numbers: float | None,
     inkml_group: str | None,
     as_json: bool,
 ) -> None:
@@ -81,11 +84,12 @@ def prepare(
       hwkit prepare ~/my-ink/ -o cache/mine.h5        # InkML from a tablet or an app
       hwkit prepare --demo --lines 500 --writers 10 --force
       hwkit prepare --demo --lines 12000 --writers 400 --capitals 0.5 -o cache/caps.h5
+      hwkit prepare --demo --lines 12000 --writers 400 --numbers 0.2 -o cache/digits.h5
     """
     from hwkit.config import DemoParams, PrepareParams
     from hwkit.prepare import prepare
 
-    chosen = {k: v for k, v in zip(DEMO_OPTIONS, (lines, writers, seed, capitals)) if v is not None}
+    chosen = {k: v for k, v in zip(DEMO_OPTIONS, (lines, writers, seed, capitals, numbers)) if v is not None}
     demo_flags = [f"--{name}" for name in chosen]
     if demo_flags and not demo:
         raise click.UsageError(f"{', '.join(demo_flags)}: only with --demo")
