@@ -1,4 +1,4 @@
-"""How many lines of a new hand does fine-tuning need? Measure it on a demo writer the bundled model never saw.
+"""How many lines of a new hand does fine-tuning need? Measure it on a demo writer the bundled model never trained on.
 
 For each line count: write that many new lines in the hand of a held-out demo
 writer (``hwkit.demo.writer_lines``), fine-tune the bundled synthesis model on
@@ -53,7 +53,7 @@ def main() -> None:
     rows, captions, results = [], [], []
     real = writer_lines(writer, [TEXT], line_seed=1)[0]
     rows.append(real.offsets)
-    captions.append(f"demo writer {writer}'s own hand (never seen by the bundled model)")
+    captions.append(f"demo writer {writer}'s own hand (never trained on by the bundled model)")
     bundled = Checkpoint.load(BUNDLED)
     made = generate(BUNDLED, [TEXT], bias=1.0, seed=1)
     rows.append(made.result.lines[0].offsets)
