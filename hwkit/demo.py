@@ -205,7 +205,6 @@ def _as_number(word: str, rng: np.random.Generator) -> str:
     return head + "".join(str(d) for d in rng.integers(0, 10, size=int(rng.integers(1, 5)))) + tail
 
 
-
 def writer_lines(writer: int, texts: Sequence[str], *, seed: int = 0, line_seed: int = 0) -> list[Line]:
     """``texts`` written in the hand of demo writer ``writer`` (of the corpus made with ``seed``).
 
