@@ -46,6 +46,7 @@ def main() -> None:
     if args.against and not args.hands:
         parser.error("--against needs --hands")
     texts = asked = [t.strip() for t in open(args.texts, encoding="utf-8") if t.strip()]
+    model = _report_readings(args.against, args.reader, args.bias, asked) if args.against else None
     demo = DemoParams()
     if args.hands:
         hands = Checkpoint.load(args.hands).hands
@@ -62,8 +63,8 @@ def main() -> None:
                  for line in writer_lines(writers[k % len(writers)], [text], line_seed=k)]  # fmt: skip
         who, clusters = f"held-out writers {writers}", None
     read = Reader(Checkpoint.load(args.reader), "cpu").read([line.offsets for line in lines])
-    if args.against:
-        _compare(args.against, args.bias, asked, texts, read, clusters)
+    if model is not None:
+        _compare(model, args.bias, asked, texts, read, clusters)
         return
     shares = pooled(texts, read, clusters)
     print(f"{args.reader} on {len(texts)} fresh lines by {who}, misread (95% interval):")
@@ -73,15 +74,24 @@ def main() -> None:
                                                          f"{s['wrong']} of {s['count']}"))
 
 
-def _compare(report_path: str, bias: float, asked: list[str], texts: list[str], read: list[str], clusters: list[int]) -> None:
-    """The model's errors in the report's runs at ``bias`` against its writers' rate on each text."""
+def _report_readings(report_path: str, reader: str, bias: float, asked: list[str]) -> tuple[list[str], int]:
+    """The readings of the report's runs at ``bias`` and how many runs they are; exits when the report wrote
+    other texts or was read by another judge than ``reader`` (two judges' errors do not compare)."""
     writing = json.loads(Path(report_path).read_text(encoding="utf-8"))["writing"]
     runs = [run for run in writing["runs"] if run["bias"] == bias]
     if not runs or writing.get("asked") != asked:
         raise SystemExit(f"{report_path}: no runs at bias {bias:g} of these {len(asked)} texts")
-    model = [reading for run in runs for reading in run["readings"]]
-    found = excess(asked * len(runs), model, list(range(len(asked))) * len(runs), texts, read, clusters)
-    print(f"the model's {len(model)} lines at bias {bias:g} against its writers' {len(read)} "
+    if Path(writing["reader"]).resolve() != Path(reader).resolve():
+        raise SystemExit(f"{report_path}: read by {writing['reader']}, not {reader}")
+    return [reading for run in runs for reading in run["readings"]], len(runs)
+
+
+def _compare(model: tuple[list[str], int], bias: float, asked: list[str], texts: list[str], read: list[str],
+             clusters: list[int]) -> None:
+    """The model's errors (``_report_readings``) against its writers' rate on each text."""
+    readings, runs = model
+    found = excess(asked * runs, readings, list(range(len(asked))) * runs, texts, read, clusters)
+    print(f"the model's {len(readings)} lines at bias {bias:g} against its writers' {len(read)} "
           "(errors; expected at the writers' rate on the same texts; the excess with its 95% interval):")
     for name, share in found.items():
         if share is not None:
