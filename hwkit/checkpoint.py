@@ -42,8 +42,9 @@ _LEGACY = {"scheduler"}  # written (always None) before the Checkpoint class; ig
 # A synthesis model trained on the demo corpus, shipped with the package so that
 # text-to-handwriting works before any training (weights only; pretrained/README.md).
 BUNDLED = Path(__file__).parent / "pretrained" / "demo-synthesis.pt"
-# Its reader: a recognizer trained on the demo store (test CER about 1%) that chooses among the bundled
-# model's tries (and those of models trained on that store), and a ready ``hwkit read`` for demo-corpus ink.
+# Its reader: a recognizer trained on a demo drill of capitals and numbers (demo test CER about 0.4%) that
+# chooses among the bundled model's tries (and those of models trained on any demo store without a reader of
+# its own), and a ready ``hwkit read`` for demo-corpus ink.
 BUNDLED_READER = Path(__file__).parent / "pretrained" / "demo-recognizer.pt"
 # A second recognizer, trained on other demo writers and texts than either of those saw (test CER about
 # 0.4% on the demo store, digits and capitals as well as lower case): ``hwkit evaluate``'s judge on demo-corpus stores, so that the reader

@@ -45,23 +45,18 @@ def store_reader_dir(fingerprint: str, models_dir: str | os.PathLike) -> Path:
     return Path(models_dir) / f"reader-{fingerprint[:12]}"
 
 
-def reader_for_store(fingerprint: str | None, models_dir: str | os.PathLike) -> Path | None:
-    """The recognizer of a store: the one ``hwkit evaluate`` trained for it, else the bundled one when it is
-    the bundled reader's store; None when there is neither."""
-    if not fingerprint:
-        return None
-    cached = store_reader_dir(fingerprint, models_dir) / "best.pt"
-    if cached.is_file():
-        return cached
-    if BUNDLED_READER.is_file() and _bundled_reader_store() == fingerprint:
+def reader_for_store(store: dict | None, models_dir: str | os.PathLike) -> Path | None:
+    """The recognizer of a store (a checkpoint's ``store`` record): the one ``hwkit evaluate`` trained for it,
+    else the bundled reader for a demo-corpus store (it learnt the demo generator's hands, on other writers
+    and a drill of capitals and numbers); None when there is neither."""
+    fingerprint = (store or {}).get("fingerprint")
+    if fingerprint:
+        cached = store_reader_dir(fingerprint, models_dir) / "best.pt"
+        if cached.is_file():
+            return cached
+    if (store or {}).get("source") == "demo" and BUNDLED_READER.is_file():
         return BUNDLED_READER
     return None
-
-
-@functools.lru_cache(maxsize=1)
-def _bundled_reader_store() -> str | None:
-    """The fingerprint of the bundled reader's store: read once, not on every request that looks for a reader."""
-    return (Checkpoint.load(BUNDLED_READER).store or {}).get("fingerprint")
 
 
 def find_reader(writer: Checkpoint, models_dir: str | os.PathLike) -> Path | None:
@@ -69,7 +64,7 @@ def find_reader(writer: Checkpoint, models_dir: str | os.PathLike) -> Path | Non
     the demo corpus's hands), else the reader of the writer's store (``reader_for_store``)."""
     if writer.path is not None and writer.path.resolve() == BUNDLED.resolve():
         return BUNDLED_READER
-    return reader_for_store((writer.store or {}).get("fingerprint"), models_dir)
+    return reader_for_store(writer.store, models_dir)
 
 
 def chooser(writer: Checkpoint, tries: int | None, models_dir: str | os.PathLike, device: str = "cpu"):

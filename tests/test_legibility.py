@@ -28,7 +28,7 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("legible")
     lines = synthetic_lines(40, seed=3, min_points=30, max_points=80)
     store = write_store(root / "words.h5", lines, {"train": range(30), "valid": range(30, 35), "test": range(35, 40)},
-                        source="demo", prepare_params={"max_jump": 1000.0})  # fmt: skip
+                        source="iamondb", prepare_params={"max_jump": 1000.0})  # fmt: skip
     synth = start(store, "synthesis", "tiny", run_dir=root / "synth", max_steps=2)
     models = root / "models"
     reader = start(store, "recognizer", "tiny", run_dir=models / f"reader-{Store(store).fingerprint[:12]}",
@@ -235,6 +235,16 @@ def test_tries_need_a_reader_and_default_to_four_with_one(tiny, tmp_path):
                                       str(tmp_path / "x.svg")])  # fmt: skip
     assert result.exit_code == 2 and "--tries" in result.stderr and "no recognizer" in result.stderr
 
+
+
+def test_the_bundled_reader_chooses_for_models_of_demo_stores_that_have_no_reader_of_their_own(tiny, tmp_path):
+    from hwkit.checkpoint import BUNDLED_READER
+
+    writer = Checkpoint.load(tiny["synth"])
+    assert legibility.find_reader(writer, tmp_path) is None  # scribbles, not the demo generator's hands
+    writer.store = {**writer.store, "source": "demo"}  # the same model, had `hwkit prepare --demo` made its store
+    assert legibility.find_reader(writer, tmp_path) == BUNDLED_READER  # trained on other demo writers: reads them
+    assert legibility.find_reader(writer, tiny["models"]) == tiny["reader"]  # a store's own reader comes first
 
 def test_the_chooser_loads_a_reader_once_until_its_file_changes(tiny, tmp_path):
     import os

@@ -283,7 +283,8 @@ def test_tries_keep_the_draw_hwkit_sample_keeps_after_streaming_the_first(client
 def test_tries_need_a_recognizer_for_the_models_store(client, tmp_path, make_store):
     from hwkit.train import start
 
-    start(make_store("mine", texts=["the fox"] * 24), "synthesis", "tiny", run_dir=tmp_path / "models" / "mine",
+    # not a demo store (a demo store's models are chosen for by the bundled reader)
+    start(make_store("mine", texts=["the fox"] * 24, source="iamondb"), "synthesis", "tiny", run_dir=tmp_path / "models" / "mine",
           max_steps=1)  # fmt: skip
     assert events(client.post("/api/write", json={"text": "fox", "model": "mine", "seed": 1}))[0]["tries"] == 1
     refused = client.post("/api/write", json={"text": "fox", "model": "mine", "tries": 2})
