@@ -47,8 +47,8 @@ BUNDLED = Path(__file__).parent / "pretrained" / "demo-synthesis.pt"
 # its own), and a ready ``hwkit read`` for demo-corpus ink.
 BUNDLED_READER = Path(__file__).parent / "pretrained" / "demo-recognizer.pt"
 # A second recognizer, trained on other demo writers and texts than either of those saw (test CER about
-# 0.4% on the demo store, digits and capitals as well as lower case): ``hwkit evaluate``'s judge on demo-corpus stores, so that the reader
-# which chose among a model's tries is not also the one that grades them.
+# 0.4% on the demo store, digits and capitals as well as lower case): ``hwkit evaluate``'s judge on
+# demo-corpus stores, so that the reader which chose among a model's tries is not also the one that grades them.
 BUNDLED_JUDGE = Path(__file__).parent / "pretrained" / "demo-judge.pt"
 
 

@@ -175,7 +175,8 @@ def test_style_auto_primes_every_line_with_one_train_line_chosen_by_the_seed(wor
         (["--text-file", "empty.txt"], ["empty.txt: the text to write is empty"]),
         (["--text", "fox", "--style", "deep.json"], ["deep.json", "not a readable style file (RecursionError)"]),
         (["--text", "fox", "--style", "huge.json"], ["huge.json", "50,000 points; a style is one line"]),
-        (["--text", "fox " * 3000, "--width", "10", "--tries", "1"], ["1,500 lines in one request; write at most 1,000"]),
+        (["--text", "fox " * 3000, "--width", "10", "--tries", "1"],
+         ["1,500 lines in one request; write at most 1,000"]),
         (["models/pred", "--n", "1001"], ["1,001 lines in one request"]),
     ],
 )

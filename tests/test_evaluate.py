@@ -245,7 +245,8 @@ def test_the_bundled_judge_reads_real_sevens_as_sevens():
 
     demo = DemoParams()
     texts = ["Room 77 is on floor 7, not 17.", "Take 707 home by 7:47 on Friday."]
-    lines = [line for w in held_out_writers(demo.seed, demo.writers) for line in writer_lines(w, texts, seed=demo.seed)]
+    writers = held_out_writers(demo.seed, demo.writers)
+    lines = [line for w in writers for line in writer_lines(w, texts, seed=demo.seed)]
     read = Reader(Checkpoint.load(BUNDLED_JUDGE), "cpu").read([line.offsets for line in lines])
     sevens = [(h[j] if j is not None else "") for line, h in zip(lines, read)
               for i, j in align(line.text, h) if i is not None and line.text[i] == "7"]  # fmt: skip

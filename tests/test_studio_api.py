@@ -284,8 +284,8 @@ def test_tries_need_a_recognizer_for_the_models_store(client, tmp_path, make_sto
     from hwkit.train import start
 
     # not a demo store (a demo store's models are chosen for by the bundled reader)
-    start(make_store("mine", texts=["the fox"] * 24, source="iamondb"), "synthesis", "tiny", run_dir=tmp_path / "models" / "mine",
-          max_steps=1)  # fmt: skip
+    store = make_store("mine", texts=["the fox"] * 24, source="iamondb")
+    start(store, "synthesis", "tiny", run_dir=tmp_path / "models" / "mine", max_steps=1)
     assert events(client.post("/api/write", json={"text": "fox", "model": "mine", "seed": 1}))[0]["tries"] == 1
     refused = client.post("/api/write", json={"text": "fox", "model": "mine", "tries": 2})
     assert refused.status_code == 400 and "this model has no recognizer" in refused.json()["error"]
