@@ -49,12 +49,12 @@ def reader_for_store(store: dict | None, models_dir: str | os.PathLike) -> Path 
     """The recognizer of a store (a checkpoint's ``store`` record): the one ``hwkit evaluate`` trained for it,
     else the bundled reader for a demo-corpus store (it learnt the demo generator's hands, on other writers
     and a drill of capitals and numbers); None when there is neither."""
-    fingerprint = (store or {}).get("fingerprint")
-    if fingerprint:
-        cached = store_reader_dir(fingerprint, models_dir) / "best.pt"
+    store = store or {}
+    if store.get("fingerprint"):
+        cached = store_reader_dir(store["fingerprint"], models_dir) / "best.pt"
         if cached.is_file():
             return cached
-    if (store or {}).get("source") == "demo" and BUNDLED_READER.is_file():
+    if store.get("source") == "demo" and BUNDLED_READER.is_file():
         return BUNDLED_READER
     return None
 

@@ -217,40 +217,42 @@ def test_compare_pairs_the_prime_hand_verdicts_text_by_text():
     assert compare_reports(old, fixed)[0]["shares"]["cer"]["difference"] == 0  # the legibility shares still pair
 
 
-def test_the_bundled_judge_reads_new_demo_writing_and_is_not_the_reader_that_chooses():
-    from hwkit.checkpoint import BUNDLED, BUNDLED_JUDGE, BUNDLED_READER
+def _held_out_demo_lines(texts: list[str], writers: int | None = None) -> list:
+    """``texts`` in the hands of the quickstart corpus's held-out writers (the first ``writers`` of them)."""
     from hwkit.config import DemoParams
     from hwkit.demo import held_out_writers, writer_lines
+
+    demo = DemoParams()
+    return [line for w in held_out_writers(demo.seed, demo.writers)[:writers]
+            for line in writer_lines(w, texts, seed=demo.seed)]  # fmt: skip
+
+
+def test_the_bundled_judge_reads_new_demo_writing_and_is_not_the_reader_that_chooses():
+    from hwkit.checkpoint import BUNDLED, BUNDLED_JUDGE, BUNDLED_READER
     from hwkit.reading import Reader
 
     judge = Checkpoint.load(BUNDLED_JUDGE)
     assert judge.kind == "recognizer"
     trained_on = {Checkpoint.load(p).store["fingerprint"] for p in (BUNDLED, BUNDLED_READER)}
     assert judge.store["fingerprint"] not in trained_on  # other writers, other texts: an independent grade
-    demo = DemoParams()
     texts = ["Zoe paid 17 euros for 3 jars of Greek honey.", "Why did Quentin wait until Friday?"]
-    lines = [line for w in held_out_writers(demo.seed, demo.writers)[:3] for line in writer_lines(w, texts, seed=demo.seed)]
+    lines = _held_out_demo_lines(texts, 3)
     read = Reader(judge, "cpu").read([line.offsets for line in lines])
     assert cer([line.text for line in lines], read) < 0.03, read  # writers of the quickstart corpus it never saw
-
 
 
 def test_the_bundled_judge_reads_real_sevens_as_sevens():
     # the judge before it, trained without a numbers drill, read 3 of these 32 real sevens as T
     from hwkit.cer import align
     from hwkit.checkpoint import BUNDLED_JUDGE
-    from hwkit.config import DemoParams
-    from hwkit.demo import held_out_writers, writer_lines
     from hwkit.reading import Reader
 
-    demo = DemoParams()
-    texts = ["Room 77 is on floor 7, not 17.", "Take 707 home by 7:47 on Friday."]
-    writers = held_out_writers(demo.seed, demo.writers)
-    lines = [line for w in writers for line in writer_lines(w, texts, seed=demo.seed)]
+    lines = _held_out_demo_lines(["Room 77 is on floor 7, not 17.", "Take 707 home by 7:47 on Friday."])
     read = Reader(Checkpoint.load(BUNDLED_JUDGE), "cpu").read([line.offsets for line in lines])
     sevens = [(h[j] if j is not None else "") for line, h in zip(lines, read)
               for i, j in align(line.text, h) if i is not None and line.text[i] == "7"]  # fmt: skip
     assert len(sevens) == 32 and sum(c != "7" for c in sevens) <= 1, read
+
 
 def test_the_judge_is_named_else_the_stores_own_else_the_bundled_one_for_demo_stores(tmp_path, monkeypatch):
     import shutil
