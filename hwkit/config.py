@@ -74,6 +74,9 @@ class ModelConfig(_Serialised):
     jump_table: bool = _flag(False, "Synthesis: place the pen after each lift by the character being written, its "
                              "strokes so far and the stroke context (needs --stroke-context; may be switched on "
                              "with --init-from).", fixed=True)  # fmt: skip
+    word_table: bool = _flag(False, "Synthesis: place the pen after each lift also by the letters of the word being "
+                             "written or just written, as a joined-up hand goes back for its dots and bars (needs "
+                             "--jump-table; may be switched on with --init-from).", fixed=True)  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -85,6 +88,8 @@ class ModelConfig(_Serialised):
             raise ValueError(f"a {self.kind} model needs alphabet_size >= 2 (padding plus characters)")
         if self.jump_table and (self.kind != "synthesis" or not self.stroke_context):
             raise ValueError("jump_table is for the synthesis net with stroke_context")
+        if self.word_table and not self.jump_table:
+            raise ValueError("word_table is part of the jump table")
 
 
 @dataclass
@@ -198,6 +203,8 @@ def check_options(kind: str, preset: str, overrides: Mapping[str, Any]) -> None:
         raise OptionError("jump_table", f"synthesis only: it reads the window's character (this is a {kind} model)")
     if given.get("jump_table") and not given.get("stroke_context"):
         raise OptionError("jump_table", "places the pen by the stroke context: add --stroke-context")
+    if given.get("word_table") and not given.get("jump_table"):
+        raise OptionError("word_table", "is part of the jump table: add --jump-table")
     if kind == "recognizer" and given.get("clip") == "graves":
         raise OptionError("clip", "graves clipping is for the handwriting nets; the recognizer clips by norm")
     if "max_norm" in given:

@@ -1,8 +1,9 @@
 """Fit a synthesis model's jump table (``models.jump_rows``) with the rest of the network frozen.
 
-The table acts only at air moves, and it reads only what the frozen network
-computes without it (the window's peak, the lifts since it came, the stroke
-context). So the frozen network's outputs at the air moves of a store's lines
+The table (and its word table, if asked for) acts only at air moves, and it reads
+only what the frozen network computes without it (the window's peak, the lifts
+since it came, the stroke context, the word before a space). So the frozen
+network's outputs at the air moves of a store's lines
 are computed once, in one pass without gradients, and the table is fitted to
 them alone: about 10 minutes on one CPU thread for 19,200 lines, where training
 the whole network on the CPU for that long does not move its capitals
@@ -34,14 +35,15 @@ class AirMoves:
 
     out: torch.Tensor  # (N, 1 + 6M) the mixture outputs without the table
     rows: torch.Tensor  # (N,) table rows
-    inputs: torch.Tensor  # (N, 5) stroke context and a 1
+    inputs: torch.Tensor  # (N, 5[+A]) stroke context, a 1 and, with the word table, the word's letters
     target: torch.Tensor  # (N, 3) the move
     nats: float  # the lines' summed loss over all their points, without the table
     lines: int
 
-    def nll(self, table: torch.Tensor, at: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        """Nats per air move with ``table`` added, ``(N,)`` (or those ``at``)."""
-        out = self.out[at] + jump_values(table, self.rows[at], self.inputs[at])
+    def nll(self, table: torch.Tensor, word: torch.Tensor | None, at: torch.Tensor | slice = slice(None)
+            ) -> torch.Tensor:  # fmt: skip
+        """Nats per air move with ``table`` (and ``word``) added, ``(N,)`` (or those ``at``)."""
+        out = self.out[at] + jump_values(table, self.rows[at], self.inputs[at], word)
         return -mdn.log_likelihood(mdn.split_params(out), self.target[at])
 
 
@@ -71,7 +73,7 @@ def air_moves(model: torch.nn.Module, data: StrokeDataset, lines: int | None = N
         out, _, attention = model(x, batch.chars, batch.char_mask)
         nats += float(batch_nll(out, batch).sum())
         feats, _ = stroke_context(x, model.pen_origin)
-        acts, rows, inputs, _ = jump_rows(x, feats, attention.phi, batch.chars.long(), batch.char_mask.sum(1), None)
+        acts, rows, inputs, _ = jump_rows(model.jumps(batch.chars, batch.char_mask), x, feats, attention.phi, None)
         where = (acts & batch.point_mask[:, 1:].bool()).nonzero(as_tuple=True)  # padding never lifts; be sure
         for key, value in zip(parts, (out, rows, inputs, target)):
             parts[key].append(value[where])
@@ -85,6 +87,7 @@ def fit_jump_table(
     store: Store | str,
     *,
     lines: int | None = None,
+    word_table: bool = False,
     epochs: int = 20,
     lr: float = 0.01,
     batch_size: int = 8192,
@@ -94,59 +97,70 @@ def fit_jump_table(
     """``init`` with a jump table fitted on ``store``'s train lines (the first ``lines``; all by default).
 
     ``init`` must be a synthesis model with the stroke context; a table it already
-    has is where the fit starts. Adam over the air moves for ``epochs`` passes, the
-    rate falling linearly to zero.
+    has is where the fit starts. ``word_table`` fits one too (as does a model that
+    has one). Adam over the air moves for ``epochs`` passes, the rate falling
+    linearly to zero.
     """
     config = init.model_config
     if lines is not None and lines < 1:
         raise OptionError("lines", f"fits on at least 1 train line, got {lines}")
     if config.kind != "synthesis" or not config.stroke_context:
         raise OptionError("init", f"{init.name}: a jump table needs a synthesis model with the stroke context")
-    model = build_model(dataclasses.replace(config, jump_table=True))
+    word_table = word_table or config.word_table
+    model = build_model(dataclasses.replace(config, jump_table=True, word_table=word_table))
     load_grown(model, init)
+    if word_table:
+        model.set_alphabet(init.alphabet)
     model.eval().requires_grad_(False)
     train_set = StrokeDataset(store, "train", in_memory=True, alphabet=init.alphabet, stats=init.stats)
     valid_set = StrokeDataset(train_set.store, "valid", in_memory=True, alphabet=init.alphabet, stats=init.stats)
-    start = model.jump.detach().clone()
+    weights = [model.jump.detach().clone()] + ([model.jump_word.detach().clone()] if word_table else [])
+    for w in weights:
+        w.requires_grad_(True)
     model.jump.zero_()  # the frozen network's own outputs
+    if word_table:
+        model.jump_word.zero_()
     train = air_moves(model, train_set, lines, progress=progress)
     valid = air_moves(model, valid_set, progress=progress)
     for split, moves in (("train", train), ("valid", valid)):
         if not len(moves.target):
             raise StoreError(f"{train_set.store.path}: the {split} lines hold no air moves to fit a jump table to")
 
+    def nll(moves: AirMoves, ws: list[torch.Tensor], at: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        return moves.nll(ws[0], ws[1] if len(ws) > 1 else None, at)
+
     generator = torch.Generator().manual_seed(seed)
-    table = start.requires_grad_(True)
-    optimizer = torch.optim.Adam([table], lr=lr)
+    optimizer = torch.optim.Adam(weights, lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 - epoch / epochs)
     with torch.no_grad():
-        before = float(valid.nll(torch.zeros_like(table)).mean())
-        start_score = float(valid.nll(table).mean())
-        best, best_table, best_epoch = start_score, table.detach().clone(), 0
+        zeros = [torch.zeros_like(w) for w in weights]
+        before = float(nll(valid, zeros).mean())
+        start_score = float(nll(valid, weights).mean())
+        best, best_weights, best_epoch = start_score, [w.detach().clone() for w in weights], 0
     n = len(train.target)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator)
         for at in order.split(batch_size):
-            loss = train.nll(table, at).mean()
+            loss = nll(train, weights, at).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         schedule.step()
         with torch.no_grad():
-            score = float(valid.nll(table).mean())
+            score = float(nll(valid, weights).mean())
         if score < best:
-            best, best_table, best_epoch = score, table.detach().clone(), epoch
+            best, best_weights, best_epoch = score, [w.detach().clone() for w in weights], epoch
         progress({"event": "epoch", "done": epoch, "total": epochs, "valid": score})
 
     with torch.no_grad():
-        change = float((valid.nll(best_table) - valid.nll(torch.zeros_like(table))).sum())
+        change = float((nll(valid, best_weights) - nll(valid, zeros)).sum())
     slim = init.weights_only()
     record = {"kind": "jump_table", "train_moves": n, "epoch": best_epoch, "valid_nats_per_move": best,
               "valid_nats_per_move_before": before}  # fmt: skip
     fitted = dataclasses.replace(
         slim,
         model_config=model.config,
-        weights={**model.state_dict(), "jump": best_table},
+        weights={**model.state_dict(), **dict(zip(("jump", "jump_word"), best_weights))},
         best_valid=(valid.nats + change) / valid.lines,
         store=train_set.store.reference(),
         metrics=[*slim.metrics, record],

@@ -42,6 +42,16 @@ tells them apart, and the jump back is minus the stroke just drawn, which the
 stroke context holds. A table is what the LSTM failed to learn from the same
 inputs in 600 steps.
 
+With ``word_table`` as well, where the window is on a space the addition also
+reads how many of each character the word before it holds (``word_before``): for
+each, an affine function of the stroke context, one per character and lift count.
+A joined-up hand goes back after a word for the dots and bars it owes, and only
+then; the stage-9 LSTM, teacher-forced, gave going back 0.34 on average where a
+joined-up writer went on and 0.50 where they went back: a rate that barely read
+the word (BENCHMARKS.md, quality). The stroke context is what tells a joined-up
+word (one long stroke) from a printed one, which owes nothing: plain counts sent
+printed words with an F or an i back too (after "Felix", 0.3-0.4 against 0.00).
+
 ``forward(x[:, :1], ..., state)`` repeated step by step gives the same outputs
 as one call over the whole sequence. Padded points need no mask: they come
 after a line's real points and the networks are causal, so they never change
@@ -51,6 +61,7 @@ lengths one length at a time).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +70,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hwkit.alphabet import PAD, Alphabet
 from hwkit.config import ModelConfig
 from hwkit.mdn import output_size
 
@@ -133,47 +145,83 @@ def lifts_on_char(pos: Tensor, up: Tensor, state: Tensor | None = None) -> tuple
     return count, torch.stack([pos[:, -1], count[:, -1]], dim=1).to(state.dtype)
 
 
+def word_before(chars: Tensor, lengths: Tensor, space: int | Tensor, size: int) -> Tensor:
+    """At each space, how many of each character code the word it ends holds; zeros elsewhere: ``(B, U + 1, size)``.
+
+    Position ``U`` is the stop position of the longest text (never a space).
+    ``space`` is the code that parts words.
+    """
+    b, u = chars.shape
+    real = torch.arange(u, device=chars.device) < lengths[:, None]
+    spaces = real & (chars == space)
+    counts = (F.one_hot(chars.long(), size) * (real & ~spaces).unsqueeze(-1)).float().cumsum(1)  # letters up to u
+    steps = torch.arange(u, device=chars.device).expand(b, u)
+    before = F.pad(torch.where(spaces, steps, -1).cummax(1).values[:, :-1], (1, 0), value=-1)  # the space before u
+    at_before = counts.gather(1, before.clamp(min=0).unsqueeze(-1).expand(b, u, size))
+    start = torch.where((before >= 0).unsqueeze(-1), at_before, 0.0)
+    return F.pad((counts - start) * spaces.unsqueeze(-1), (0, 0, 0, 1))
+
+
+@dataclass
+class Jumps:
+    """What the jump table reads besides the pen: its weights, the texts and (word table) their words."""
+
+    table: Tensor  # (A * JUMP_LIFTS, 5, 1 + 6M)
+    chars: Tensor  # (B, U) codes
+    lengths: Tensor  # (B,)
+    word: Tensor | None = None  # (JUMP_LIFTS, A, 5, 1 + 6M), with the word table
+    words: Tensor | None = None  # (B, U + 1, A): word_before
+
+
 def jump_rows(
-    x: Tensor, feats: Tensor, phi: Tensor, chars: Tensor, lengths: Tensor, state: Tensor | None
+    jumps: Jumps, x: Tensor, feats: Tensor, phi: Tensor, state: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Where the jump table acts, and with what: ``(acts, rows, inputs, state)``.
 
     ``acts`` ``(B, T)`` marks the air moves on the text, ``rows`` ``(B, T)`` gives
     each point's table row (character code x ``JUMP_LIFTS`` + lifts - 1, 4 or
-    more alike), ``inputs`` ``(B, T, 5)`` the stroke context and a 1; ``state`` is the
-    new lift state. ``feats`` are the stroke-context features ``(B, T, 4)``,
-    ``phi`` the window's weights ``(B, T, U + 1)``, ``chars`` the codes ``(B, U)``
-    and ``lengths`` the texts' lengths ``(B,)``. Once the window is past its text
-    (or its weights have all underflowed, far past it) the table does not act:
+    more alike), ``inputs`` ``(B, T, 5)`` the stroke context and a 1, then with
+    the word table ``word_before`` at the window's position ``(.., 5 + A)``; ``state`` is the
+    new lift state. ``feats`` are the stroke-context features ``(B, T, 4)`` and
+    ``phi`` the window's weights ``(B, T, U + 1)``. Once the window is past its
+    text (or its weights have all underflowed, far past it) the table does not act:
     a row for the stop position learns that a line's
     last word is often followed by its deferred dots and bars, and sent every
     line back to the left for marks its last word did not have (the reader then
     lost the full stop).
     """
+    chars, lengths = jumps.chars, jumps.lengths
     pos = torch.where(phi.amax(-1) > 0, phi.argmax(-1), lengths[:, None])  # (B, T); all zeros: past the text
     up = x[..., 2] > 0.5
     count, state = lifts_on_char(pos, up, state)
     rows = chars.gather(1, pos.clamp(max=chars.shape[1] - 1)) * JUMP_LIFTS + (count - 1).clamp(0, JUMP_LIFTS - 1)
-    inputs = torch.cat([feats, feats.new_ones(*feats.shape[:2], 1)], dim=-1)
-    return up & (pos < lengths[:, None]), rows, inputs, state
+    inputs = [feats, feats.new_ones(*feats.shape[:2], 1)]
+    if jumps.words is not None:
+        inputs.append(jumps.words.gather(1, pos.unsqueeze(-1).expand(-1, -1, jumps.words.shape[-1])).to(feats.dtype))
+    return up & (pos < lengths[:, None]), rows, torch.cat(inputs, dim=-1), state
 
 
-def jump_values(table: Tensor, rows: Tensor, inputs: Tensor) -> Tensor:
-    """The table's addition to the mixture outputs at air moves ``(N,)`` with inputs ``(N, 5)``: ``(N, 1 + 6M)``."""
-    return torch.bmm(inputs.unsqueeze(1), table[rows]).squeeze(1)
+def jump_values(table: Tensor, rows: Tensor, inputs: Tensor, word: Tensor | None = None) -> Tensor:
+    """The table's addition to the mixture outputs at air moves ``(N,)`` with inputs ``(N, 5[+A])``: ``(N, 1 + 6M)``."""
+    context = inputs[:, : CONTEXT_FEATURES + 1]
+    values = torch.bmm(context.unsqueeze(1), table[rows]).squeeze(1)
+    if word is None:
+        return values
+    lifts, a, c, out = word.shape
+    pairs = (inputs[:, c:, None] * context[:, None, :]).reshape(-1, a * c)  # each letter's count times the context
+    by_lift = (pairs @ word.permute(1, 2, 0, 3).reshape(a * c, lifts * out)).view(-1, lifts, out)
+    return values + by_lift[torch.arange(len(rows), device=rows.device), rows % JUMP_LIFTS]
 
 
-def jump_shift(
-    table: Tensor, x: Tensor, feats: Tensor, phi: Tensor, chars: Tensor, lengths: Tensor, state: Tensor | None
-) -> tuple[Tensor, Tensor]:
+def jump_shift(jumps: Jumps, x: Tensor, feats: Tensor, phi: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
     """The jump table's addition to the mixture outputs, ``(B, T, 1 + 6M)`` (zero but at air moves on the text),
-    and the new lift state; the arguments are ``jump_rows``'. The table is ``(A * JUMP_LIFTS, 5, 1 + 6M)``."""
-    acts, rows, inputs, state = jump_rows(x, feats, phi, chars, lengths, state)
+    and the new lift state; the arguments are ``jump_rows``'."""
+    acts, rows, inputs, state = jump_rows(jumps, x, feats, phi, state)
     if x.shape[1] == 1:  # a sampling step: every line's value, masked, so that a GPU never waits on nonzero()
-        return (jump_values(table, rows[:, 0], inputs[:, 0]) * acts).unsqueeze(1), state
+        return (jump_values(jumps.table, rows[:, 0], inputs[:, 0], jumps.word) * acts).unsqueeze(1), state
     where = acts.nonzero(as_tuple=True)  # training: the air moves alone (a few per cent of the points)
-    values = jump_values(table, rows[where], inputs[where])
-    return values.new_zeros(*x.shape[:2], table.shape[-1]).index_put(where, values), state
+    values = jump_values(jumps.table, rows[where], inputs[where], jumps.word)
+    return values.new_zeros(*x.shape[:2], jumps.table.shape[-1]).index_put(where, values), state
 
 
 @dataclass
@@ -338,6 +386,22 @@ class SynthesisNet(_Net):
         self.head = nn.Linear(config.layers * h + a, output_size(config.mixtures))
         if config.jump_table:  # zeros: a grown model starts as it was
             self.jump = nn.Parameter(torch.zeros(a * JUMP_LIFTS, CONTEXT_FEATURES + 1, output_size(config.mixtures)))
+        if config.word_table:
+            size = (JUMP_LIFTS, a, CONTEXT_FEATURES + 1, output_size(config.mixtures))
+            self.jump_word = nn.Parameter(torch.zeros(size))
+            self.register_buffer("space", torch.tensor(0))  # the code that parts words (set_alphabet)
+
+    def set_alphabet(self, alphabet: Alphabet) -> None:
+        """Tell the word table which code parts words (none: a text is one word)."""
+        self.space.fill_(int(alphabet.encode(" ")[0]) if not alphabet.unknown(" ") else PAD)
+
+    def jumps(self, chars: Tensor, char_mask: Tensor) -> Jumps:
+        """The jump table and what it reads of ``chars``."""
+        chars, lengths = chars.long(), char_mask.sum(1).long()
+        if not self.config.word_table:
+            return Jumps(self.jump, chars, lengths)
+        words = word_before(chars, lengths, self.space, self.config.alphabet_size)
+        return Jumps(self.jump, chars, lengths, self.jump_word, words)
 
     def forward(
         self, x: Tensor, chars: Tensor, char_mask: Tensor, state: State | None = None
@@ -386,8 +450,7 @@ class SynthesisNet(_Net):
         lift = []
         if cfg.jump_table:
             at = 2 * n_layers + 1
-            shift, lift_state = jump_shift(self.jump, x, x_in[..., 3:], attention.phi, chars.long(),
-                                           char_mask.sum(1), state[at])  # fmt: skip
+            shift, lift_state = jump_shift(self.jumps(chars, char_mask), x, x_in[..., 3:], attention.phi, state[at])
             out, lift = out + shift, [lift_state]
         out = self._clamp_grad(out, self._clip_output)
         return out, tuple(new_state + pen + lift + [kappa, w]), attention
@@ -424,7 +487,9 @@ class Stepper:
             self.text = _Text.of(chars, char_mask, cfg.alphabet_size, model.head.weight.dtype)
             self.extra_state = (cfg.window_mixtures, cfg.alphabet_size)  # kappa, w
             if cfg.jump_table:
-                self.jump = model.jump.clone(), chars.long(), char_mask.sum(1)
+                jumps = model.jumps(chars, char_mask)
+                word = None if jumps.word is None else jumps.word.clone()
+                self.jump = dataclasses.replace(jumps, table=jumps.table.clone(), word=word)
                 self.extra_state = (LIFT_STATE,) + self.extra_state
         else:
             self.extra_state = ()
@@ -497,9 +562,7 @@ class Stepper:
             return out, tuple(new_state + pen), None
         lift = []
         if self.jump is not None:
-            table, chars, lengths = self.jump
-            shift, lift_state = jump_shift(table, x.unsqueeze(1), feats, phi.unsqueeze(1), chars, lengths,
-                                           state[2 * n_layers + 1])  # fmt: skip
+            shift, lift_state = jump_shift(self.jump, x.unsqueeze(1), feats, phi.unsqueeze(1), state[2 * n_layers + 1])
             out, lift = out + shift[:, 0], [lift_state]
         return out, tuple(new_state + pen + lift + [kappa, w]), Attention(phi=phi.unsqueeze(1), kappa=kappa.unsqueeze(1))
 

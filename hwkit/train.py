@@ -220,6 +220,8 @@ def train(
             load_grown(model, init_from)
         if model_config.stroke_context:
             model.set_normalisation(store.mean, store.std)
+        if model_config.word_table:
+            model.set_alphabet(alphabet)
         model = model.to(device)
         optimizer = make_optimizer(model, config)
         run = _Run(Path(run_dir), store, model, optimizer, config, device, rank, world, emit, len(sampler))
@@ -324,7 +326,8 @@ def start(
     if init is None and (preset == "finetune" or overrides.get("anchor")):
         raise OptionError("preset" if preset == "finetune" else "anchor", "fine-tuning only: give --init-from")
     # the parts a model may grow with --init-from: taken from the initial model unless switched on here
-    grown = {"stroke_context": "reads the stroke context", "jump_table": "has a jump table"}
+    grown = {"stroke_context": "reads the stroke context", "jump_table": "has a jump table",
+             "word_table": "has a word table"}  # fmt: skip
     wanted = {name: overrides.get(name) for name in grown}
     if init is not None:
         for name, what in grown.items():

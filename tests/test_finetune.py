@@ -125,11 +125,17 @@ def test_a_jump_table_is_grown_with_training_and_needs_the_stroke_context(make_s
     assert ckpt.weights["jump"].abs().sum() > 0  # one step moved the table it started at zero
     again = start(store, init_from=grown.run_dir, run_dir=tmp_path / "again", max_steps=1)  # kept without the flag
     assert Checkpoint.load(again.best_path).model_config.jump_table
+    words = Checkpoint.load(start(store, init_from=grown.run_dir, word_table=True, run_dir=tmp_path / "words",
+                                  max_steps=1, time_limit=0).best_path)  # fmt: skip
+    assert words.model_config.word_table and words.weights["jump_word"].shape[1] == len(words.alphabet)
+    assert int(words.weights["space"]) == int(words.alphabet.encode(" ")[0])  # words parted where the store parts them
     with pytest.raises(OptionError, match="jump_table: the initial model has a jump table"):
         start(store, init_from=grown.run_dir, jump_table=False, run_dir=tmp_path / "off", max_steps=1)
     with pytest.raises(OptionError, match="jump_table: places the pen by the stroke context"):
         start(tmp_path / "no-such.h5", "synthesis", "tiny", jump_table=True, run_dir=tmp_path / "bare")  # before the store
     with pytest.raises(OptionError, match="jump_table: places the pen by the stroke context"):
         make_configs("synthesis", "tiny", alphabet_size=5, jump_table=True)
+    with pytest.raises(OptionError, match="word_table: is part of the jump table"):
+        make_configs("synthesis", "tiny", alphabet_size=5, stroke_context=True, word_table=True)
     with pytest.raises(OptionError, match="jump_table: synthesis only"):
         start(store, "prediction", "tiny", stroke_context=True, jump_table=True, run_dir=tmp_path / "pred", max_steps=1)

@@ -19,18 +19,22 @@ def context_model(make_store, tmp_path):
     return store, Checkpoint.load(run.best_path)
 
 
-def test_a_fitted_jump_table_lowers_the_air_moves_loss_and_leaves_the_rest_as_it_was(context_model):
+@pytest.mark.parametrize("word_table", [False, True])
+def test_a_fitted_jump_table_lowers_the_air_moves_loss_and_leaves_the_rest_as_it_was(context_model, word_table):
     store, init = context_model
     events = []
-    fit = fit_jump_table(init, store, epochs=6, lr=0.05, batch_size=64, progress=events.append)
+    fit = fit_jump_table(init, store, word_table=word_table, epochs=6, lr=0.05, batch_size=64, progress=events.append)
     ckpt = fit.checkpoint
-    assert ckpt.model_config == dataclasses.replace(init.model_config, jump_table=True)
+    assert ckpt.model_config == dataclasses.replace(init.model_config, jump_table=True, word_table=word_table)
     assert fit.train_moves > 50 and 1 <= fit.epoch <= 6
     assert fit.valid_after < fit.valid_before == fit.valid_start  # it had no table to start from
     assert ckpt.store["path"] == str(store) and ckpt.init_from["store"] == init.store
     for name, weight in init.weights.items():
         assert torch.equal(ckpt.weights[name], weight), name
     assert ckpt.weights["jump"].abs().sum() > 0
+    if word_table:  # the letters it reads are the store's, parted by its space
+        assert ckpt.weights["jump_word"].abs().sum() > 0
+        assert int(ckpt.weights["space"]) == int(ckpt.alphabet.encode(" ")[0])
     assert ckpt.resume is None and ckpt.init_from["weights_sha256"] == init.weights_sha256()
     # the loss it records is the whole valid lines' loss of the model it writes, as training measures it
     model = ckpt.build_model()

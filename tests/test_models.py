@@ -1,4 +1,5 @@
 import json
+from collections import Counter
 from types import SimpleNamespace
 
 import pytest
@@ -22,22 +23,27 @@ from hwkit.models import (
     jump_shift,
     lifts_on_char,
     stroke_context,
+    word_before,
 )
 
 A = 7  # tiny alphabet: padding + 6 characters
 
 
-def tiny(kind: str, layers: int = 3, context: bool = False, jump: bool = False) -> ModelConfig:
+def tiny(kind: str, layers: int = 3, context: bool = False, jump: bool = False, word: bool = False) -> ModelConfig:
     alphabet = A if kind == "synthesis" else 0
     return ModelConfig(kind, hidden=12, layers=layers, mixtures=3, window_mixtures=2, alphabet_size=alphabet,
-                       stroke_context=context or jump, jump_table=jump)  # fmt: skip
+                       stroke_context=context or jump or word, jump_table=jump or word, word_table=word)  # fmt: skip
 
 
-def make(kind: str, layers: int = 3, seed: int = 0, context: bool = False, jump: bool = False) -> torch.nn.Module:
-    """A tiny net; with ``context`` (or ``jump``), its stroke-context weights (and jump table) drawn, as they start
-    at zero, and a shifted origin."""
+def make(kind: str, layers: int = 3, seed: int = 0, context: bool = False, jump: bool = False,
+         word: bool = False) -> torch.nn.Module:  # fmt: skip
+    """A tiny net; with ``context`` (or ``jump``, or ``word``), its stroke-context weights (and jump table, and word
+    table) drawn, as they start at zero, and a shifted origin; with ``word`` code 1 parts words."""
     torch.manual_seed(seed)
-    model = build_model(tiny(kind, layers, context, jump)).eval()
+    jump = jump or word
+    model = build_model(tiny(kind, layers, context, jump, word)).eval()
+    if word:
+        model.space.fill_(1)
     if context or jump:
         model.set_normalisation([4.0, 0.5, 0.0], [2.0, 1.5, 1.0])
         with torch.no_grad():
@@ -45,12 +51,14 @@ def make(kind: str, layers: int = 3, seed: int = 0, context: bool = False, jump:
             weight.normal_(0, 0.5)
             if jump:
                 model.jump.normal_(0, 0.5)
+            if word:
+                model.jump_word.normal_(0, 0.5)
     return model
 
 
 # (kind, what layer 1 and the output read besides the points): every combination the nets allow
 VARIANTS = [("prediction", None), ("prediction", "context"), ("synthesis", None), ("synthesis", "context"),
-            ("synthesis", "jump")]  # fmt: skip
+            ("synthesis", "jump"), ("synthesis", "word")]  # fmt: skip
 
 
 def batch(b=3, t=9, seed=1):
@@ -111,7 +119,7 @@ def test_output_and_state_shapes(layers):
 
 @pytest.mark.parametrize("kind,extra", VARIANTS)
 def test_stepping_with_carried_state_equals_one_fused_call(kind, extra):
-    model = make(kind, context=extra == "context", jump=extra == "jump")
+    model = make(kind, context=extra == "context", jump=extra == "jump", word=extra == "word")
     x = batch(3, 10)
     with torch.no_grad():
         full, full_state, full_att = run(model, x)
@@ -134,7 +142,7 @@ def test_stepping_with_carried_state_equals_one_fused_call(kind, extra):
 @pytest.mark.parametrize("kind,extra", VARIANTS)
 def test_the_stepper_computes_what_forward_does_one_point_at_a_time(kind, extra):
     # Synthesis: three texts of different lengths padded into one batch.
-    model = make(kind, context=extra == "context", jump=extra == "jump")
+    model = make(kind, context=extra == "context", jump=extra == "jump", word=extra == "word")
     stepper = Stepper(model, TEXTS, MASK) if kind == "synthesis" else Stepper(model)
     x = batch(3, 60)
     close = dict(atol=1e-5, rtol=1e-4)
@@ -341,7 +349,7 @@ def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift()
     phi[0, 25:] = 0.0  # weights all underflowed: a window far past its text
     lengths = MASK.sum(1)
     with torch.no_grad():
-        shift, _ = jump_shift(model.jump, x, feats, phi, TEXTS, lengths, None)
+        shift, _ = jump_shift(model.jumps(TEXTS, MASK), x, feats, phi, None)
     count, _ = lifts_on_char(pos, x[..., 2] > 0.5)
     for i in range(3):
         for t in range(30):
@@ -355,18 +363,23 @@ def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift()
     assert (x[:2, :, 2] > 0.5).sum() > 3  # the batch has air moves on the text to check
 
 
-def test_a_model_grown_a_jump_table_starts_as_it_was_and_then_moves_air_moves_only():
+@pytest.mark.parametrize("before,after", [("context", "jump"), ("jump", "word")])
+def test_a_model_grown_a_jump_or_word_table_starts_as_it_was_and_then_moves_air_moves_only(before, after):
     from hwkit.finetune import load_grown
 
-    plain = make("synthesis", context=True)
-    grown = build_model(tiny("synthesis", jump=True)).eval()
+    plain = make("synthesis", **{before: True})
+    grown = build_model(tiny("synthesis", **{after: True})).eval()
     load_grown(grown, SimpleNamespace(name="plain", weights=plain.state_dict()))
     x = batch(3, 40)
+    texts = torch.tensor([[2, 1, 3, 1, 4, 1], [3, 3, 1, 5, 1, 0], [2, 1, 0, 0, 0, 0]])  # with code 1 for spaces
     with torch.no_grad():
-        grown.pen_origin.copy_(plain.pen_origin)
-        torch.testing.assert_close(run(grown, x)[0], run(plain, x)[0])
-        grown.jump.fill_(0.3)
-        moved = (run(grown, x)[0] - run(plain, x)[0]).abs().amax(-1) > 1e-4
+        if after == "word":
+            grown.space.fill_(1)
+        outputs = [run(net, x, chars=texts, mask=texts > 0)[0] for net in (grown, plain)]
+        torch.testing.assert_close(*outputs)
+        getattr(grown, "jump_word" if after == "word" else "jump").fill_(0.3)
+        change = run(grown, x, chars=texts, mask=texts > 0)[0] - outputs[1]
+        moved = change.abs().amax(-1) > 1e-4
     assert moved.any()
     assert not (moved & (x[..., 2] < 0.5)).any()  # pen-down points are the network's own
 
@@ -376,6 +389,60 @@ def test_a_jump_table_needs_the_synthesis_net_and_its_stroke_context():
         ModelConfig("synthesis", alphabet_size=A, jump_table=True)
     with pytest.raises(ValueError, match="jump_table"):
         ModelConfig("prediction", stroke_context=True, jump_table=True)
+    with pytest.raises(ValueError, match="word_table is part of the jump table"):
+        ModelConfig("synthesis", alphabet_size=A, stroke_context=True, word_table=True)
+
+
+def _words_by_hand(text: list[int], space: int) -> list[Counter]:
+    """At each space, the letters since the space before (or the text's start); nothing elsewhere."""
+    out, word = [], Counter()
+    for code in text:
+        out.append(word if code == space else Counter())
+        word = Counter() if code == space else word + Counter([code])
+    return out + [Counter()]  # the stop position
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 4), max_size=9), min_size=1, max_size=4))
+def test_each_space_counts_the_letters_of_the_word_it_ends(texts):
+    space, size = 1, 5
+    lengths = torch.tensor([len(t) for t in texts])
+    chars = torch.zeros(len(texts), max(max(lengths), 1), dtype=torch.long)
+    for i, t in enumerate(texts):
+        chars[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+    got = word_before(chars, lengths, space, size)
+    assert got.shape == (len(texts), chars.shape[1] + 1, size)
+    for i, t in enumerate(texts):
+        for u, want in enumerate(_words_by_hand(t, space)):
+            assert got[i, u].tolist() == [float(want[c]) for c in range(size)], (t, u)
+        assert not got[i, len(t) :].any()  # the stop position and the padding after it
+
+
+def test_the_word_table_moves_air_moves_on_a_space_by_the_letters_of_the_word_before_it():
+    model = make("synthesis", word=True)
+    x = batch(2, 30)
+    x[..., 2] = (torch.arange(30) % 3 == 0).float()  # plenty of air moves, at the same points in both lines
+    feats, _ = stroke_context(x, model.pen_origin)
+    texts = torch.tensor([[2, 3, 1, 4, 5], [2, 6, 1, 4, 5]])  # "ab cd", "af cd" (code 1 parts words)
+    phi = torch.zeros(2, 30, 6)
+    pos = torch.tensor([0] * 6 + [1] * 6 + [2] * 6 + [3] * 6 + [5] * 6).expand(2, 30)  # on to the stop position
+    phi.scatter_(2, pos.unsqueeze(-1), 1.0)
+    with torch.no_grad():
+        shift, _ = jump_shift(model.jumps(texts, texts > 0), x, feats, phi, None)
+        plain = model.jumps(texts, texts > 0)
+        plain.word = None
+        table_only, _ = jump_shift(plain, x, feats, phi, None)
+    count, _ = lifts_on_char(pos, x[..., 2] > 0.5)
+    on_space = (pos == 2) & (x[..., 2] > 0.5)
+    torch.testing.assert_close(shift[~on_space], table_only[~on_space])  # letters, and past the text: the table alone
+    for t in torch.nonzero(on_space[0]).flatten().tolist():
+        lift = min(int(count[0, t]), JUMP_LIFTS) - 1
+        for i, word in enumerate(([2, 3], [2, 6])):
+            context = torch.cat([feats[i, t], torch.ones(1)])  # each letter's own affine function of it
+            want = table_only[i, t] + sum(context @ model.jump_word[lift, c] for c in word)
+            torch.testing.assert_close(shift[i, t], want)
+        assert not torch.allclose(shift[0, t], shift[1, t])  # same place, other words: other moves
+    assert on_space[0].sum() >= 2
 
 
 def _onednn_runs_a_bf16_lstm() -> bool:
