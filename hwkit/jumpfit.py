@@ -88,6 +88,7 @@ def fit_jump_table(
     *,
     lines: int | None = None,
     word_table: bool = False,
+    keep_table: bool = False,
     epochs: int = 20,
     lr: float = 0.01,
     batch_size: int = 8192,
@@ -98,12 +99,15 @@ def fit_jump_table(
 
     ``init`` must be a synthesis model with the stroke context; a table it already
     has is where the fit starts. ``word_table`` fits one too (as does a model that
-    has one). Adam over the air moves for ``epochs`` passes, the rate falling
-    linearly to zero.
+    has one); ``keep_table`` fits the word table alone, the jump table left as
+    ``init`` has it. Adam over the air moves for ``epochs`` passes, the rate
+    falling linearly to zero.
     """
     config = init.model_config
     if lines is not None and lines < 1:
         raise OptionError("lines", f"fits on at least 1 train line, got {lines}")
+    if keep_table and not (word_table or config.word_table):
+        raise OptionError("keep_table", "fits the word table alone: add word_table")
     if config.kind != "synthesis" or not config.stroke_context:
         raise OptionError("init", f"{init.name}: a jump table needs a synthesis model with the stroke context")
     word_table = word_table or config.word_table
@@ -115,7 +119,7 @@ def fit_jump_table(
     train_set = StrokeDataset(store, "train", in_memory=True, alphabet=init.alphabet, stats=init.stats)
     valid_set = StrokeDataset(train_set.store, "valid", in_memory=True, alphabet=init.alphabet, stats=init.stats)
     weights = [model.jump.detach().clone()] + ([model.jump_word.detach().clone()] if word_table else [])
-    for w in weights:
+    for w in weights[int(keep_table) :]:
         w.requires_grad_(True)
     model.jump.zero_()  # the frozen network's own outputs
     if word_table:
@@ -130,7 +134,7 @@ def fit_jump_table(
         return moves.nll(ws[0], ws[1] if len(ws) > 1 else None, at)
 
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(weights, lr=lr)
+    optimizer = torch.optim.Adam(weights[int(keep_table) :], lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 - epoch / epochs)
     with torch.no_grad():
         zeros = [torch.zeros_like(w) for w in weights]

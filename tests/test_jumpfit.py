@@ -50,8 +50,13 @@ def test_a_refit_starts_from_the_table_it_has_and_says_so(context_model):
     again = fit_jump_table(first, store, epochs=1, lr=1e-9, batch_size=64)
     assert again.valid_start < again.valid_before  # the first fit's table, against none
     assert again.valid_after == pytest.approx(again.valid_start, abs=1e-4)
+    words = fit_jump_table(first, store, word_table=True, keep_table=True, epochs=2, lr=0.05, batch_size=64)
+    assert torch.equal(words.checkpoint.weights["jump"], first.weights["jump"])  # the table it had, as it was
+    assert words.checkpoint.model_config.word_table and words.valid_after <= words.valid_start
     with pytest.raises(OptionError, match="lines: fits on at least 1"):
         fit_jump_table(init, store, lines=0)
+    with pytest.raises(OptionError, match="keep_table: fits the word table alone"):
+        fit_jump_table(init, store, keep_table=True)
 
 
 def test_a_jump_table_needs_a_synthesis_model_with_the_stroke_context(make_store, tmp_path):
