@@ -74,8 +74,8 @@ class ModelConfig(_Serialised):
     jump_table: bool = _flag(False, "Synthesis: place the pen after each lift by the character being written, its "
                              "strokes so far and the stroke context (needs --stroke-context; may be switched on "
                              "with --init-from).", fixed=True)  # fmt: skip
-    word_table: bool = _flag(False, "Synthesis: place the pen after each lift also by the letters of the word being "
-                             "written or just written, as a joined-up hand goes back for its dots and bars (needs "
+    word_table: bool = _flag(False, "Synthesis: at a space, place the pen after each lift also by the letters of the "
+                             "word before it, as a joined-up hand goes back for its dots and bars (needs "
                              "--jump-table; may be switched on with --init-from).", fixed=True)  # fmt: skip
 
     def __post_init__(self) -> None:

@@ -104,13 +104,13 @@ def fit_jump_table(
     falling linearly to zero.
     """
     config = init.model_config
+    word_table = word_table or config.word_table
     if lines is not None and lines < 1:
         raise OptionError("lines", f"fits on at least 1 train line, got {lines}")
-    if keep_table and not (word_table or config.word_table):
+    if keep_table and not word_table:
         raise OptionError("keep_table", "fits the word table alone: add word_table")
     if config.kind != "synthesis" or not config.stroke_context:
         raise OptionError("init", f"{init.name}: a jump table needs a synthesis model with the stroke context")
-    word_table = word_table or config.word_table
     model = build_model(dataclasses.replace(config, jump_table=True, word_table=word_table))
     load_grown(model, init)
     if word_table:
