@@ -198,7 +198,9 @@ def test_ctrl_c_to_the_whole_process_group_ends_a_parallel_prepare_cleanly(tmp_p
                           cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
     assert made.returncode == 0, made.stderr
     pressed = 0
-    for attempt in range(6):  # the hang this guards against came in about one Ctrl-C in eight
+    for attempt in range(12):  # the hang this guards against came in about one Ctrl-C in eight
+        if pressed == 6:
+            break
         proc = subprocess.Popen([sys.executable, "-m", "hwkit", "prepare", "--demo", "--lines", "3000", "--jobs", "3",
                                  "-o", f"again{attempt}.h5"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
@@ -211,7 +213,7 @@ def test_ctrl_c_to_the_whole_process_group_ends_a_parallel_prepare_cleanly(tmp_p
         while time.monotonic() < deadline and int(re.search(r"SigIgn:\s*([0-9a-f]+)", Path(
                 f"/proc/{proc.pid}/status").read_text())[1], 16) & (1 << (signal.SIGINT - 1)):  # fmt: skip
             time.sleep(0.01)
-        time.sleep(0.1 * attempt)  # from the pool just up to parsing
+        time.sleep(0.1 * (attempt % 6))  # from the pool just up to parsing
         if proc.poll() is not None:  # on a loaded machine the late presses can come after a whole run
             assert proc.returncode == 0, proc.stderr.read()[-3000:]
             proc.communicate()
@@ -223,7 +225,8 @@ def test_ctrl_c_to_the_whole_process_group_ends_a_parallel_prepare_cleanly(tmp_p
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
         assert "interrupted; no store written" in err and not (tmp_path / f"again{attempt}.h5").exists()
         assert not list(tmp_path.glob(f".again{attempt}.*"))  # no spool or temp file left behind
-    assert pressed >= 3, f"only {pressed} of 6 runs were still going when Ctrl-C was pressed"
+    # a loaded machine can finish a run before the press: those are tried again, up to 12 runs in all
+    assert pressed >= 3, f"only {pressed} of {attempt + 1} runs were still going when Ctrl-C was pressed"
     # the same while the demo corpus is being generated (new parameters: the pool writes a new tree)
     for attempt in range(2):
         proc = subprocess.Popen([sys.executable, "-m", "hwkit", "prepare", "--demo", "--lines", "3000", "--jobs", "3",
