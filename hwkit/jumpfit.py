@@ -40,9 +40,10 @@ class AirMoves:
     nats: float  # the lines' summed loss over all their points, without the table
     lines: int
 
-    def nll(self, table: torch.Tensor, word: torch.Tensor | None, at: torch.Tensor | slice = slice(None)
-            ) -> torch.Tensor:  # fmt: skip
-        """Nats per air move with ``table`` (and ``word``) added, ``(N,)`` (or those ``at``)."""
+    def nll(self, weights: list[torch.Tensor], at: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """Nats per air move with ``weights`` (the jump table, then any word table) added, ``(N,)`` (or those
+        ``at``)."""
+        table, word = weights[0], weights[1] if len(weights) > 1 else None
         out = self.out[at] + jump_values(table, self.rows[at], self.inputs[at], word)
         return -mdn.log_likelihood(mdn.split_params(out), self.target[at])
 
@@ -130,34 +131,31 @@ def fit_jump_table(
         if not len(moves.target):
             raise StoreError(f"{train_set.store.path}: the {split} lines hold no air moves to fit a jump table to")
 
-    def nll(moves: AirMoves, ws: list[torch.Tensor], at: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        return moves.nll(ws[0], ws[1] if len(ws) > 1 else None, at)
-
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(weights[int(keep_table) :], lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 - epoch / epochs)
     with torch.no_grad():
         zeros = [torch.zeros_like(w) for w in weights]
-        before = float(nll(valid, zeros).mean())
-        start_score = float(nll(valid, weights).mean())
+        before = float(valid.nll(zeros).mean())
+        start_score = float(valid.nll(weights).mean())
         best, best_weights, best_epoch = start_score, [w.detach().clone() for w in weights], 0
     n = len(train.target)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator)
         for at in order.split(batch_size):
-            loss = nll(train, weights, at).mean()
+            loss = train.nll(weights, at).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         schedule.step()
         with torch.no_grad():
-            score = float(nll(valid, weights).mean())
+            score = float(valid.nll(weights).mean())
         if score < best:
             best, best_weights, best_epoch = score, [w.detach().clone() for w in weights], epoch
         progress({"event": "epoch", "done": epoch, "total": epochs, "valid": score})
 
     with torch.no_grad():
-        change = float((nll(valid, best_weights) - nll(valid, zeros)).sum())
+        change = float((valid.nll(best_weights) - valid.nll(zeros)).sum())
     slim = init.weights_only()
     record = {"kind": "jump_table", "train_moves": n, "epoch": best_epoch, "valid_nats_per_move": best,
               "valid_nats_per_move_before": before}  # fmt: skip
