@@ -77,6 +77,9 @@ class ModelConfig(_Serialised):
     word_table: bool = _flag(False, "Synthesis: at a space, place the pen after each lift also by the letters of the "
                              "word before it, as a joined-up hand goes back for its dots and bars (needs "
                              "--jump-table; may be switched on with --init-from).", fixed=True)  # fmt: skip
+    window_pen: bool = _flag(False, "Synthesis: place the pen after each lift also by where it has moved since the "
+                             "window came to its character, as a hand returns from its dots and bars to the next "
+                             "word (needs --jump-table; may be switched on with --init-from).", fixed=True)  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -90,6 +93,8 @@ class ModelConfig(_Serialised):
             raise ValueError("jump_table is for the synthesis net with stroke_context")
         if self.word_table and not self.jump_table:
             raise ValueError("word_table is part of the jump table")
+        if self.window_pen and not self.jump_table:
+            raise ValueError("window_pen is part of the jump table")
 
 
 @dataclass
@@ -203,8 +208,9 @@ def check_options(kind: str, preset: str, overrides: Mapping[str, Any]) -> None:
         raise OptionError("jump_table", f"synthesis only: it reads the window's character (this is a {kind} model)")
     if given.get("jump_table") and not given.get("stroke_context"):
         raise OptionError("jump_table", "places the pen by the stroke context: add --stroke-context")
-    if given.get("word_table") and not given.get("jump_table"):
-        raise OptionError("word_table", "is part of the jump table: add --jump-table")
+    for part in ("word_table", "window_pen"):
+        if given.get(part) and not given.get("jump_table"):
+            raise OptionError(part, "is part of the jump table: add --jump-table")
     if kind == "recognizer" and given.get("clip") == "graves":
         raise OptionError("clip", "graves clipping is for the handwriting nets; the recognizer clips by norm")
     if "max_norm" in given:

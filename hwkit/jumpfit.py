@@ -35,7 +35,7 @@ class AirMoves:
 
     out: torch.Tensor  # (N, 1 + 6M) the mixture outputs without the table
     rows: torch.Tensor  # (N,) table rows
-    inputs: torch.Tensor  # (N, 5[+A]) stroke context, a 1 and, with the word table, the word's letters
+    inputs: torch.Tensor  # (N, C[+A]) jump_rows' inputs: stroke context, a 1, any window pen, any word's letters
     target: torch.Tensor  # (N, 3) the move
     nats: float  # the lines' summed loss over all their points, without the table
     lines: int
@@ -89,6 +89,7 @@ def fit_jump_table(
     *,
     lines: int | None = None,
     word_table: bool = False,
+    window_pen: bool = False,
     keep_table: bool = False,
     epochs: int = 20,
     lr: float = 0.01,
@@ -100,19 +101,20 @@ def fit_jump_table(
 
     ``init`` must be a synthesis model with the stroke context; a table it already
     has is where the fit starts. ``word_table`` fits one too (as does a model that
-    has one); ``keep_table`` fits the word table alone, the jump table left as
-    ``init`` has it. Adam over the air moves for ``epochs`` passes, the rate
-    falling linearly to zero.
+    has one); ``window_pen`` lets the tables read the pen's move since the window's
+    character (new weights, from zero); ``keep_table`` fits the word table alone,
+    the jump table left as ``init`` has it. Adam over the air moves for
+    ``epochs`` passes, the rate falling linearly to zero.
     """
     config = init.model_config
-    word_table = word_table or config.word_table
+    word_table, window_pen = word_table or config.word_table, window_pen or config.window_pen
     if lines is not None and lines < 1:
         raise OptionError("lines", f"fits on at least 1 train line, got {lines}")
     if keep_table and not word_table:
         raise OptionError("keep_table", "fits the word table alone: add word_table")
     if config.kind != "synthesis" or not config.stroke_context:
         raise OptionError("init", f"{init.name}: a jump table needs a synthesis model with the stroke context")
-    model = build_model(dataclasses.replace(config, jump_table=True, word_table=word_table))
+    model = build_model(dataclasses.replace(config, jump_table=True, word_table=word_table, window_pen=window_pen))
     load_grown(model, init)
     if word_table:
         model.set_alphabet(init.alphabet)

@@ -30,7 +30,7 @@ sampler can carry it between calls and pick or join lines with ``s[idx]`` /
     synthesis   (h1, c1, ..., hN, cN[, pen][, lift], kappa, w)    kappa (B, K), w (B, A)
 
 ``pen`` (B, 5), with stroke context only, is ``stroke_context``'s running sums;
-``lift`` (B, 2), with the jump table only, is ``lifts_on_char``'s (position, count).
+``lift`` (B, 4), with the jump table only, is ``lifts_on_char``'s (position, count, move).
 
 With ``jump_table`` (``ModelConfig``) the synthesis net adds to its mixture outputs,
 at each air move (the point after a pen lift), an affine function of the stroke
@@ -51,6 +51,14 @@ joined-up writer went on and 0.50 where they went back: a rate that barely read
 the word (BENCHMARKS.md, quality). The stroke context is what tells a joined-up
 word (one long stroke) from a printed one, which owes nothing: plain counts sent
 printed words with an F or an i back too (after "Felix", 0.3-0.4 against 0.00).
+
+With ``window_pen`` the tables also read where the pen has moved since the window
+came to its character (``lifts_on_char``). After a joined-up word's dots and bars
+the pen jumps on to the next word, which starts a space after where the word
+ended, wherever the marks fell: that jump is minus this move plus a space. The
+stroke context forgets the word's end after one mark; the LSTM remembers it on a
+writer's lines but not on its own, whose marks land elsewhere, and words ran
+together (BENCHMARKS.md, quality, "Word gaps").
 
 ``forward(x[:, :1], ..., state)`` repeated step by step gives the same outputs
 as one call over the whole sequence. Padded points need no mask: they come
@@ -123,26 +131,33 @@ def stroke_context(x: Tensor, origin: Tensor, state: Tensor | None = None) -> tu
 
 # Jump table rows: one per (character code, pen lifts 1, 2, 3, 4 or more; an air move always follows one).
 JUMP_LIFTS = 4
-LIFT_STATE = 2
+LIFT_STATE = 4
 
 
-def lifts_on_char(pos: Tensor, up: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Pen lifts since the window's peak came to its position, counting this point's: ``(B, T)`` and the new state.
+def lifts_on_char(pos: Tensor, up: Tensor, moves: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Since the window's peak came to its position: the pen lifts, counting this point's, ``(B, T)``, and
+    where the pen has moved, ``(B, T, 2)``; then the new state.
 
     ``pos`` ``(B, T)`` is the position the window weighs most, ``up`` ``(B, T)``
-    whether the point lifts the pen. The state is ``(B, 2)``: the last step's
-    position and count (zeros: a line's start). Whole sequences and single steps agree.
+    whether the point lifts the pen, ``moves`` ``(B, T, 2)`` the pen's true moves
+    into each point. The state is ``(B, 4)``: the last step's position, count and
+    move (zeros: a line's start). Whole sequences and single steps agree.
     """
     b, t = pos.shape
     if state is None:
-        state = pos.new_zeros(b, LIFT_STATE, dtype=torch.float32)
+        state = pos.new_zeros(b, LIFT_STATE, dtype=moves.dtype)
     prev = torch.cat([state[:, :1].long(), pos[:, :-1]], dim=1)
     cum = up.long().cumsum(1)
     steps = torch.arange(t, device=pos.device).expand(b, t)
     start = torch.where(pos != prev, steps, -1).cummax(1).values  # where the current position's run began
     before = torch.where(start > 0, cum.gather(1, (start - 1).clamp(min=0)), 0)
-    count = torch.where(start >= 0, cum - before, state[:, 1:].long() + cum)
-    return count, torch.stack([pos[:, -1], count[:, -1]], dim=1).to(state.dtype)
+    count = torch.where(start >= 0, cum - before, state[:, 1:2].long() + cum)
+    pen = moves.cumsum(1)
+    started = (start >= 0).unsqueeze(-1)
+    since = torch.where(started, pen - pen.gather(1, start.clamp(min=0).unsqueeze(-1).expand(b, t, 2)),
+                        state[:, 2:].unsqueeze(1) + pen)  # fmt: skip
+    new_state = torch.cat([pos[:, -1:].to(state.dtype), count[:, -1:].to(state.dtype), since[:, -1]], dim=1)
+    return count, since, new_state
 
 
 def word_before(chars: Tensor, lengths: Tensor, space: int | Tensor, size: int) -> Tensor:
@@ -166,10 +181,12 @@ def word_before(chars: Tensor, lengths: Tensor, space: int | Tensor, size: int) 
 class Jumps:
     """What the jump table reads besides the pen: its weights, the texts and (word table) their words."""
 
-    table: Tensor  # (A * JUMP_LIFTS, 5, 1 + 6M)
+    table: Tensor  # (A * JUMP_LIFTS, C, 1 + 6M): C = 5, or 7 with the window pen
     chars: Tensor  # (B, U) codes
     lengths: Tensor  # (B,)
-    word: Tensor | None = None  # (JUMP_LIFTS, A, 5, 1 + 6M), with the word table
+    origin: Tensor  # (2,) the normalised value of a zero move (``stroke_context``'s)
+    window_pen: bool = False  # the table reads where the pen has moved since the window came to its character
+    word: Tensor | None = None  # (JUMP_LIFTS, A, C, 1 + 6M), with the word table
     words: Tensor | None = None  # (B, U + 1, A): word_before
 
 
@@ -180,8 +197,10 @@ def jump_rows(
 
     ``acts`` ``(B, T)`` marks the air moves on the text, ``rows`` ``(B, T)`` gives
     each point's table row (character code x ``JUMP_LIFTS`` + lifts - 1, 4 or
-    more alike), ``inputs`` ``(B, T, 5)`` the stroke context and a 1, then with
-    the word table ``word_before`` at the window's position ``(.., 5 + A)``; ``state`` is the
+    more alike), ``inputs`` ``(B, T, C)`` the stroke context, a 1 and, with the
+    window pen, where the pen has moved since the window came to its position
+    (``lifts_on_char``, times ``CONTEXT_SCALE``), then with the word table
+    ``word_before`` at the window's position ``(.., C + A)``; ``state`` is the
     new lift state. ``feats`` are the stroke-context features ``(B, T, 4)`` and
     ``phi`` the window's weights ``(B, T, U + 1)``. Once the window is past its
     text (or its weights have all underflowed, far past it) the table does not act:
@@ -193,17 +212,17 @@ def jump_rows(
     chars, lengths = jumps.chars, jumps.lengths
     pos = torch.where(phi.amax(-1) > 0, phi.argmax(-1), lengths[:, None])  # (B, T); all zeros: past the text
     up = x[..., 2] > 0.5
-    count, state = lifts_on_char(pos, up, state)
+    count, since, state = lifts_on_char(pos, up, x[..., :2] - jumps.origin, state)
     rows = chars.gather(1, pos.clamp(max=chars.shape[1] - 1)) * JUMP_LIFTS + (count - 1).clamp(0, JUMP_LIFTS - 1)
-    inputs = [feats, feats.new_ones(*feats.shape[:2], 1)]
+    inputs = [feats, feats.new_ones(*feats.shape[:2], 1)] + ([since * CONTEXT_SCALE] if jumps.window_pen else [])
     if jumps.words is not None:
         inputs.append(jumps.words.gather(1, pos.unsqueeze(-1).expand(-1, -1, jumps.words.shape[-1])).to(feats.dtype))
     return up & (pos < lengths[:, None]), rows, torch.cat(inputs, dim=-1), state
 
 
 def jump_values(table: Tensor, rows: Tensor, inputs: Tensor, word: Tensor | None = None) -> Tensor:
-    """The table's addition to the mixture outputs at air moves ``(N,)`` with inputs ``(N, 5[+A])``: ``(N, 1 + 6M)``."""
-    context = inputs[:, : CONTEXT_FEATURES + 1]
+    """The table's addition to the mixture outputs at air moves ``(N,)`` with inputs ``(N, C[+A])``: ``(N, 1 + 6M)``."""
+    context = inputs[:, : table.shape[1]]
     values = torch.bmm(context.unsqueeze(1), table[rows]).squeeze(1)
     if word is None:
         return values
@@ -384,10 +403,12 @@ class SynthesisNet(_Net):
             self.window.bias[2 * k :].fill_(-math.log(POINTS_PER_CHAR))
         self.lstms = nn.ModuleList(nn.LSTM(3 + h + a, h, batch_first=True) for _ in range(config.layers - 1))
         self.head = nn.Linear(config.layers * h + a, output_size(config.mixtures))
-        if config.jump_table:  # zeros: a grown model starts as it was
-            self.jump = nn.Parameter(torch.zeros(a * JUMP_LIFTS, CONTEXT_FEATURES + 1, output_size(config.mixtures)))
+        # the jump table reads the stroke context, a 1 and (window pen) the pen's move since the window's character
+        inputs = CONTEXT_FEATURES + 1 + (2 if config.window_pen else 0)
+        if config.jump_table:  # zeros: a grown model starts as it was (new inputs come last)
+            self.jump = nn.Parameter(torch.zeros(a * JUMP_LIFTS, inputs, output_size(config.mixtures)))
         if config.word_table:
-            size = (JUMP_LIFTS, a, CONTEXT_FEATURES + 1, output_size(config.mixtures))
+            size = (JUMP_LIFTS, a, inputs, output_size(config.mixtures))
             self.jump_word = nn.Parameter(torch.zeros(size))
             self.register_buffer("space", torch.tensor(0))  # the code that parts words (set_alphabet)
 
@@ -398,10 +419,11 @@ class SynthesisNet(_Net):
     def jumps(self, chars: Tensor, char_mask: Tensor) -> Jumps:
         """The jump table and what it reads of ``chars``."""
         chars, lengths = chars.long(), char_mask.sum(1).long()
+        jumps = Jumps(self.jump, chars, lengths, self.pen_origin, self.config.window_pen)
         if not self.config.word_table:
-            return Jumps(self.jump, chars, lengths)
+            return jumps
         words = word_before(chars, lengths, self.space, self.config.alphabet_size)
-        return Jumps(self.jump, chars, lengths, self.jump_word, words)
+        return dataclasses.replace(jumps, word=self.jump_word, words=words)
 
     def forward(
         self, x: Tensor, chars: Tensor, char_mask: Tensor, state: State | None = None

@@ -327,7 +327,7 @@ def start(
         raise OptionError("preset" if preset == "finetune" else "anchor", "fine-tuning only: give --init-from")
     # the parts a model may grow with --init-from: taken from the initial model unless switched on here
     grown = {"stroke_context": "reads the stroke context", "jump_table": "has a jump table",
-             "word_table": "has a word table"}  # fmt: skip
+             "word_table": "has a word table", "window_pen": "reads the window pen"}  # fmt: skip
     wanted = {name: overrides.get(name) for name in grown}
     if init is not None:
         for name, what in grown.items():

@@ -19,19 +19,24 @@ def context_model(make_store, tmp_path):
     return store, Checkpoint.load(run.best_path)
 
 
-@pytest.mark.parametrize("word_table", [False, True])
-def test_a_fitted_jump_table_lowers_the_air_moves_loss_and_leaves_the_rest_as_it_was(context_model, word_table):
+@pytest.mark.parametrize("word_table,window_pen", [(False, False), (True, False), (False, True)])
+def test_a_fitted_jump_table_lowers_the_air_moves_loss_and_leaves_the_rest_as_it_was(context_model, word_table,
+                                                                                     window_pen):  # fmt: skip
     store, init = context_model
     events = []
-    fit = fit_jump_table(init, store, word_table=word_table, epochs=6, lr=0.05, batch_size=64, progress=events.append)
+    fit = fit_jump_table(init, store, word_table=word_table, window_pen=window_pen, epochs=6, lr=0.05, batch_size=64,
+                         progress=events.append)  # fmt: skip
     ckpt = fit.checkpoint
-    assert ckpt.model_config == dataclasses.replace(init.model_config, jump_table=True, word_table=word_table)
+    assert ckpt.model_config == dataclasses.replace(init.model_config, jump_table=True, word_table=word_table,
+                                                    window_pen=window_pen)  # fmt: skip
     assert fit.train_moves > 50 and 1 <= fit.epoch <= 6
     assert fit.valid_after < fit.valid_before == fit.valid_start  # it had no table to start from
     assert ckpt.store["path"] == str(store) and ckpt.init_from["store"] == init.store
     for name, weight in init.weights.items():
         assert torch.equal(ckpt.weights[name], weight), name
     assert ckpt.weights["jump"].abs().sum() > 0
+    if window_pen:  # it reads where the pen went since the window's character
+        assert ckpt.weights["jump"][:, 5:].abs().sum() > 0
     if word_table:  # the letters it reads are the store's, parted by its space
         assert ckpt.weights["jump_word"].abs().sum() > 0
         assert int(ckpt.weights["space"]) == int(ckpt.alphabet.encode(" ")[0])
@@ -53,6 +58,10 @@ def test_a_refit_starts_from_the_table_it_has_and_says_so(context_model):
     words = fit_jump_table(first, store, word_table=True, keep_table=True, epochs=2, lr=0.05, batch_size=64)
     assert torch.equal(words.checkpoint.weights["jump"], first.weights["jump"])  # the table it had, as it was
     assert words.checkpoint.model_config.word_table and words.valid_after <= words.valid_start
+    pen = fit_jump_table(first, store, window_pen=True, epochs=2, lr=0.05, batch_size=64)
+    assert pen.checkpoint.model_config.window_pen and pen.checkpoint.weights["jump"].shape[1] == 7
+    assert pen.valid_start == pytest.approx(again.valid_start, abs=1e-5)  # its new inputs start at zero
+    assert pen.valid_after <= pen.valid_start
     with pytest.raises(OptionError, match="lines: fits on at least 1"):
         fit_jump_table(init, store, lines=0)
     with pytest.raises(OptionError, match="keep_table: fits the word table alone"):

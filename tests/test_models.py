@@ -29,19 +29,22 @@ from hwkit.models import (
 A = 7  # tiny alphabet: padding + 6 characters
 
 
-def tiny(kind: str, layers: int = 3, context: bool = False, jump: bool = False, word: bool = False) -> ModelConfig:
+def tiny(kind: str, layers: int = 3, context: bool = False, jump: bool = False, word: bool = False,
+         pen: bool = False) -> ModelConfig:  # fmt: skip
     alphabet = A if kind == "synthesis" else 0
     return ModelConfig(kind, hidden=12, layers=layers, mixtures=3, window_mixtures=2, alphabet_size=alphabet,
-                       stroke_context=context or jump or word, jump_table=jump or word, word_table=word)  # fmt: skip
+                       stroke_context=context or jump or word or pen, jump_table=jump or word or pen, word_table=word,
+                       window_pen=pen)  # fmt: skip
 
 
 def make(kind: str, layers: int = 3, seed: int = 0, context: bool = False, jump: bool = False,
-         word: bool = False) -> torch.nn.Module:  # fmt: skip
-    """A tiny net; with ``context`` (or ``jump``, or ``word``), its stroke-context weights (and jump table, and word
-    table) drawn, as they start at zero, and a shifted origin; with ``word`` code 1 parts words."""
+         word: bool = False, pen: bool = False) -> torch.nn.Module:  # fmt: skip
+    """A tiny net; with ``context`` (or ``jump``, ``word`` or ``pen``), its stroke-context weights (and jump table,
+    and word table) drawn, as they start at zero, and a shifted origin; with ``word`` code 1 parts words; ``pen``
+    gives the tables the window pen."""
     torch.manual_seed(seed)
-    jump = jump or word
-    model = build_model(tiny(kind, layers, context, jump, word)).eval()
+    jump = jump or word or pen
+    model = build_model(tiny(kind, layers, context, jump, word, pen)).eval()
     if word:
         model.space.fill_(1)
     if context or jump:
@@ -58,7 +61,7 @@ def make(kind: str, layers: int = 3, seed: int = 0, context: bool = False, jump:
 
 # (kind, what layer 1 and the output read besides the points): every combination the nets allow
 VARIANTS = [("prediction", None), ("prediction", "context"), ("synthesis", None), ("synthesis", "context"),
-            ("synthesis", "jump"), ("synthesis", "word")]  # fmt: skip
+            ("synthesis", "jump"), ("synthesis", "word"), ("synthesis", "pen")]  # fmt: skip
 
 
 def batch(b=3, t=9, seed=1):
@@ -119,7 +122,7 @@ def test_output_and_state_shapes(layers):
 
 @pytest.mark.parametrize("kind,extra", VARIANTS)
 def test_stepping_with_carried_state_equals_one_fused_call(kind, extra):
-    model = make(kind, context=extra == "context", jump=extra == "jump", word=extra == "word")
+    model = make(kind, **({extra: True} if extra else {}))
     x = batch(3, 10)
     with torch.no_grad():
         full, full_state, full_att = run(model, x)
@@ -142,7 +145,7 @@ def test_stepping_with_carried_state_equals_one_fused_call(kind, extra):
 @pytest.mark.parametrize("kind,extra", VARIANTS)
 def test_the_stepper_computes_what_forward_does_one_point_at_a_time(kind, extra):
     # Synthesis: three texts of different lengths padded into one batch.
-    model = make(kind, context=extra == "context", jump=extra == "jump", word=extra == "word")
+    model = make(kind, **({extra: True} if extra else {}))
     stepper = Stepper(model, TEXTS, MASK) if kind == "synthesis" else Stepper(model)
     x = batch(3, 60)
     close = dict(atol=1e-5, rtol=1e-4)
@@ -301,17 +304,21 @@ def test_a_model_grown_a_stroke_context_starts_as_it_was_and_then_reads_it(kind)
     assert not torch.allclose(moved, run(plain, x)[0], atol=1e-3)
 
 
-def _lifts_by_hand(pos: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """The definition, point by point: lifts since the window's peak came to its position, this point's included."""
-    rows = []
-    for line_pos, line_up in zip(pos.tolist(), up.tolist()):
-        last, count, row = 0, 0, []
-        for p, u in zip(line_pos, line_up):
+def _lifts_by_hand(pos: torch.Tensor, up: torch.Tensor, moves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The definition, point by point: since the window's peak came to its position, the lifts (this point's
+    included) and the pen's move (the one into the point where it came excluded)."""
+    counts, sinces = [], []
+    for line_pos, line_up, line_moves in zip(pos.tolist(), up.tolist(), moves.tolist()):
+        last, count, since, row, places = 0, 0, [0.0, 0.0], [], []
+        for p, u, m in zip(line_pos, line_up, line_moves):
             count = (count if p == last else 0) + int(u)
+            since = [since[0] + m[0], since[1] + m[1]] if p == last else [0.0, 0.0]
             last = p
             row.append(count)
-        rows.append(row)
-    return torch.tensor(rows)
+            places.append(since)
+        counts.append(row)
+        sinces.append(places)
+    return torch.tensor(counts), torch.tensor(sinces)
 
 
 @settings(max_examples=40, deadline=None)
@@ -329,18 +336,24 @@ def test_lifts_on_char_follow_their_definition_whole_or_in_pieces(b, t, lift, mo
     step = (torch.rand(b, t, generator=g) < moves).long() * torch.randint(-1, 3, (b, t), generator=g)
     pos = step.cumsum(1).clamp(min=0)
     up = torch.rand(b, t, generator=g) < lift
-    whole, _ = lifts_on_char(pos, up)
-    assert torch.equal(whole, _lifts_by_hand(pos, up))
-    pieces, state = [], None
+    pen = torch.randn(b, t, 2, generator=g, dtype=torch.float64)
+    whole, since, _ = lifts_on_char(pos, up, pen)
+    count_want, since_want = _lifts_by_hand(pos, up, pen)
+    assert torch.equal(whole, count_want)
+    torch.testing.assert_close(since, since_want.to(since.dtype))
+    pieces, places, state = [], [], None
     bounds = sorted({0, t, *[c for c in cuts if c < t]})
     for a, z in zip(bounds, bounds[1:]):
-        count, state = lifts_on_char(pos[:, a:z], up[:, a:z], state)
+        count, at, state = lifts_on_char(pos[:, a:z], up[:, a:z], pen[:, a:z], state)
         pieces.append(count)
+        places.append(at)
     assert torch.equal(torch.cat(pieces, 1), whole)
+    torch.testing.assert_close(torch.cat(places, 1), since)
 
 
-def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift():
-    model = make("synthesis", jump=True)
+@pytest.mark.parametrize("pen", [False, True])
+def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift(pen):
+    model = make("synthesis", jump=True, pen=pen)
     x = batch(3, 30)
     feats, _ = stroke_context(x, model.pen_origin)
     phi = torch.zeros(3, 30, TEXTS.shape[1] + 1)
@@ -350,7 +363,7 @@ def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift()
     lengths = MASK.sum(1)
     with torch.no_grad():
         shift, _ = jump_shift(model.jumps(TEXTS, MASK), x, feats, phi, None)
-    count, _ = lifts_on_char(pos, x[..., 2] > 0.5)
+    count, since = _lifts_by_hand(pos, x[..., 2] > 0.5, x[..., :2] - model.pen_origin)
     for i in range(3):
         for t in range(30):
             p = int(pos[i, t])
@@ -359,11 +372,13 @@ def test_the_jump_table_moves_only_air_moves_on_the_text_by_character_and_lift()
                 continue
             row = model.jump[int(TEXTS[i, p]) * JUMP_LIFTS + min(int(count[i, t]), JUMP_LIFTS) - 1]  # lifts 1..4+
             want = feats[i, t] @ row[:4] + row[4]
+            if pen:  # and where the pen went since the window came to this character
+                want = want + (since[i, t] * CONTEXT_SCALE) @ row[5:7]
             torch.testing.assert_close(shift[i, t], want.detach())
     assert (x[:2, :, 2] > 0.5).sum() > 3  # the batch has air moves on the text to check
 
 
-@pytest.mark.parametrize("before,after", [("context", "jump"), ("jump", "word")])
+@pytest.mark.parametrize("before,after", [("context", "jump"), ("jump", "word"), ("jump", "pen")])
 def test_a_model_grown_a_jump_or_word_table_starts_as_it_was_and_then_moves_air_moves_only(before, after):
     from hwkit.finetune import load_grown
 
@@ -391,6 +406,8 @@ def test_a_jump_table_needs_the_synthesis_net_and_its_stroke_context():
         ModelConfig("prediction", stroke_context=True, jump_table=True)
     with pytest.raises(ValueError, match="word_table is part of the jump table"):
         ModelConfig("synthesis", alphabet_size=A, stroke_context=True, word_table=True)
+    with pytest.raises(ValueError, match="window_pen is part of the jump table"):
+        ModelConfig("synthesis", alphabet_size=A, stroke_context=True, window_pen=True)
 
 
 def _words_by_hand(text: list[int], space: int) -> list[Counter]:
@@ -432,7 +449,7 @@ def test_the_word_table_moves_air_moves_on_a_space_by_the_letters_of_the_word_be
         plain = model.jumps(texts, texts > 0)
         plain.word = None
         table_only, _ = jump_shift(plain, x, feats, phi, None)
-    count, _ = lifts_on_char(pos, x[..., 2] > 0.5)
+    count, _, _ = lifts_on_char(pos, x[..., 2] > 0.5, x[..., :2] - model.pen_origin)
     on_space = (pos == 2) & (x[..., 2] > 0.5)
     torch.testing.assert_close(shift[~on_space], table_only[~on_space])  # letters, and past the text: the table alone
     for t in torch.nonzero(on_space[0]).flatten().tolist():

@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=None, help="train lines to use [default: all]")
     parser.add_argument("--word-table", action="store_true",
                         help="fit a word table too: at a space, the letters of the word before it (models.word_before)")
+    parser.add_argument("--window-pen", action="store_true",
+                        help="let the tables read where the pen has moved since the window came to its character")
     parser.add_argument("--keep-table", action="store_true",
                         help="with --word-table: fit the word table alone, the model's jump table as it is")
     parser.add_argument("--epochs", type=int, default=20)
@@ -47,7 +49,8 @@ def main() -> None:
             print(f"{now - started:6.0f}s {what} {event['done']}/{event['total']}{extra}", file=sys.stderr)
 
     fit = fit_jump_table(Checkpoint.load(args.model), args.store, lines=args.lines, word_table=args.word_table,
-                         keep_table=args.keep_table, epochs=args.epochs, lr=args.lr, progress=progress)  # fmt: skip
+                         window_pen=args.window_pen, keep_table=args.keep_table, epochs=args.epochs, lr=args.lr,
+                         progress=progress)  # fmt: skip
     fit.checkpoint.save(args.output)
     started_with = f", {fit.valid_start:.3f} with the table it had" if fit.valid_start != fit.valid_before else ""
     print(f"{args.output}: air moves in valid lines {fit.valid_before:.3f} nats without a table{started_with}, "

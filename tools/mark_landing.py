@@ -1,15 +1,25 @@
-"""Where do a synthesis model's deferred dots and bars land, on its own history? Sampled lines against its writers.
+"""Where do a synthesis model's deferred dots and bars land, and where does its next word start? Sampled lines
+against its writers.
 
-A joined-up hand writes an i's dot or a t's bar after the word. Teacher-forced loss
-cannot see where a model's marks land when it writes, on a history of its own
-(BENCHMARKS.md, quality, "Stage 11 without its levers"), so this samples lines and
-measures them. A mark is a stroke of at most ``MARK_POINTS`` points reached by a move
-to the left while the window is on a space or past the text. Its landing error is the
-distance along the line from its centre to the centre of the nearest letter of the
-word before that owns a mark (``MARKED``; a letter's centre is the mean x of the points
-drawn while the window peaked on it), in the line's median letter widths. A mark
-after a word that owes none is counted apart. The same is measured on the lines of
-the demo writers who defer their marks, the window taken from the model teacher-forced.
+A joined-up hand writes an i's dot or a t's bar after the word, then jumps on to
+the next word. Teacher-forced loss cannot see where a model's pen lands when it
+writes on a history of its own (BENCHMARKS.md, quality, "Stage 11 without its
+levers"), so this samples lines, each primed by a house hand as ``hwkit sample``
+does, and measures them against the same texts written by that hand's demo writer.
+
+- **Marks.** A mark is a stroke of at most ``MARK_POINTS`` points reached by a move
+  to the left while the window is on a space or past the text. Its landing error
+  is the distance along the line from its centre to the centre of the nearest
+  letter of the word before that owns a mark (``MARKED``; a letter's centre is the
+  mean x of the points drawn while the window peaked on it), in the line's median
+  letter widths. A mark after a word that owes none is counted apart.
+- **Word gaps.** Between two words, the distance from the rightmost point drawn
+  while the window peaked on the first to the leftmost drawn while it peaked on
+  the second (marks drawn on the space between belong to neither), in letter
+  widths. Below ``RUN_ON`` letters the words run together: the judge then often
+  reads one word.
+
+The writers' window is the model's, teacher-forced over their lines.
 
     python tools/mark_landing.py hwkit/pretrained/demo-synthesis.pt --texts 30
 """
@@ -23,26 +33,32 @@ import torch
 
 from hwkit.checkpoint import Checkpoint
 from hwkit.dataset import model_input
-from hwkit.demo import writer_lines, writer_style
-from hwkit.generate import generate
+from hwkit.demo import WRITER_ID_BASE, writer_lines, writer_style
+from hwkit.generate import auto_hands, encodable
+from hwkit.sample import Prime, sample_text
 
 MARKED = set("ijtfxFET")  # letters whose demo glyphs have a dot or bar a joined-up writer defers
 MARK_POINTS = 12
+RUN_ON = 0.3
 
 
-def landing_errors(offsets: np.ndarray, phi: np.ndarray, text: str) -> list[float]:
-    """Each mark's landing error in letter widths (NaN: the word owes no mark); ``phi[i]`` is the window when
-    row ``i`` of ``offsets`` was drawn."""
-    pen = np.cumsum(offsets[:, :2], 0)
-    pos = phi.argmax(1)
-    lifts = np.flatnonzero(offsets[:, 2] > 0.5)
+def _letters(pen: np.ndarray, pos: np.ndarray, text: str) -> tuple[dict[int, float], float]:
+    """Each letter's centre (mean x of its points) and the line's median letter width."""
     centre, widths = {}, []
     for u, ch in enumerate(text):
         rows = np.flatnonzero(pos == u)
         if ch != " " and len(rows):
             centre[u] = pen[rows, 0].mean()
             widths.append(np.ptp(pen[rows, 0]))
-    width = float(np.median([w for w in widths if w > 0] or [1.0]))
+    return centre, float(np.median([w for w in widths if w > 0] or [1.0]))
+
+
+def landing_errors(offsets: np.ndarray, phi: np.ndarray, text: str) -> list[float]:
+    """Each mark's landing error in letter widths (NaN: the word owes no mark); ``phi[i]`` is the window when
+    row ``i`` of ``offsets`` was drawn."""
+    pen, pos = np.cumsum(offsets[:, :2], 0), phi.argmax(1)
+    centre, width = _letters(pen, pos, text)
+    lifts = np.flatnonzero(offsets[:, 2] > 0.5)
     errors = []
     for start, end in zip(lifts[:-1] + 1, lifts[1:]):
         u = pos[start - 1]
@@ -55,46 +71,73 @@ def landing_errors(offsets: np.ndarray, phi: np.ndarray, text: str) -> list[floa
     return errors
 
 
-def report(name: str, errors: list[float]) -> None:
-    e = np.array(errors)
-    stray = int(np.isnan(e).sum())
-    e = e[~np.isnan(e)]
+def word_gaps(offsets: np.ndarray, phi: np.ndarray, text: str) -> list[float]:
+    """Each gap between two words in letter widths (NaN where the window never peaked on one of them)."""
+    pen, pos = np.cumsum(offsets[:, :2], 0), phi.argmax(1)
+    _, width = _letters(pen, pos, text)
+    bounds = [0] + [u for u, ch in enumerate(text) if ch == " "] + [len(text)]
+    words = [(a + (a > 0), z) for a, z in zip(bounds, bounds[1:])]
+    gaps = []
+    for (a, b), (c, d) in zip(words, words[1:]):
+        left, right = pen[(pos >= a) & (pos < b), 0], pen[(pos >= c) & (pos < d), 0]
+        gaps.append((right.min() - left.max()) / width if len(left) and len(right) else float("nan"))
+    return gaps
+
+
+def teacher_forced_phi(model, ck: Checkpoint, offsets: np.ndarray, text: str) -> np.ndarray:
+    """The window when each row of a real line was drawn (row i: after step i - 1)."""
+    mean, std = (np.asarray(ck.stats[k], np.float32) for k in ("mean", "std"))
+    x = torch.from_numpy(model_input(offsets, mean, std))[None]
+    chars = torch.from_numpy(ck.alphabet.encode(text).astype(np.int64))[None]
+    with torch.no_grad():
+        _, _, attention = model(x[:, :-1], chars, chars != 0)
+    return np.concatenate([np.zeros((1, len(text) + 1)), attention.phi[0].numpy()])
+
+
+def report(name: str, marks: list[float], gaps: list[float]) -> None:
+    e, g = np.array(marks), np.array(gaps)
+    stray, e, g = int(np.isnan(e).sum()), e[~np.isnan(e)], g[~np.isnan(g)]
+    landing = (f"median {np.median(e):.2f}, within half a letter {np.mean(e < 0.5):.0%}, beyond one {np.mean(e > 1):.0%}"
+               if len(e) else "none")  # fmt: skip
     print(f"{name}: {len(e) + stray} marks, {stray} after a word that owes none; landing error (letter widths) "
-          f"median {np.median(e):.2f}, within half a letter {np.mean(e < 0.5):.0%}, beyond one {np.mean(e > 1):.0%}")
+          f"{landing}; {len(g)} word gaps, median {np.median(g):.2f} letters, {np.sum(g < RUN_ON)} "
+          f"({np.mean(g < RUN_ON):.1%}) under {RUN_ON}")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="a synthesis checkpoint with house hands (it primes each line)")
+    parser.add_argument("checkpoint", help="a synthesis checkpoint with house hands of the default demo corpus")
     parser.add_argument("--text-file", default="benchmarks/fresh_texts.txt")
     parser.add_argument("--texts", type=int, default=30, help="the first N texts")
     parser.add_argument("--seed", type=int, action="append", help="sampling seeds (default: 1 and 2)")
     parser.add_argument("--bias", type=float, default=1.0)
-    parser.add_argument("--writer-texts", type=int, default=10, help="texts each joined-up demo writer writes")
     args = parser.parse_args()
     texts = [t.strip() for t in open(args.text_file) if t.strip()][: args.texts]
-    errors: list[float] = []
-    for seed in args.seed or [1, 2]:
-        lines = generate(args.checkpoint, texts, seed=seed, bias=args.bias, tries=1, attention=True, width=1000)
-        for line in lines.result.lines:
-            errors += landing_errors(line.offsets, line.phi, line.text)
-    report(f"sampled, bias {args.bias}, one try", errors)
-
     ck = Checkpoint.load(args.checkpoint)
+    if not ck.hands:
+        parser.error(f"{args.checkpoint}: has no house hands to prime with")
     model = ck.build_model(torch.device("cpu")).eval()
-    mean, std = (np.asarray(ck.stats[k], np.float32) for k in ("mean", "std"))
-    errors = []
-    for writer in range(40):  # the default demo corpus's writers (seed 0)
-        if not writer_style(0, writer).defer_marks:
-            continue
-        for line in writer_lines(writer, texts[: args.writer_texts], line_seed=7):
-            x = torch.from_numpy(model_input(line.offsets, mean, std))[None]
-            chars = torch.from_numpy(ck.alphabet.encode(line.text).astype(np.int64))[None]
-            with torch.no_grad():
-                _, _, attention = model(x[:, :-1], chars, chars != 0)
-            phi = np.concatenate([np.zeros((1, len(line.text) + 1)), attention.phi[0].numpy()])  # row i: step i - 1
-            errors += landing_errors(line.offsets, phi, line.text)
-    report("the joined-up demo writers' own lines, window teacher-forced", errors)
+    # by hand kind: joined-up writers defer their marks; print writers place them as they go
+    found = {(who, joined): ([], []) for who in ("sampled", "writers") for joined in (True, False)}
+    for seed in args.seed or [1, 2]:
+        primes, _ = auto_hands(ck, None, seed, len(texts))
+        hands = [next(k for k, h in enumerate(ck.hands) if np.array_equal(h["offsets"].numpy(), p.offsets))
+                 for p in primes]  # fmt: skip
+        primes = [Prime(p.offsets, encodable(ck.alphabet, p.text, True, [])) for p in primes]
+        lines = sample_text(model, ck.alphabet, texts, stats=ck.stats, bias=args.bias, seed=seed, primes=primes).lines
+        for text, hand, line in zip(texts, hands, lines):
+            writer = int(ck.hands[hand]["writer_id"]) - WRITER_ID_BASE
+            real = writer_lines(writer, [text], line_seed=seed)[0]
+            joined = writer_style(0, writer).defer_marks
+            for who, offsets, phi in (("sampled", line.offsets, line.phi),
+                                      ("writers", real.offsets, teacher_forced_phi(model, ck, real.offsets, text))):
+                marks, gaps = found[who, joined]
+                marks += landing_errors(offsets, phi, text)
+                gaps += word_gaps(offsets, phi, text)
+    for joined in (True, False):
+        for who in ("sampled", "writers"):
+            what = "sampled at bias {:g}, one try".format(args.bias) if who == "sampled" else "their writers' lines"
+            report(f"{'joined-up' if joined else 'print'} hands, {what}", *found[who, joined])
 
 
 if __name__ == "__main__":
