@@ -97,8 +97,9 @@ def teacher_forced_phi(model, ck: Checkpoint, offsets: np.ndarray, text: str) ->
 def report(name: str, marks: list[float], gaps: list[float]) -> None:
     e, g = np.array(marks), np.array(gaps)
     stray, e, g = int(np.isnan(e).sum()), e[~np.isnan(e)], g[~np.isnan(g)]
-    landing = (f"median {np.median(e):.2f}, within half a letter {np.mean(e < 0.5):.0%}, beyond one {np.mean(e > 1):.0%}"
-               if len(e) else "none")  # fmt: skip
+    landing = "none"
+    if len(e):
+        landing = f"median {np.median(e):.2f}, within half a letter {np.mean(e < 0.5):.0%}, beyond one {np.mean(e > 1):.0%}"
     print(f"{name}: {len(e) + stray} marks, {stray} after a word that owes none; landing error (letter widths) "
           f"{landing}; {len(g)} word gaps, median {np.median(g):.2f} letters, {np.sum(g < RUN_ON)} "
           f"({np.mean(g < RUN_ON):.1%}) under {RUN_ON}")  # fmt: skip
