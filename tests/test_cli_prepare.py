@@ -194,6 +194,10 @@ def test_ctrl_c_to_the_whole_process_group_ends_a_parallel_prepare_cleanly(tmp_p
     import time
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def at_a_terminal() -> None:  # a suite started in the background (`cmd &`) passes Ctrl-C on ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     made = subprocess.run([sys.executable, "-m", "hwkit", "prepare", "--demo", "--lines", "3000", "-o", "first.h5"],
                           cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
     assert made.returncode == 0, made.stderr
@@ -203,7 +207,8 @@ def test_ctrl_c_to_the_whole_process_group_ends_a_parallel_prepare_cleanly(tmp_p
             break
         proc = subprocess.Popen([sys.executable, "-m", "hwkit", "prepare", "--demo", "--lines", "3000", "--jobs", "3",
                                  "-o", f"again{attempt}.h5"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=at_a_terminal)  # fmt: skip
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
         deadline = time.monotonic() + 60
         while len(children.read_text().split()) < 2 and time.monotonic() < deadline:  # the two workers are up
@@ -231,7 +236,8 @@ def test_ctrl_c_to_the_whole_process_group_ends_a_parallel_prepare_cleanly(tmp_p
     for attempt in range(2):
         proc = subprocess.Popen([sys.executable, "-m", "hwkit", "prepare", "--demo", "--lines", "3000", "--jobs", "3",
                                  "--seed", str(attempt + 1), "-o", f"gen{attempt}.h5"], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=at_a_terminal)  # fmt: skip
         deadline = time.monotonic() + 60
         while not list((tmp_path / "data").glob(".demo-*.partial/*/*")) and time.monotonic() < deadline:
             time.sleep(0.01)  # forms are being written

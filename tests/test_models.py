@@ -306,7 +306,7 @@ def test_a_model_grown_a_stroke_context_starts_as_it_was_and_then_reads_it(kind)
 
 def _lifts_by_hand(pos: torch.Tensor, up: torch.Tensor, moves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The definition, point by point: since the window's peak came to its position, the lifts (this point's
-    included) and the pen's move (the one into the point where it came excluded)."""
+    included) and the sum of the pen's moves (not counting the move into the point where it came)."""
     counts, sinces = [], []
     for line_pos, line_up, line_moves in zip(pos.tolist(), up.tolist(), moves.tolist()):
         last, count, since, row, places = 0, 0, [0.0, 0.0], [], []
