@@ -134,30 +134,35 @@ JUMP_LIFTS = 4
 LIFT_STATE = 4
 
 
-def lifts_on_char(pos: Tensor, up: Tensor, moves: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def lifts_on_char(pos: Tensor, up: Tensor, moves: Tensor | None, state: Tensor | None = None
+                  ) -> tuple[Tensor, Tensor | None, Tensor]:  # fmt: skip
     """Since the window's peak came to its position: the pen lifts, counting this point's, ``(B, T)``, and
     where the pen has moved, ``(B, T, 2)``; then the new state.
 
     ``pos`` ``(B, T)`` is the position the window weighs most, ``up`` ``(B, T)``
     whether the point lifts the pen, ``moves`` ``(B, T, 2)`` the pen's true moves
-    into each point. The state is ``(B, 4)``: the last step's position, count and
-    move (zeros: a line's start). Whole sequences and single steps agree.
+    into each point (None: the move is not wanted, and stays zero in the state;
+    a sampling step is then cheaper). The state is ``(B, 4)``: the last step's
+    position, count and move (zeros: a line's start). Whole sequences and single
+    steps agree.
     """
     b, t = pos.shape
     if state is None:
-        state = pos.new_zeros(b, LIFT_STATE, dtype=moves.dtype)
+        state = pos.new_zeros(b, LIFT_STATE, dtype=torch.float32 if moves is None else moves.dtype)
     prev = torch.cat([state[:, :1].long(), pos[:, :-1]], dim=1)
     cum = up.long().cumsum(1)
     steps = torch.arange(t, device=pos.device).expand(b, t)
     start = torch.where(pos != prev, steps, -1).cummax(1).values  # where the current position's run began
     before = torch.where(start > 0, cum.gather(1, (start - 1).clamp(min=0)), 0)
     count = torch.where(start >= 0, cum - before, state[:, 1:2].long() + cum)
-    pen = moves.cumsum(1)
-    started = (start >= 0).unsqueeze(-1)
-    since = torch.where(started, pen - pen.gather(1, start.clamp(min=0).unsqueeze(-1).expand(b, t, 2)),
-                        state[:, 2:].unsqueeze(1) + pen)  # fmt: skip
-    new_state = torch.cat([pos[:, -1:].to(state.dtype), count[:, -1:].to(state.dtype), since[:, -1]], dim=1)
-    return count, since, new_state
+    since = None
+    if moves is not None:
+        pen = moves.cumsum(1)
+        started = (start >= 0).unsqueeze(-1)
+        since = torch.where(started, pen - pen.gather(1, start.clamp(min=0).unsqueeze(-1).expand(b, t, 2)),
+                            state[:, 2:].unsqueeze(1) + pen)  # fmt: skip
+    last = state[:, 2:] if since is None else since[:, -1]
+    return count, since, torch.cat([pos[:, -1:].to(state.dtype), count[:, -1:].to(state.dtype), last], dim=1)
 
 
 def word_before(chars: Tensor, lengths: Tensor, space: int | Tensor, size: int) -> Tensor:
@@ -212,9 +217,10 @@ def jump_rows(
     chars, lengths = jumps.chars, jumps.lengths
     pos = torch.where(phi.amax(-1) > 0, phi.argmax(-1), lengths[:, None])  # (B, T); all zeros: past the text
     up = x[..., 2] > 0.5
-    count, since, state = lifts_on_char(pos, up, x[..., :2] - jumps.origin, state)
+    moves = x[..., :2] - jumps.origin if jumps.window_pen else None
+    count, since, state = lifts_on_char(pos, up, moves, state)
     rows = chars.gather(1, pos.clamp(max=chars.shape[1] - 1)) * JUMP_LIFTS + (count - 1).clamp(0, JUMP_LIFTS - 1)
-    inputs = [feats, feats.new_ones(*feats.shape[:2], 1)] + ([since * CONTEXT_SCALE] if jumps.window_pen else [])
+    inputs = [feats, feats.new_ones(*feats.shape[:2], 1)] + ([since * CONTEXT_SCALE] if since is not None else [])
     if jumps.words is not None:
         inputs.append(jumps.words.gather(1, pos.unsqueeze(-1).expand(-1, -1, jumps.words.shape[-1])).to(feats.dtype))
     return up & (pos < lengths[:, None]), rows, torch.cat(inputs, dim=-1), state
