@@ -1,24 +1,11 @@
 """Where do a synthesis model's deferred dots and bars land, and where does its next word start? Sampled lines
 against its writers.
 
-A joined-up hand writes an i's dot or a t's bar after the word, then jumps on to
-the next word. Teacher-forced loss cannot see where a model's pen lands when it
-writes on a history of its own (BENCHMARKS.md, quality, "Stage 11 without its
-levers"), so this samples lines, each primed by a house hand as ``hwkit sample``
-does, and measures them against the same texts written by that hand's demo writer.
+Each sampled line, primed by a house hand as ``hwkit sample`` does, is measured
+against the same text written by that hand's demo writer, by kind of hand
+(joined-up writers defer their marks, print writers place them as they go).
 
-- **Marks.** A mark is a stroke of at most ``MARK_POINTS`` points reached by a move
-  to the left while the window is on a space or past the text. Its landing error
-  is the distance along the line from its centre to the centre of the nearest
-  letter of the word before that owns a mark (``MARKED``; a letter's centre is the
-  mean x of the points drawn while the window peaked on it), in the line's median
-  letter widths. A mark after a word that owes none is counted apart.
-- **Word gaps.** Between two words, the distance from the rightmost point drawn
-  while the window peaked on the first to the leftmost drawn while it peaked on
-  the second (marks drawn on the space between belong to neither), in letter
-  widths. Below ``RUN_ON`` letters the words run together: the judge then often
-  reads one word.
-
+Marks' landing errors and word gaps are ``hwkit.placement``'s, in letter widths.
 The writers' window is the model's, teacher-forced over their lines.
 
     python tools/mark_landing.py hwkit/pretrained/demo-synthesis.pt --texts 30
@@ -35,53 +22,8 @@ from hwkit.checkpoint import Checkpoint
 from hwkit.dataset import model_input
 from hwkit.demo import WRITER_ID_BASE, writer_lines, writer_style
 from hwkit.generate import auto_hands, encodable
+from hwkit.placement import RUN_ON, landing_errors, word_gaps
 from hwkit.sample import Prime, sample_text
-
-MARKED = set("ijtfxFET")  # letters whose demo glyphs have a dot or bar a joined-up writer defers
-MARK_POINTS = 12
-RUN_ON = 0.3
-
-
-def _letters(pen: np.ndarray, pos: np.ndarray, text: str) -> tuple[dict[int, float], float]:
-    """Each letter's centre (mean x of its points) and the line's median letter width."""
-    centre, widths = {}, []
-    for u, ch in enumerate(text):
-        rows = np.flatnonzero(pos == u)
-        if ch != " " and len(rows):
-            centre[u] = pen[rows, 0].mean()
-            widths.append(np.ptp(pen[rows, 0]))
-    return centre, float(np.median([w for w in widths if w > 0] or [1.0]))
-
-
-def landing_errors(offsets: np.ndarray, phi: np.ndarray, text: str) -> list[float]:
-    """Each mark's landing error in letter widths (NaN: the word owes no mark); ``phi[i]`` is the window when
-    row ``i`` of ``offsets`` was drawn."""
-    pen, pos = np.cumsum(offsets[:, :2], 0), phi.argmax(1)
-    centre, width = _letters(pen, pos, text)
-    lifts = np.flatnonzero(offsets[:, 2] > 0.5)
-    errors = []
-    for start, end in zip(lifts[:-1] + 1, lifts[1:]):
-        u = pos[start - 1]
-        if end - start + 1 > MARK_POINTS or offsets[start, 0] >= 0 or (u < len(text) and text[u] != " "):
-            continue
-        first = text.rfind(" ", 0, min(u, len(text))) + 1  # the word before the space (or the text's end)
-        owners = [v for v in range(first, min(u, len(text))) if text[v] in MARKED and v in centre]
-        x = pen[start : end + 1, 0].mean()
-        errors.append(min(abs(x - centre[v]) for v in owners) / width if owners else float("nan"))
-    return errors
-
-
-def word_gaps(offsets: np.ndarray, phi: np.ndarray, text: str) -> list[float]:
-    """Each gap between two words in letter widths (NaN where the window never peaked on one of them)."""
-    pen, pos = np.cumsum(offsets[:, :2], 0), phi.argmax(1)
-    _, width = _letters(pen, pos, text)
-    bounds = [0] + [u for u, ch in enumerate(text) if ch == " "] + [len(text)]
-    words = [(a + (a > 0), z) for a, z in zip(bounds, bounds[1:])]
-    gaps = []
-    for (a, b), (c, d) in zip(words, words[1:]):
-        left, right = pen[(pos >= a) & (pos < b), 0], pen[(pos >= c) & (pos < d), 0]
-        gaps.append((right.min() - left.max()) / width if len(left) and len(right) else float("nan"))
-    return gaps
 
 
 def teacher_forced_phi(model, ck: Checkpoint, offsets: np.ndarray, text: str) -> np.ndarray:
