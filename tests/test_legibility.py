@@ -63,11 +63,32 @@ def test_best_of_keeps_the_draw_read_best_and_one_try_is_a_plain_sample(tiny):
     kept = legibility.best_of(model, ckpt.alphabet, texts, tries=tries, reader=reader, **common).lines
     assert [line.text for line in kept] == texts
     assert np.array_equal(kept[0].offsets, draws[2].offsets) and np.array_equal(kept[1].offsets, draws[5].offsets)
+    assert reader.seen == len(draws)  # each text had a draw read right: no second round
     plain = sample_text(model, ckpt.alphabet, texts, **common).lines
     one = legibility.best_of(model, ckpt.alphabet, texts, tries=1, **common).lines
     assert all(np.array_equal(a.offsets, b.offsets) for a, b in zip(one, plain))
     with pytest.raises(ValueError, match="needs a reader"):
         legibility.best_of(model, ckpt.alphabet, texts, tries=2, **common)
+
+
+def test_best_of_draws_again_the_texts_no_draw_was_read_right_and_keeps_the_best_of_both_rounds(tiny):
+    ckpt = Checkpoint.load(tiny["synth"])
+    model = ckpt.build_model()
+    texts, tries = ["ab cd", "ef", "gh"], 2
+    common = {"stats": ckpt.stats, "bias": 0.5, "seed": 11}
+    first = sample_text(model, ckpt.alphabet, [t for t in texts for _ in range(tries)], **common).lines
+    again = ["ab cd", "ab cd", "gh", "gh"]  # "ef" had a draw read right
+    second = sample_text(model, ckpt.alphabet, again, **{**common, "seed": 11 + legibility.SECOND_ROUND_SEED}).lines
+    drawn = first + second
+    # "ab cd": 2 and 3 errors, then 1 and 0; "ef": 1 and 0; "gh": 1 and 2, then 3 and 2
+    errors = [2, 3, 1, 0, 1, 2, 1, 0, 3, 2]
+    reader = ScriptedReader(lambda k: drawn[k].text, errors.__getitem__)
+    result = legibility.best_of(model, ckpt.alphabet, texts, tries=tries, reader=reader, **common)
+    assert reader.seen == len(drawn) and result.seed == 11
+    kept = [line.offsets for line in result.lines]
+    assert np.array_equal(kept[0], second[1].offsets)  # read right in the second round
+    assert np.array_equal(kept[1], first[3].offsets)
+    assert np.array_equal(kept[2], first[4].offsets)  # the first round's was read better
 
 
 def test_best_of_breaks_ties_by_the_stop_rule_then_the_first_draw(tiny):
@@ -88,6 +109,7 @@ def test_best_of_prefers_among_draws_read_alike_one_that_keeps_its_hand(tiny, mo
     prime = Prime(store.offsets(0), store.texts[0])
     common = {"stats": ckpt.stats, "bias": 0.0, "seed": 4, "primes": prime, "keep_prime": True}
     draws = sample_text(model, ckpt.alphabet, ["ab"] * 3, **common).lines
+    asked = draws[0].text  # with the prime's text kept: what the reader reads right
     judged = []
 
     def scripted(offsets, thresholds):  # draws 0 and 1 switch hand, draw 2 keeps it
@@ -95,17 +117,17 @@ def test_best_of_prefers_among_draws_read_alike_one_that_keeps_its_hand(tiny, mo
         return len(judged) < 3
 
     monkeypatch.setattr(legibility, "switches", scripted)
-    reader = ScriptedReader(lambda k: "ab", lambda k: 0)
+    reader = ScriptedReader(lambda k: asked, lambda k: 0)
     kept = legibility.best_of(model, ckpt.alphabet, ["ab"], tries=3, reader=reader, hold=[1.0, 1.0, 1.0],
                               **common).lines[0]  # fmt: skip
     assert np.array_equal(kept.offsets, draws[2].offsets)
     assert judged == [len(d.offsets) - d.prime_rows for d in draws]  # the written ink alone, not the prime
     judged.clear()  # without thresholds the hand is not asked about, and the stop rule then the first draw decide
-    reader = ScriptedReader(lambda k: "ab", lambda k: 0)
+    reader = ScriptedReader(lambda k: asked, lambda k: 0)
     plain = legibility.best_of(model, ckpt.alphabet, ["ab"], tries=3, reader=reader, **common).lines[0]
     assert not judged and np.array_equal(plain.offsets, draws[min(range(3), key=lambda i: (draws[i].stop != "rule", i))].offsets)
     # a misread draw still loses to one read right, however well it holds its hand
-    reader = ScriptedReader(lambda k: "ab", lambda k: k == 2)
+    reader = ScriptedReader(lambda k: asked, lambda k: k == 2)
     judged.clear()
     kept = legibility.best_of(model, ckpt.alphabet, ["ab"], tries=3, reader=reader, hold=[1.0, 1.0, 1.0],
                               **common).lines[0]  # fmt: skip

@@ -45,7 +45,8 @@ STOP_WORDS = {
               help="Store for --style LINE_ID [default: the checkpoint's store].")
 @click.option("--keep-prime", is_flag=True, help="Show the --style line before the new writing.")
 @click.option("--tries", type=click.IntRange(min=1),
-              help="Synthesis: write each line this many times and keep the one the model's recognizer reads best. "
+              help="Synthesis: write each line this many times and keep the one the model's recognizer reads best "
+                   "(a line none of them reads right, that many times more, once). "
                    "[default: 4 when the model has one (the bundled model does, and hwkit evaluate trains one "
                    "for a store), else 1]")
 @click.option("--replace-unknown", is_flag=True,
@@ -90,7 +91,8 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
     (Graves sec. 5.5) and continues in that hand; a model that carries house
     hands (the bundled one) writes in one of them unless --style says
     otherwise. --tries draws each line several times and keeps the draw its
-    recognizer reads closest to the text. -o out/page writes
+    recognizer reads closest to the text (a line no draw reads right is
+    drawn as often again, once). -o out/page writes
     out/page.svg (and .png, .npz, ... for each format flag); -o page.png alone
     picks PNG; a suffix that contradicts the format flags is refused. Missing
     folders are created. --page lays the text out on paper instead, in one

@@ -149,7 +149,7 @@ async function write() {
           views[event.line].add(event.offsets);
         } else if (event.event === "done") {
           const secs = ((performance.now() - started) / 1000).toFixed(1);
-          setStatus(`written in ${secs} s` + (tries > 1 ? `, the best of ${tries} draws of each line` : ""));
+          setStatus(`written in ${secs} s` + (tries > 1 ? `, the best of ${tries} draws of each line (${2 * tries} where none read right)` : ""));
           showDownloads(event.result, style, views);
         } else if (event.event === "error") {
           throw new Error(event.message);
