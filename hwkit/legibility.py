@@ -35,8 +35,10 @@ from hwkit.handstyle import Calibration, prime_distance, switches
 from hwkit.progress import Progress, ignore
 from hwkit.sample import Prime, SampledLine, SampleResult, sample_text
 
-# Draws per line when a reader is at hand: on the bundled model 4 tries took the CER an independent
-# reader measures from 8.9% to 4.3%, and 8 tries gained nothing more (BENCHMARKS.md, quality).
+# Draws per line when a reader is at hand: on the stage 4 bundled model 4 tries took the CER an
+# independent reader measures from 8.9% to 4.3%. On stage 12, 8 tries read better than 4 (0.50% against
+# 0.64%) and 4 with a second round for the lines none reads right as well as 8 (0.48%), for a tenth more
+# draws where 8 take twice as many (BENCHMARKS.md, quality).
 DEFAULT_TRIES = 4
 SECOND_ROUND_SEED = 2**32  # added to the first round's seed: its draws are not any first round's
 HOUSE_HANDS = 8  # hands a bundled model carries
