@@ -22,7 +22,6 @@ from hwkit.demo_style import (
     SCRIPT_FONTS,
     WriterStyle,
     apply_linear,
-    font_glyphs,
     random_style,
     render_line,
     resample,
@@ -85,21 +84,6 @@ def test_every_character_renders_in_every_font():
             line = render_line(ch, style, np.random.default_rng(0))
             assert len(line.strokes()) >= 1, (font, ch)
             assert np.isfinite(line.points).all()
-
-
-def test_no_two_characters_share_a_glyph_in_any_font():
-    """A reader can only tell characters apart by their ink; the print faces drew I as their l."""
-    for font in SCRIPT_FONTS + PRINT_FONTS:
-        glyphs = font_glyphs(font)
-        shapes = {}
-        for ch, glyph in glyphs.items():
-            key = (glyph.cuts, np.round(glyph.points, 3).tobytes())
-            assert key not in shapes or ch == " ", (font, ch, shapes.get(key))
-            shapes[key] = ch
-        barred = glyphs["I"]
-        if font in PRINT_FONTS:  # a stem between two bars, drawn as the pen would lift between them
-            assert len(barred.cuts) == 2 and barred.marks == (True, False, True)
-            assert np.ptp(barred.points[:, 0]) > 2 * np.ptp(glyphs["l"].points[:, 0]) + 5
 
 
 @pytest.mark.parametrize("text, bad", [("café", "'é'"), ("a\tb", "'\\t'"), ("x ~ y", "'~'")])
