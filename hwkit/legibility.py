@@ -126,28 +126,26 @@ def best_of(
         raise ValueError("choosing among tries needs a reader")
     if primes is None or isinstance(primes, Prime):
         primes = [primes] * len(texts)
-    first, seed = _draw(model, alphabet, texts, primes, tries, reader, options)
-    draws = [first[k * tries : (k + 1) * tries] for k in range(len(texts))]
+    draws, seed = _draw(model, alphabet, texts, primes, tries, reader, options)
     again = [k for k, drawn in enumerate(draws) if min(d.errors for d in drawn) > 0]
     if again:
         options = {**options, "seed": seed + SECOND_ROUND_SEED, "on_rows": None}
         more, _ = _draw(model, alphabet, [texts[k] for k in again], [primes[k] for k in again], tries, reader, options)
-        for n, k in enumerate(again):
-            draws[k] += more[n * tries : (n + 1) * tries]
+        for k, extra in zip(again, more):
+            draws[k] += extra
 
-    def tie_break(n_draw: tuple[int, _Draw]) -> tuple:  # only among the draws read best: about 1 ms a draw
-        n, draw = n_draw
+    def tie_break(draw: _Draw) -> tuple:  # only among the draws read best: about 1 ms a draw
         line = draw.line
         if not hold:
-            return False, 0.0, line.stop != "rule", n
+            return False, 0.0, line.stop != "rule"
         written = line.offsets[line.prime_rows :]
         off = prime_distance(draw.prime.offsets, written, hold) if draw.prime is not None else 0.0
-        return switches(written, hold), off, line.stop != "rule", n
+        return switches(written, hold), off, line.stop != "rule"
 
     keep = []
-    for drawn in draws:
+    for drawn in draws:  # min keeps the first of equals: the earliest draw, first round before second
         fewest = min(d.errors for d in drawn)
-        keep.append(min(((n, d) for n, d in enumerate(drawn) if d.errors == fewest), key=tie_break)[1].line)
+        keep.append(min((d for d in drawn if d.errors == fewest), key=tie_break).line)
     return SampleResult(keep, seed)
 
 
@@ -159,13 +157,14 @@ class _Draw:
 
 
 def _draw(model, alphabet: Alphabet, texts: Sequence[str], primes: Sequence[Prime | None], tries: int, reader,
-          options: dict) -> tuple[list[_Draw], int]:  # fmt: skip
-    """Each text drawn ``tries`` times in one batch (its draws in turn), and read; with the seed drawn with."""
+          options: dict) -> tuple[list[list[_Draw]], int]:  # fmt: skip
+    """Each text drawn ``tries`` times in one batch, and read: its draws in order, per text; with the seed
+    drawn with."""
     drawn = [p for p in primes for _ in range(tries)]
     result = sample_text(model, alphabet, [t for t in texts for _ in range(tries)], primes=drawn, **options)
     read = reader.read([line.offsets for line in result.lines])
     draws = [_Draw(line, prime, edit_distance(line.text, r)) for line, prime, r in zip(result.lines, drawn, read)]
-    return draws, result.seed
+    return [draws[k * tries : (k + 1) * tries] for k in range(len(texts))], result.seed
 
 
 def hand_thresholds(store, lines: int = 300) -> list[float]:
