@@ -319,9 +319,8 @@ class DemoParams(_Serialised):
     writers: int = 40
     seed: int = 0
     # Bumped whenever the same parameters come to give other lines, so a corpus on disk from an older
-    # generator is made again rather than reused (2: a quarter of the words made up, see demo_text; 3: the
-    # print faces' capital I barred, see demo_style.font_glyphs).
-    generator: int = 3
+    # generator is made again rather than reused (2: a quarter of the words made up, see demo_text).
+    generator: int = 2
     # Share of the words that start lower case to give a capital, on top of the generator's own (6.5% of
     # characters are capitals): a corpus to drill the letters a model writes worst (BENCHMARKS.md, quality).
     capitals: float = 0.0

@@ -140,11 +140,7 @@ def font_glyphs(font: str) -> dict[str, Glyph]:
     ``.,;:'`` come from ``rowmans`` in every font: ``futural`` and ``cursive`` carry
     smaller, raised variants that float above the baseline (and a stub of an
     apostrophe). The fonts' hyphen is a dash as wide as an ``m`` at the height of a
-    capital's middle; it becomes a short stroke at half the x-height. The print
-    faces' I is their l, one upright stroke, so nothing in the ink tells "Ivan" from
-    "lvan"; it gets bars at the cap line and on the baseline, drawn without a lift
-    (a pen goes back along the top bar to its middle), so that it is learnt as one
-    stroke as the l is, not as three with air moves between them. Dots are
+    capital's middle; it becomes a short stroke at half the x-height. Dots are
     drawn as tiny circles, which a pen would fill; they become the short tick a pen
     leaves when it taps the paper.
     """
@@ -153,8 +149,6 @@ def font_glyphs(font: str) -> dict[str, Glyph]:
         raw = _face("rowmans" if ch in ".,;:'" else font)[ch]
         strokes = [np.array(s, dtype=np.float64) - (raw.left_offset, BASELINE) for s in raw.strokes]
         advance = float(raw.char_width)
-        if ch == "I" and font in PRINT_FONTS:
-            strokes, advance = _barred_i(strokes[0], advance)
         if ch == "-":
             half_x = x_height(font) / 2
             strokes = [(s - (advance / 2, s[0, 1])) * (0.45, 1.0) + (advance / 4, -half_x) for s in strokes]
@@ -166,15 +160,6 @@ def font_glyphs(font: str) -> dict[str, Glyph]:
         cuts = tuple(int(c) for c in np.cumsum([len(s) for s in strokes])[:-1])
         glyphs[ch] = Glyph(points, cuts, advance, marks)
     return glyphs
-
-
-def _barred_i(stem: np.ndarray, advance: float) -> tuple[list[np.ndarray], float]:
-    """The stem between a bar at the cap line and one on the baseline, one stroke, widened to make room."""
-    half = MARK_SIZE * 0.4
-    x = stem[:, 0].mean() + half - 1.0
-    top, foot = stem[:, 1].min(), stem[:, 1].max()
-    path = [(x - half, top), (x + half, top), (x, top), (x, foot), (x - half, foot), (x + half, foot)]
-    return [np.array(path)], advance + 2 * (half - 1.0)
 
 
 def _is_mark(stroke: np.ndarray) -> bool:

@@ -22,7 +22,6 @@ from hwkit.demo_style import (
     SCRIPT_FONTS,
     WriterStyle,
     apply_linear,
-    font_glyphs,
     random_style,
     render_line,
     resample,
@@ -85,30 +84,6 @@ def test_every_character_renders_in_every_font():
             line = render_line(ch, style, np.random.default_rng(0))
             assert len(line.strokes()) >= 1, (font, ch)
             assert np.isfinite(line.points).all()
-
-
-def test_no_two_characters_share_a_glyph_in_any_font():
-    """A reader can only tell characters apart by their ink; the print faces drew I as their l."""
-    for font in SCRIPT_FONTS + PRINT_FONTS:
-        glyphs = font_glyphs(font)
-        shapes: dict[tuple, str] = {}
-        for ch, glyph in glyphs.items():
-            key = (glyph.cuts, np.round(glyph.points, 3).tobytes())
-            assert key not in shapes or ch == " ", (font, ch, shapes.get(key))
-            shapes[key] = ch
-
-
-@pytest.mark.parametrize("font", PRINT_FONTS)
-def test_print_capital_i_is_one_barred_stroke(font):
-    """Bars at the cap line and the baseline, each wider than the l, drawn without a lift."""
-    i, l = font_glyphs(font)["I"], font_glyphs(font)["l"]
-    assert i.cuts == () and i.marks == (False,)
-    top, foot = i.points[:, 1].min(), i.points[:, 1].max()
-    assert (top, foot) == (l.points[:, 1].min(), l.points[:, 1].max())
-    for level in (top, foot):
-        bar = i.points[i.points[:, 1] == level, 0]
-        assert np.ptp(bar) > 2 * np.ptp(l.points[:, 0]) + 5
-    assert i.advance > l.advance
 
 
 @pytest.mark.parametrize("text, bad", [("café", "'é'"), ("a\tb", "'\\t'"), ("x ~ y", "'~'")])
