@@ -242,22 +242,39 @@ def pooled_share(counts: Sequence[Sequence[float]]) -> dict | None:
     return share
 
 
+# Student's t, two-sided 95%, for 1-30 degrees of freedom; past 30 its Cornish-Fisher expansion
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+
+
+def t_975(df: int) -> float:
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom: the multiplier of a 95% interval
+    from ``df + 1`` clusters' spread, which a normal 1.96 makes far too narrow when the clusters are few."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be at least 1, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
 def excess(
     refs: Sequence[str], hyps: Sequence[str], clusters: Sequence[Hashable],
-    ref_refs: Sequence[str], ref_hyps: Sequence[str], ref_clusters: Sequence[Hashable], z: float = 1.96,
+    ref_refs: Sequence[str], ref_hyps: Sequence[str], ref_clusters: Sequence[Hashable], z: float | None = None,
 ) -> dict:  # fmt: skip
     """How many more errors lines A (``refs``, ``hyps``) have than lines B (``ref_*``) would make in their
     place: per share, ``{wrong, expected, excess, half_width}``, paired by cluster (the text).
 
     Each cluster of A is charged B's rate on the same cluster, so a text that is hard for every
     writer (a bare-stem "I" read as "l") costs A nothing; the half-width of the approximate 95%
-    interval comes from the spread of the clusters' excesses. Clusters B lacks, or where B has
-    nothing of a share to count, are left out.
+    interval comes from the spread of the clusters' excesses (times ``z``, by default Student's t
+    for their number: infinite for one cluster, whose spread says nothing). Clusters B lacks, or
+    where B has nothing of a share to count, are left out.
     """
     return cluster_excess(_cluster_counts(refs, hyps, clusters), _cluster_counts(ref_refs, ref_hyps, ref_clusters), z)
 
 
-def cluster_excess(a: dict, b: dict, z: float = 1.96) -> dict:
+def cluster_excess(a: dict, b: dict, z: float | None = None) -> dict:
     """``excess`` from counts already made: ``{cluster: {share: (wrong, count)}}`` for A and for B, any shares.
 
     Each share of A's clusters is charged B's rate on the same cluster; clusters B lacks, or where
@@ -271,8 +288,12 @@ def cluster_excess(a: dict, b: dict, z: float = 1.96) -> dict:
             out[name] = None
             continue
         diffs = [k - e for k, e in rows]
-        mean = sum(diffs) / len(diffs)
-        spread = sum((d - mean) ** 2 for d in diffs) * len(diffs) / (len(diffs) - 1) if len(diffs) > 1 else 0.0
+        if len(diffs) > 1:
+            mean = sum(diffs) / len(diffs)
+            spread = sum((d - mean) ** 2 for d in diffs) * len(diffs) / (len(diffs) - 1)
+            half = (t_975(len(diffs) - 1) if z is None else z) * math.sqrt(spread)
+        else:
+            half = math.inf
         out[name] = {"wrong": sum(k for k, _ in rows), "expected": sum(e for _, e in rows), "excess": sum(diffs),
-                     "half_width": z * math.sqrt(spread)}  # fmt: skip
+                     "half_width": half}  # fmt: skip
     return out

@@ -30,6 +30,7 @@ text (``hwkit compare``).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,6 +80,8 @@ def evaluate_checkpoint(
     choice: the report says so (``judge_chose``); name another ``reader``.
     """
     from hwkit.distributed import pick_device
+    from hwkit.files import check_can_write
+    from hwkit.reading import Reader
     from hwkit.store import Store
 
     path = find_checkpoint(checkpoint, models_dir, kind=WRITERS)  # a recognizer is evaluated when named
@@ -88,6 +91,11 @@ def evaluate_checkpoint(
     torch_device = pick_device(device, None)
     model = ckpt.build_model(torch_device)
     report: dict = {"checkpoint": str(path), "kind": ckpt.kind, "store": str(store_path), "loss": {}}
+    if ckpt.kind == "synthesis":  # what can be wrong with the writing's inputs fails before the scoring
+        texts = _texts_to_write(ckpt, opened, texts, max_texts)
+        judge = Reader(Checkpoint.load(ensure_reader(reader, opened, Path(models_dir), progress)), device)
+        if grid is not None:
+            check_can_write(grid)
     for split in ("test", "valid"):
         if len(opened.split(split)):
             progress({"event": "note", "text": f"scoring the {split} split"})
@@ -95,7 +103,7 @@ def evaluate_checkpoint(
     if ckpt.kind == "recognizer":
         report["cer"] = {split: scores.pop("cer") for split, scores in report["loss"].items()}
     if ckpt.kind == "synthesis":
-        report["writing"] = _writing(ckpt, model, opened, texts, max_texts, biases, seeds, reader, grid, device,
+        report["writing"] = _writing(ckpt, model, opened, texts, max_texts, biases, seeds, judge, grid, device,
                                      Path(models_dir), progress, primed, tries)  # fmt: skip
     return report
 
@@ -130,13 +138,7 @@ def _split_scores(model, ckpt: Checkpoint, store, split: str, device) -> dict:
             **extra}  # fmt: skip
 
 
-def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, reader, grid, device, models_dir,
-             progress: Progress, primed: bool | None = None, tries: int | None = None) -> dict:  # fmt: skip
-    from hwkit.generate import auto_hands, encodable
-    from hwkit.legibility import best_of, chooser
-    from hwkit.reading import Reader
-    from hwkit.sample import Prime
-
+def _texts_to_write(ckpt: Checkpoint, store, texts: Sequence[str] | None, max_texts: int) -> list[str]:
     if texts is None:
         texts = [store.texts[i] for i in store.split("test")[:max_texts]]
     texts = [t.strip() for t in texts if t.strip()]
@@ -145,7 +147,15 @@ def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, re
         raise TextError(f"texts have characters the model's alphabet lacks: {' '.join(map(repr, unknown))}")
     if not texts:
         raise TextError("no texts to write")
-    judge = Reader(Checkpoint.load(ensure_reader(reader, store, models_dir, progress)), device)
+    return texts
+
+
+def _writing(ckpt: Checkpoint, model, store, texts, max_texts, biases, seeds, judge, grid, device, models_dir,
+             progress: Progress, primed: bool | None = None, tries: int | None = None) -> dict:  # fmt: skip
+    from hwkit.generate import auto_hands, encodable
+    from hwkit.legibility import best_of, chooser
+    from hwkit.sample import Prime
+
     primed = bool(ckpt.hands) if primed is None else primed
     tries, choosing = chooser(ckpt, tries, models_dir, device)
     judge_chose = choosing is not None and choosing.checkpoint.path.resolve() == judge.checkpoint.path.resolve()
@@ -336,8 +346,9 @@ def compare_reports(old: dict, new: dict) -> list[dict]:
                 continue
             diff, half = d["excess"] / b["count"], d["half_width"] / b["count"]
             verdict = "worse" if diff - half > 0 else "better" if diff + half < 0 else "no clear difference"
-            rows[share] = {"old": a["rate"], "new": b["rate"], "difference": diff, "low": diff - half,
-                           "high": diff + half, "verdict": verdict}  # fmt: skip
+            bounded = math.isfinite(half)  # one text holding the share: no spread, no interval
+            rows[share] = {"old": a["rate"], "new": b["rate"], "difference": diff, "low": diff - half if bounded else None,
+                           "high": diff + half if bounded else None, "verdict": verdict}  # fmt: skip
         out.append({"bias": bias, "old_lines": len(read["old"]), "new_lines": len(read["new"]), "shares": rows})
     if not out:
         raise HwkitError("the reports share no bias: compare runs made at the same --bias")

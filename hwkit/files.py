@@ -3,8 +3,10 @@ and so that two processes never share one: atomic replacement, no-clobber creati
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +40,26 @@ def make_folder(folder: Path) -> None:
     except FileExistsError:
         blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
         raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of that folder", str(blocker)) from None
+
+
+def check_can_write(path: str | os.PathLike) -> None:
+    """Make ``path``'s folder and create a file in it, then take both away again: a path that cannot be
+    written fails here, before the work that was to fill it, and not after, and a path that can is left
+    as it was. Permissions alone do not tell (root may write anywhere that is not a read-only or virtual
+    file system), so this tries."""
+    path = Path(path)
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # deepest first
+    try:
+        make_folder(path.parent)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.probe-", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise HwkitError(f"{path}: cannot be written ({exc.filename or path.parent}: {exc.strerror or exc})") from None
+    finally:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def remove_stale_temps(path: Path) -> None:

@@ -181,6 +181,11 @@ def hand_lines(store) -> np.ndarray:
     return np.asarray(fit if fit else short)
 
 
+def _names_a_file(spec: str) -> bool:
+    """A --style value that can only be a path: it has a folder or a suffix; line ids have neither."""
+    return os.sep in spec or "/" in spec or Path(spec).suffix.lower() == ".json"
+
+
 def auto_hands(ckpt: Checkpoint, store, seed: int, n: int) -> tuple[list[Prime], list[str]]:
     """``n`` hands chosen by ``seed``: house hands when the model carries them, else train lines of ``store``
     (None when it carries them); with what each is, for a person to read."""
@@ -217,8 +222,8 @@ def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: C
             if notes is not None:
                 notes.append(f"--style auto: the model's {about[0]}, chosen by seed {seed}")
             continue
-        if spec != AUTO and Path(spec).is_file():
-            prime = load_style(spec)
+        if spec != AUTO and (Path(spec).is_file() or _names_a_file(spec)):
+            prime = load_style(spec)  # a path that names no file: "no such style file", not "no such line"
             if len(prime.offsets) > MAX_PRIME_POINTS:
                 raise StyleError(f"{spec}: {len(prime.offsets):,} points; a style is one line of handwriting, "
                                  f"at most {MAX_PRIME_POINTS:,} points")  # fmt: skip

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from hwkit.errors import HwkitError, OptionError
-from hwkit.files import atomic_path
+from hwkit.files import atomic_path, check_can_write
 from hwkit.paths import SAMPLES_DIR, timestamp
 
 FORMATS = {"svg": ".svg", "png": ".png", "animate": ".animated.svg", "npz": ".npz", "json": ".json",
@@ -58,7 +58,8 @@ def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequen
     file; with ``formats`` the suffix must be one of theirs (an animation or a
     plotter SVG may also be ``.svg``) and the other formats share its stem.
     ``table`` is ``FORMATS`` or ``PAGE_FORMATS``. Anything else is an
-    ``OptionError`` on ``output``. No formats means SVG.
+    ``OptionError`` on ``output``. No formats means SVG. Each target is proven
+    writable (``files.check_can_write``), before any sampling.
     """
     unknown = [f for f in (*formats, *plots) if f not in table and f not in PLOTS]
     if unknown:
@@ -97,6 +98,8 @@ def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequen
     if exact is not None:
         targets[exact] = output
     targets.update({name: stem.with_name(stem.name + PLOTS[name]) for name in plots})
+    for path in targets.values():
+        check_can_write(path)
     return targets
 
 

@@ -49,19 +49,22 @@ class Reader:
         self.std = np.asarray(checkpoint.stats["std"], np.float32)
 
     def read(self, lines: Sequence[np.ndarray]) -> list[str]:
-        """The text of each line (raw offsets ``(n, 3)``, pen units), greedy CTC decoding."""
+        """The text of each line (raw offsets ``(n, 3)``, pen units), greedy CTC decoding. A line of fewer
+        than two points reads as nothing: an undertrained model can write one, and it is a misreading to
+        count, not an error."""
         import torch
 
         from hwkit.dataset import Item, collate
         from hwkit.recognizer import greedy_decode
         from hwkit.strokes import model_input
 
-        order = np.argsort([len(line) for line in lines])  # similar lengths share a batch: little padding
-        by_position: dict[int, str] = {}
+        lines = [_checked(line) for line in lines]
+        by_position = {i: "" for i, line in enumerate(lines) if len(line) < 2}
+        inked = [int(i) for i in np.argsort([len(line) for line in lines]) if int(i) not in by_position]
         empty = torch.zeros(0, dtype=torch.int64)
-        for start in range(0, len(order), BATCH_LINES):
-            chunk = order[start : start + BATCH_LINES]
-            items = [Item(torch.from_numpy(model_input(_checked(lines[i]), self.mean, self.std)), empty, "", int(i))
+        for start in range(0, len(inked), BATCH_LINES):  # by length: similar lengths share a batch, little padding
+            chunk = inked[start : start + BATCH_LINES]
+            items = [Item(torch.from_numpy(model_input(lines[i], self.mean, self.std)), empty, "", int(i))
                      for i in chunk]  # fmt: skip
             batch = collate(items).to(self.device)
             with torch.inference_mode():
@@ -73,8 +76,8 @@ class Reader:
 
 def _checked(offsets: np.ndarray) -> np.ndarray:
     offsets = np.asarray(offsets, np.float32)
-    if offsets.ndim != 2 or offsets.shape[1] != 3 or len(offsets) < 2 or not np.isfinite(offsets).all():
-        raise HwkitError("a line must be at least 2 finite rows of (dx, dy, pen_up)")
+    if offsets.ndim != 2 or offsets.shape[1] != 3 or not np.isfinite(offsets).all():
+        raise HwkitError("a line must be finite rows of (dx, dy, pen_up)")
     return offsets
 
 

@@ -39,7 +39,7 @@ import numpy as np
 from hwkit import __version__
 from hwkit.alphabet import Alphabet
 from hwkit.errors import StoreError
-from hwkit.files import atomic_path, make_folder, remove_stale_temps
+from hwkit.files import atomic_path, check_can_write, make_folder, remove_stale_temps
 from hwkit.strokes import offset_stats
 
 FORMAT = "hwkit-strokes"
@@ -133,7 +133,7 @@ def check_writable(path: str | os.PathLike, force: bool) -> None:
     check first, before spending work on it."""
     if Path(path).exists() and not force:
         raise StoreError(f"{path}: already exists (use --force to replace it)")
-    make_folder(Path(path).parent)
+    check_can_write(path)
 
 
 def write_store(

@@ -132,6 +132,7 @@ class TrainResult:
     """What a finished run left behind and how it went."""
 
     run_dir: Path
+    kind: str  # the model trained: prediction, synthesis or recognizer
     best_path: Path | None
     last_path: Path
     best_valid: float  # nats per line
@@ -654,6 +655,7 @@ class _Run:
         best = [m for m in self.state["metrics"] if m.get("kind") == "valid" and m.get("best")]
         return TrainResult(
             run_dir=self.run_dir,
+            kind=self.model.config.kind,
             best_path=self.best_path if self.best_path.exists() else None,
             last_path=self.last_path,
             best_valid=self.state["best_valid"],

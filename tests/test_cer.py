@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwkit.cer import align, cer, edit_distance, error_breakdown, line_cers, excess, most_misread, pooled, ratio_interval
+from hwkit.cer import align, cer, edit_distance, error_breakdown, excess, line_cers, most_misread, pooled, ratio_interval, t_975
 
 PROPERTY = settings(max_examples=200, deadline=None)
 text = st.text(alphabet="abcde", max_size=12)  # few letters, so strings share characters and edits interact
@@ -223,7 +224,7 @@ def test_lines_read_as_their_reference_reads_cost_no_excess(pairs, copies):
     for share in e.values():
         if share is not None:
             assert share["excess"] == pytest.approx(0.0, abs=1e-9) and share["wrong"] == pytest.approx(share["expected"])
-            assert share["half_width"] == pytest.approx(0.0, abs=1e-9)
+            assert share["half_width"] == pytest.approx(0.0, abs=1e-9) or share["half_width"] == math.inf  # one text
 
 
 @settings(max_examples=100, deadline=None)
@@ -243,6 +244,28 @@ def test_excess_charges_each_text_the_references_rate_on_it():
     b = ["lce", "Hat"] * 4
     e = excess(["Ice", "Hat", "Ice", "Hat"], ["lce", "Hat", "lce", "flat"], [0, 1, 0, 1],
                ["Ice", "Hat"] * 4, b, [0, 1] * 4)  # fmt: skip
-    assert e["capitals"] == {"wrong": 3, "expected": 2.0, "excess": 1.0, "half_width": pytest.approx(1.96)}  # excesses 0 and 1
+    # excesses 0 and 1: a spread of 1 from two texts, so Student's t for one degree of freedom
+    assert e["capitals"] == {"wrong": 3, "expected": 2.0, "excess": 1.0, "half_width": pytest.approx(12.706)}
     assert e["lower case"]["excess"] == 0 and e["digits"] is None
     assert excess(["Ice"], ["lce"], ["unseen"], ["Ice"], ["Ice"], [0])["capitals"] is None  # no reference for it
+
+
+def test_t_975_matches_its_table_falls_with_the_clusters_and_tends_to_the_normal():
+    assert t_975(1) == 12.706 and t_975(30) == 2.042
+    values = [t_975(df) for df in range(1, 500)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+    assert t_975(31) == pytest.approx(2.040, abs=1e-3) and t_975(120) == pytest.approx(1.980, abs=1e-3)
+    assert t_975(10**6) == pytest.approx(1.96, abs=1e-3)
+    with pytest.raises(ValueError):
+        t_975(0)
+
+
+def test_two_texts_alike_are_no_clear_difference_and_one_text_has_no_interval():
+    # A misreads one more capital than B on each of two texts: a normal 1.96 called that clear; two texts cannot
+    e = excess(["Ice", "Hat"], ["lce", "hat"], [0, 1], ["Ice", "Hat"], ["Ice", "Hat"], [0, 1])
+    assert e["capitals"]["excess"] == 2 and e["capitals"]["half_width"] == 0.0  # no spread at all: clear
+    e = excess(["Ice", "Hat"], ["lce", "hat"], [0, 1], ["Ice", "Hat", "Ice", "Hat"], ["Ice", "Hat", "lce", "Hat"],
+               [0, 1, 0, 1])  # fmt: skip
+    capitals = e["capitals"]
+    assert capitals["excess"] == pytest.approx(1.5) and capitals["half_width"] > capitals["excess"]
+    assert excess(["Ice"], ["lce"], [0], ["Ice"], ["Ice"], [0])["capitals"]["half_width"] == math.inf

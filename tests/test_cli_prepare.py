@@ -168,6 +168,11 @@ def test_no_source_and_no_iamondb_prepares_the_demo(tmp_path, monkeypatch):
                               "numbers": 0.2}  # fmt: skip
     refused = run("--capitals", "0.4", "--numbers", "0.1")
     assert refused.exit_code == 2 and "--capitals, --numbers: only with --demo" in refused.stderr
+    # a store that could not be written is refused before the corpus is generated, naming the store
+    Path("blocker").write_text("a file where a folder should be")
+    blocked = run("--demo", "--lines", "7", "--writers", "2", "--jobs", "1", "-o", "blocker/demo.h5")
+    assert blocked.exit_code == 1 and blocked.stderr.startswith("error: blocker/demo.h5: cannot be written")
+    assert len(demo.calls) == 2
 
 
 def test_help_states_the_real_defaults():

@@ -170,6 +170,7 @@ def test_style_auto_primes_every_line_with_one_train_line_chosen_by_the_seed(wor
         (["--text", "fox \u00e9t\u00e9 \u2603"], ["'\u00e9'", "'\u2603'", "--replace-unknown"]),
         (["nowhere.pt", "--text", "fox"], ["nowhere.pt", "no such checkpoint"]),
         (["--text", "fox", "--style", "no-such-line"], ["no-such-line"]),
+        (["--text", "fox", "--style", "styles/gone.json"], ["styles/gone.json: no such style file"]),
         (["--text", "fox", "--style", "x00-000", "--store", "nope.h5"], ["nope.h5", "no such file"]),
         (["--text", "  "], ["the text to write is empty"]),
         (["--text-file", "empty.txt"], ["empty.txt: the text to write is empty"]),
@@ -328,3 +329,44 @@ def test_style_auto_on_a_store_without_train_lines_is_one_line_error(tmp_path, m
     path = write_store(tmp_path / "held-out.h5", [Line(offsets, "a line", "x-01", 0)], {"test": [0]}, source="demo")
     with pytest.raises(StyleError, match="no train line"):
         hand_lines(Store(path))
+
+
+def _window_past_the_text_at_once(workdir: Path) -> None:
+    """The synth model's window runs past the whole text while it reads a prime: a primed line comes out
+    empty, as an undertrained model's can."""
+    path = workdir / "models" / "synth" / "best.pt"
+    ckpt = Checkpoint.load(path)
+    weights = dict(ckpt.weights)
+    weights["window.bias"] = weights["window.bias"].clone()
+    weights["window.bias"][2:4] = math.log(1e-6)  # Gaussians so wide that none underflows, far past the text
+    weights["window.bias"][4:] = math.log(10.0)
+    ckpt.weights = weights
+    ckpt.save(path)
+
+
+@pytest.mark.parametrize("tries", ["1", "2"])
+def test_a_line_that_comes_out_empty_is_warned_about_and_chosen_among_tries(workdir, tries):
+    # an undertrained model can end a line before its first point; a reader choosing among tries reads it as
+    # nothing (it crashed, reading two rows at least) and the command says what came out
+    _window_past_the_text_at_once(workdir)
+    result = run("sample", "--text", "ab", "--style", "auto", "--seed", "1", "--tries", tries, "--npz", "-o", "out")
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 line(s) came out empty" in result.stderr
+    assert len(np.load("out.npz")["offsets"]) < 2
+
+
+@pytest.mark.parametrize("where", ["proc", "file"])
+def test_an_output_path_that_cannot_be_written_fails_before_sampling(workdir, monkeypatch, where):
+    from hwkit import generate
+
+    monkeypatch.setattr(generate, "generate", lambda *a, **k: pytest.fail("sampled before checking -o"))
+    if where == "proc":  # no file can be made there, not even by root
+        if not Path("/proc/self").exists():
+            pytest.skip("no /proc")
+        target = Path("/proc/hwkit-test/page.png")
+    else:
+        Path("blocker").write_text("a file where a folder should be")
+        target = Path("blocker/page.png")
+    result = run("sample", "--text", "ab", "-o", str(target))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: {target}: cannot be written") and len(result.stderr.splitlines()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -45,6 +46,18 @@ def test_tiny_preset_writes_the_run_and_a_summary(tiny_run):
     assert "best valid" in result.stdout and "hwkit sample models/t" in result.stdout
     ckpt = checkpoint_dict(run / "best.pt")
     assert ckpt["model_config"]["hidden"] == 32 and ckpt["train_config"]["crop"] == 64
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis", "recognizer"])
+def test_the_next_command_it_prints_works_as_printed(make_store, in_tmp, kind):
+    store = make_store(n_lines=24, max_points=40, texts=["hello there", "oh hell", "the lot"] * 8)
+    result = _invoke(store, "--model", kind, "--preset", "tiny", "--epochs", "1", "--batch-size", "8", "--name", "r")
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("next")]
+    command = shlex.split(line.split(None, 1)[1])
+    assert command[0] == "hwkit" and "models/r" in command
+    follow = CliRunner().invoke(cli, command[1:])
+    assert follow.exit_code == 0, (command, follow.output)
 
 
 def test_a_new_run_never_overwrites_one(tiny_run):
@@ -130,6 +143,8 @@ def test_bad_flags_exit_2(in_tmp):
         (["--resume", "models", "--name", "other"], "--name: a resumed run stays in its folder"),
         (["--model", "synthesis", "--jump-table"], "--jump-table: places the pen by the stroke context"),
         (["--model", "prediction", "--stroke-context", "--jump-table"], "--jump-table: synthesis only"),
+        (["--name", "../elsewhere"], "--name '../elsewhere': a folder name under models/"),
+        (["--name", "/tmp/run"], "--name '/tmp/run': a folder name under models/"),
     ],
 )
 def test_bad_flag_combinations_are_usage_errors_before_any_work(in_tmp, args, says):

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from hwkit.errors import HwkitError, StoreError
-from hwkit.files import atomic_path, owned
+from hwkit.files import atomic_path, check_can_write, owned
 
 
 def dead_pid() -> int:
@@ -144,3 +144,19 @@ def test_style_export_never_overwrites_without_force(tiny_store, tmp_path):
     assert refused.exit_code == 1 and "already exists" in refused.stderr and out.read_text() == "my only copy"
     forced = CliRunner().invoke(cli, ["style", "export", line_id, str(tiny_store), "-o", str(out), "--force"])
     assert forced.exit_code == 0 and out.read_text().startswith('{"format": "hwkit-style"')
+
+
+def test_check_can_write_leaves_the_disk_as_it_was(tmp_path):
+    check_can_write(tmp_path / "a" / "b" / "page.png")
+    assert not (tmp_path / "a").exists()  # the folders it made to try are gone again
+    (tmp_path / "here").mkdir()
+    check_can_write(tmp_path / "here" / "page.png")
+    assert (tmp_path / "here").is_dir() and not list((tmp_path / "here").iterdir())
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(HwkitError, match="cannot be written"):
+        check_can_write(tmp_path / "file" / "page.png")
+    if os.geteuid() != 0:  # root may write into a folder without write permission
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(HwkitError, match="Permission denied"):
+            check_can_write(locked / "page.png")

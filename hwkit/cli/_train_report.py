@@ -41,6 +41,14 @@ def reporter(advance, err, time_limit: float | None):
     return on_event
 
 
+# What to run on a finished run, by the kind of model it trained: each works as printed.
+NEXT = {
+    "prediction": "hwkit sample {run} --png",
+    "synthesis": 'hwkit sample {run} --text "hello" --png',
+    "recognizer": "hwkit read {run} --split test",
+}
+
+
 def summary(result) -> None:
     """One screen on stdout: how good, how long, where the files are, what to run next."""
     from rich.table import Table
@@ -61,6 +69,5 @@ def summary(result) -> None:
         if path is not None:
             table.add_row(label, escape(str(path)))
     if result.best_path:
-        reads = result.best_valid_cer is not None
-        table.add_row("next", escape(f"hwkit {'read' if reads else 'sample'} {result.run_dir}"))
+        table.add_row("next", escape(NEXT[result.kind].format(run=result.run_dir)))
     stdout_console().print(table)

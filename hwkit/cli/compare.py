@@ -63,6 +63,8 @@ def compare(old: Path, new: Path, as_json: bool) -> None:
         for share, row in entry["shares"].items():
             if row is None:
                 continue
-            points = f"{row['difference'] * 100:+.1f} ({row['low'] * 100:+.1f} to {row['high'] * 100:+.1f}) points"
+            interval = ("one text: no interval" if row["low"] is None
+                        else f"{row['low'] * 100:+.1f} to {row['high'] * 100:+.1f}")  # fmt: skip
+            points = f"{row['difference'] * 100:+.1f} ({interval}) points"
             table.add_row(_LABELS[share], f"{row['old']:.1%}", f"{row['new']:.1%}", points, row["verdict"])
         out.print(table)

@@ -31,7 +31,8 @@ from hwkit.cli._common import escape, read_lines, stderr_console, stdout_console
                    "there is one, else the bundled judge for a demo store, else one trained on the store on "
                    "first use].")
 @click.option("--grid", type=click.Path(dir_okay=False, path_type=Path),
-              help="Synthesis: PNG of the worst and best lines [default: beside the checkpoint, evaluate.png].")
+              help="Synthesis: PNG of the worst and best lines [default: evaluate-<date>-<time>.png beside the "
+                   "checkpoint, or in samples/ for a bundled model].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when present, else CPU.")
 @threads_option

@@ -105,7 +105,7 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
       hwkit sample --text "hello world" --bias 1 --seed 7 --png
       hwkit sample --text "hello world" --style none --tries 1 --png
       hwkit sample models/synthesis-20240101-120000 --text-file poem.txt --animate
-      hwkit sample --text "in my hand" --style a01-000u-01 --n 3 -o hand.svg
+      hwkit sample --text "in my hand" --style a01-000u-01 --store cache/demo.h5 --n 3 -o hand.svg
       hwkit sample --page A5 --text-file letter.txt --bias 1 --png --pdf --gcode
     """
     from hwkit import outputs
@@ -140,5 +140,8 @@ def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], 
     written = outputs.write(made.result, targets, colour=colour, stroke_width=stroke_width or 1.6, captions=captions)
     summary = ", ".join(f"{c} {STOP_WORDS[r]}" for r, c in sorted(made.result.stop_counts().items()))
     err.print(f"{len(made.result.lines)} line(s), seed {made.result.seed}, bias {made.bias:g}: {summary}")
+    blank = sum(len(line.offsets) - line.prime_rows < 2 for line in made.result.lines)
+    if blank:
+        err.print(f"warning: {blank} line(s) came out empty: the model ended them before writing (undertrained?)")
     for target in written:
         click.echo(str(target))

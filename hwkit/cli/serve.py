@@ -45,6 +45,7 @@ def serve(host: str, port: int, model: Path | None, device: str, max_jobs: int) 
 
     if model is not None:
         Checkpoint.load(find_checkpoint(model, kind="synthesis"))  # a bad --model fails here, not in the page
+    listening = _listen(host, port)  # a port in use fails here, as one line, not as uvicorn's log and exit 3
     err = stderr_console()
     if host not in ("127.0.0.1", "localhost", "::1"):  # fmt: skip
         err.print(f"note: listening on {host}: anyone who can reach this machine can use the studio and write "
@@ -72,7 +73,28 @@ def serve(host: str, port: int, model: Path | None, device: str, max_jobs: int) 
 
     server.startup = startup
     try:
-        server.run()
+        server.run(sockets=[listening])
     except KeyboardInterrupt:  # uvicorn has shut down cleanly and re-raises the signal; Ctrl-C is how one stops it
         pass
     err.print("studio stopped")
+
+
+def _listen(host: str, port: int):
+    """A socket bound to ``host:port`` for uvicorn to serve on; ``HwkitError`` when it cannot be had."""
+    import socket
+
+    from hwkit.errors import HwkitError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise HwkitError(f"cannot listen on {host}: {exc.strerror or exc}") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise HwkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port, or 0 for "
+                         "any free one)") from None  # fmt: skip
+    return sock

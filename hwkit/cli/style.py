@@ -88,6 +88,7 @@ def house(checkpoint: Path, store: Path | None, count: int, texts: int, reader: 
     from hwkit.checkpoint import Checkpoint, find_checkpoint, find_store
     from hwkit.errors import CheckpointError
     from hwkit.evaluation import ensure_reader
+    from hwkit.files import check_can_write
     from hwkit.legibility import find_reader, hand_thresholds, house_hands
     from hwkit.paths import MODELS_DIR
     from hwkit.reading import Reader
@@ -99,6 +100,7 @@ def house(checkpoint: Path, store: Path | None, count: int, texts: int, reader: 
     if ckpt.kind != "synthesis":
         raise CheckpointError(f"{path}: a {ckpt.kind} model writes no text to prime; house hands are for synthesis")
     opened = Store(find_store(ckpt, store))
+    check_can_write(output or path)  # before the minutes of writing every candidate hand
 
     def show(event: dict) -> None:
         if event["event"] == "note":

@@ -86,6 +86,8 @@ def train(ctx: click.Context, store: Path | None, kind: str | None, preset: str 
 
     given = {k: v for k, v in flags.items() if explicit(k)}
     main, err = distributed.is_main(), stderr_console()
+    if run_name is not None and (Path(run_name).is_absolute() or ".." in Path(run_name).parts or not run_name.strip()):
+        raise click.UsageError(f"--name {run_name!r}: a folder name under models/, not a path out of it")
     if resume is not None:
         if explicit("run_name"):
             raise click.UsageError("--name: a resumed run stays in its folder, cannot go with --resume")
