@@ -260,21 +260,21 @@ def t_975(df: int) -> float:
 
 def excess(
     refs: Sequence[str], hyps: Sequence[str], clusters: Sequence[Hashable],
-    ref_refs: Sequence[str], ref_hyps: Sequence[str], ref_clusters: Sequence[Hashable], z: float | None = None,
+    ref_refs: Sequence[str], ref_hyps: Sequence[str], ref_clusters: Sequence[Hashable],
 ) -> dict:  # fmt: skip
     """How many more errors lines A (``refs``, ``hyps``) have than lines B (``ref_*``) would make in their
     place: per share, ``{wrong, expected, excess, half_width}``, paired by cluster (the text).
 
     Each cluster of A is charged B's rate on the same cluster, so a text that is hard for every
     writer (a bare-stem "I" read as "l") costs A nothing; the half-width of the approximate 95%
-    interval comes from the spread of the clusters' excesses (times ``z``, by default Student's t
-    for their number: infinite for one cluster, whose spread says nothing). Clusters B lacks, or
-    where B has nothing of a share to count, are left out.
+    interval comes from the spread of the clusters' excesses, times Student's t for their number
+    (infinite for one cluster, whose spread says nothing). Clusters B lacks, or where B has nothing
+    of a share to count, are left out.
     """
-    return cluster_excess(_cluster_counts(refs, hyps, clusters), _cluster_counts(ref_refs, ref_hyps, ref_clusters), z)
+    return cluster_excess(_cluster_counts(refs, hyps, clusters), _cluster_counts(ref_refs, ref_hyps, ref_clusters))
 
 
-def cluster_excess(a: dict, b: dict, z: float | None = None) -> dict:
+def cluster_excess(a: dict, b: dict) -> dict:
     """``excess`` from counts already made: ``{cluster: {share: (wrong, count)}}`` for A and for B, any shares.
 
     Each share of A's clusters is charged B's rate on the same cluster; clusters B lacks, or where
@@ -291,7 +291,7 @@ def cluster_excess(a: dict, b: dict, z: float | None = None) -> dict:
         if len(diffs) > 1:
             mean = sum(diffs) / len(diffs)
             spread = sum((d - mean) ** 2 for d in diffs) * len(diffs) / (len(diffs) - 1)
-            half = (t_975(len(diffs) - 1) if z is None else z) * math.sqrt(spread)
+            half = t_975(len(diffs) - 1) * math.sqrt(spread)
         else:
             half = math.inf
         out[name] = {"wrong": sum(k for k, _ in rows), "expected": sum(e for _, e in rows), "excess": sum(diffs),

@@ -239,8 +239,7 @@ class Checkpoint:
             with atomic_path(path) as tmp:
                 torch.save(self.to_dict(), tmp)
         except RuntimeError as exc:  # torch's zip writer reports a full disk as "[enforce fail ...] file write failed"
-            hint = "" if "Permission denied" in str(exc) else "; is the disk full?"
-            raise CheckpointError(f"{path}: could not be written ({_first_line(exc)}){hint}") from None
+            raise CheckpointError(f"{path}: could not be written ({_first_line(exc)}); is the disk full?") from None
         return path
 
     def weights_only(self) -> Checkpoint:

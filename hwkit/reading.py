@@ -64,7 +64,7 @@ class Reader:
         empty = torch.zeros(0, dtype=torch.int64)
         for start in range(0, len(inked), BATCH_LINES):  # by length: similar lengths share a batch, little padding
             chunk = inked[start : start + BATCH_LINES]
-            items = [Item(torch.from_numpy(model_input(lines[i], self.mean, self.std)), empty, "", int(i))
+            items = [Item(torch.from_numpy(model_input(lines[i], self.mean, self.std)), empty, "", i)
                      for i in chunk]  # fmt: skip
             batch = collate(items).to(self.device)
             with torch.inference_mode():
