@@ -107,15 +107,17 @@ def best_of(
     reader=None,
     primes: Prime | Sequence[Prime | None] | None = None,
     hold: Sequence[float] = (),
+    rooms: Sequence[float] | None = None,
     **options,
 ) -> SampleResult:
     """``sample_text``, each text drawn ``tries`` times in one batch, keeping the draw ``reader`` (a
     ``hwkit.reading.Reader``) reads with the fewest errors; a text none of whose draws is read right is
     drawn ``tries`` times more, once, and the best of all its draws kept. Ties go to a draw that keeps one
-    hand by ``hold`` (a model's ``hand_thresholds``; empty: any), then to the draw whose style is closest
-    to its prime's (measured in units of ``hold``), then to a line stopped by the attention rule, then to
-    the first draw. Read-equal draws are common, so the tie-break holds the hand, and the prime's, at no
-    cost in legibility; the second round gives the misread tenth of lines eight tries' legibility for
+    hand by ``hold`` (a model's ``hand_thresholds``; empty: any), then to one whose ink is at most as wide
+    as its text's ``rooms`` entry (pen units; none: any), then to the draw whose style is closest to its
+    prime's (measured in units of ``hold``), then to a line stopped by the attention rule, then to the
+    first draw. Read-equal draws are common, so the tie-break holds the hand, keeps a page's line inside
+    its margins and holds the prime's hand at no cost in legibility; the second round gives the misread tenth of lines eight tries' legibility for
     about a tenth more draws (BENCHMARKS.md, quality). ``options`` go to ``sample_text``; the second round
     has the first's seed plus ``SECOND_ROUND_SEED`` and streams nothing to ``on_rows``."""
     if tries < 1:
@@ -134,18 +136,19 @@ def best_of(
         for k, extra in zip(again, more):
             draws[k] += extra
 
-    def tie_break(draw: _Draw) -> tuple:  # only among the draws read best: about 1 ms a draw
+    def tie_break(draw: _Draw, room: float) -> tuple:  # only among the draws read best: about 1 ms a draw
         line = draw.line
-        if not hold:
-            return False, 0.0, line.stop != "rule"
         written = line.offsets[line.prime_rows :]
+        overruns = bool(np.ptp(np.cumsum(written[:, 0])) > room)
+        if not hold:
+            return False, overruns, 0.0, line.stop != "rule"
         off = prime_distance(draw.prime.offsets, written, hold) if draw.prime is not None else 0.0
-        return switches(written, hold), off, line.stop != "rule"
+        return switches(written, hold), overruns, off, line.stop != "rule"
 
     keep = []
-    for drawn in draws:  # min keeps the first of equals: the earliest draw, first round before second
-        fewest = min(d.errors for d in drawn)
-        keep.append(min((d for d in drawn if d.errors == fewest), key=tie_break).line)
+    for drawn, room in zip(draws, rooms if rooms is not None else [np.inf] * len(texts)):
+        fewest = min(d.errors for d in drawn)  # min keeps the first of equals: the earliest draw, first round first
+        keep.append(min((d for d in drawn if d.errors == fewest), key=lambda d: tie_break(d, room)).line)
     return SampleResult(keep, seed)
 
 

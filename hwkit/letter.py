@@ -10,7 +10,8 @@ unprimed and that line primes every line of the document, so the hand chosen
 by that first sample is carried to the end.
 
 That same hand line sets the scale: its x-height (``page.x_height``) is made
-``--size`` mm, and its width per character seeds the word-width estimates.
+``--size`` mm, and its width per character seeds the word-width estimates
+(which ``page.lay_out`` corrects by the first lines written).
 Lines are written in batches of ``batch`` (one network batch each), with a
 ``{"event": "lines", "done", "total", "round"}`` progress event after each
 batch; the counts are cumulative over the rounds of re-flowing, and ``total``
@@ -107,15 +108,16 @@ def write_document(
     char_width = float(np.ptp(np.cumsum(hand.offsets[:, 0]))) * scale / max(len(hand.text), 1)
     calls, rounds, before = 0, 0, 0
 
-    def write(texts: list[str]) -> list[np.ndarray]:
+    def write(texts: list[str], rooms: list[float]) -> list[np.ndarray]:
         nonlocal calls, rounds, before
         rounds += 1
         out = []
         for start in range(0, len(texts), batch):
             calls += 1
             chunk = texts[start : start + batch]
-            result = best_of(model, ckpt.alphabet, chunk, primes=[hand] * len(chunk), seed=seed + calls, tries=tries, reader=reader,
-                             hold=ckpt.hand_thresholds, **common)  # fmt: skip
+            result = best_of(model, ckpt.alphabet, chunk, primes=[hand] * len(chunk), seed=seed + calls, tries=tries,
+                             reader=reader, hold=ckpt.hand_thresholds, rooms=[r / scale for r in rooms[start : start + batch]],
+                             **common)  # fmt: skip
             out += [line.offsets for line in result.lines]
             progress({"event": "lines", "done": before + start + len(chunk), "total": before + len(texts),
                       "round": rounds})  # fmt: skip

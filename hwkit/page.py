@@ -6,15 +6,19 @@ running text, wrapped to the page.
 
 Wrapping is by the width of the words as written, not a character count:
 each word starts with an estimate (characters x the hand's width per
-character), the lines that wrap gives are written, each written line is
-measured and its words' estimates scaled to what the pen really took, and the
-text is re-flowed with the new widths. Lines whose words did not move are kept
-as written; only changed ones are written again. After ``MAX_ROUNDS`` a line
-that still overruns (a sample came out wider than its measure, or a single
-word is wider than the page) is narrowed to fit, so no line ever crosses the
-right margin.
+character). Networks write narrower than the line that primes them, so the
+first ``FIRST_LINES`` lines are written alone, and every estimate is scaled by
+how wide the pen really took them before the rest is wrapped. Each line is
+asked to keep within its room (``write``'s ``rooms``: among draws read alike
+the chooser keeps one that fits), each written line is measured and its words'
+estimates scaled to what the pen took, and a line still too wide gives its
+last words to the next line. Lines whose words did not move are kept as
+written; only changed ones are written again. A line up to ``SQUEEZE`` too
+wide is narrowed a little instead, and after ``MAX_ROUNDS`` so is any line
+that still overruns (a single word wider than the page), so no line ever
+crosses the right margin.
 
-``lay_out`` does this for any ``write(texts) -> offsets`` and scale, so it can
+``lay_out`` does this for any ``write(texts, rooms) -> offsets`` and scale, so it can
 be tested with a fake pen; ``hwkit.letter.write_document`` gives it the network.
 Page coordinates are mm from the top-left corner, y down, as in SVG.
 """
@@ -42,15 +46,22 @@ PAPER_SIZES = {  # mm, portrait
 UNITS = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72}
 ALIGNS = ("left", "centre", "right")
 MAX_ROUNDS = 4
-# Lines are filled to this share of the measure by the estimates: a line written again never comes
-# out quite as wide as before, and the slack keeps most rewrites inside the margin.
-FILL = 0.93
+# Lines written before the rest is wrapped: a network writes narrower than the line that primes it, so
+# the hand's width per character is only a first guess; eight lines measure the pen better than four.
+FIRST_LINES = 8
+# Lines are filled to this share of the measure by the estimates. The greedy wrap already leaves half a
+# word free on average, and the chooser's tries keep most lines inside their room: 0.93 left the median
+# line 0.73 full, 1.0 leaves it 0.88 full for a few more lines written (BENCHMARKS.md, pages).
+FILL = 1.0
+# A line up to this share wider than its room is narrowed to fit instead of written again: a hand 5%
+# narrower is not seen, and a rewrite costs a round and can push a word on down the paragraph.
+SQUEEZE = 0.05
 FIRST_BASELINE = 2.0  # x-heights from the top margin to the first baseline (room for ascenders)
 DESCENT = 1.2  # x-heights kept free under the last baseline of a page
 BODY_SHARE = 0.7  # of a line's ink lies in its body (between baseline and x-line); see ``baseline``
 INK_SAMPLES = 2000  # points along a line's ink where its heights are taken
 
-Write = Callable[[list[str]], list[np.ndarray]]
+Write = Callable[[list[str], list[float]], list[np.ndarray]]
 
 
 def parse_length(text: str, what: str = "length") -> float:
@@ -220,7 +231,8 @@ def x_height(offsets: np.ndarray) -> float:
 
 
 def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_width: float) -> Document:
-    """Write ``text`` onto pages: ``write`` turns line texts into offsets, ``scale`` is mm per pen unit.
+    """Write ``text`` onto pages: ``write(texts, rooms)`` turns line texts into offsets, each best kept
+    within its room (mm wide); ``scale`` is mm per pen unit.
 
     ``char_width`` (mm) seeds the width estimates of words not yet written.
     """
@@ -233,14 +245,27 @@ def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_wid
     space = char_width
     written: dict[tuple[int, int, int], np.ndarray] = {}  # (block, first word, end word) -> points in mm
     count = rounds = 0
+
+    def put(new: list[tuple[int, int, int]]) -> None:
+        nonlocal count, rounds
+        texts = [" ".join(blocks[b].words[i:j]) for b, i, j in new]
+        for key, offsets in zip(new, write(texts, [_room(blocks, s, setting) * (1 + SQUEEZE) for s in new])):
+            written[key] = _to_mm(offsets, scale, setting.straighten)
+        count, rounds = count + len(new), rounds + 1
+
     spans = _wrap(blocks, estimate, space, setting)
+    if len(spans) > FIRST_LINES:  # the pen's width in this hand, from a few lines, before the rest is wrapped
+        first = spans[:FIRST_LINES]
+        put(first)
+        ratio = sum(np.ptp(written[s][:, 0]) for s in first) / sum(_estimated_width(estimate, space, s) for s in first)
+        estimate = {key: width * ratio for key, width in estimate.items()}
+        space *= ratio
+        b, _, j = first[-1]
+        spans = first + _wrap(blocks, estimate, space, setting, start=(b, j))
     for attempt in range(MAX_ROUNDS):
         new = [s for s in spans if s not in written]
         if new:
-            texts = [" ".join(blocks[b].words[i:j]) for b, i, j in new]
-            for key, offsets in zip(new, write(texts)):
-                written[key] = _to_mm(offsets, scale, setting.straighten)
-            count, rounds = count + len(new), rounds + 1
+            put(new)
         misfits = [s for s in spans if not _fits(written[s], blocks, s, setting)]
         for b, i, j in {*new, *misfits}:  # scale the words' estimates to the width the pen took
             width = float(np.ptp(written[b, i, j][:, 0]))
@@ -274,14 +299,16 @@ def _room(blocks: list[_Block], span: tuple[int, int, int], setting: Setting) ->
 
 
 def _fits(points: np.ndarray, blocks: list[_Block], span: tuple[int, int, int], setting: Setting) -> bool:
-    return float(np.ptp(points[:, 0])) <= _room(blocks, span, setting)
+    return float(np.ptp(points[:, 0])) <= _room(blocks, span, setting) * (1 + SQUEEZE)
 
 
-def _wrap(blocks: list[_Block], estimate: dict, space: float, setting: Setting) -> list[tuple[int, int, int]]:
-    """Greedy fill: each line takes words while their estimated widths fit ``FILL`` of its room."""
+def _wrap(blocks: list[_Block], estimate: dict, space: float, setting: Setting,
+          start: tuple[int, int] = (0, 0)) -> list[tuple[int, int, int]]:  # fmt: skip
+    """Greedy fill from word ``start`` (block, word) on: each line takes words while their estimated widths
+    fit ``FILL`` of its room."""
     spans = []
-    for b, block in enumerate(blocks):
-        i = 0
+    for b, block in enumerate(blocks[start[0] :], start[0]):
+        i = start[1] if b == start[0] else 0
         while i < len(block.words):
             room = FILL * _room(blocks, (b, i, 0), setting)
             j, width = i + 1, estimate[b, i]
@@ -357,8 +384,8 @@ def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting
         points = written[span].copy()
         room = _room(blocks, span, setting)
         ink = float(np.ptp(points[:, 0]))
-        narrowed = ink > room
-        if narrowed:
+        narrowed = ink > room * (1 + SQUEEZE)
+        if ink > room:
             points[:, :2] *= room / ink
             ink = room
         start = left + (setting.indent if block.paragraph_start and i == 0 else 0.0)

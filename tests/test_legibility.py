@@ -354,3 +354,26 @@ def test_style_house_gives_a_model_its_hands_from_the_command_line(tiny, tmp_pat
     assert not Checkpoint.load(tiny["synth"]).hands  # -o leaves the original as it was
     reader = CliRunner().invoke(cli, ["style", "house", str(tiny["reader"])])
     assert reader.exit_code == 1 and "house hands are for synthesis" in reader.stderr
+
+
+def test_best_of_keeps_among_draws_read_alike_one_that_fits_its_room(monkeypatch):
+    from hwkit.sample import SampleResult, SampledLine
+
+    widths = [120.0, 90.0, 60.0]  # each text's three draws: a straight stroke this wide
+
+    def drawn(model, alphabet, texts, *, primes, **options):
+        lines = [SampledLine(np.array([[0, 0, 0], [widths[k % 3], 0, 1]], np.float32), np.zeros(2), None, "rule", t)
+                 for k, t in enumerate(texts)]  # fmt: skip
+        return SampleResult(lines, 1)
+
+    monkeypatch.setattr(legibility, "sample_text", drawn)
+
+    def kept(rooms, wrong=lambda k: 0):
+        reader = ScriptedReader(lambda k: ["ab", "cd"][k // 3], wrong)
+        lines = legibility.best_of(None, None, ["ab", "cd"], tries=3, reader=reader, rooms=rooms).lines
+        return [float(line.offsets[1, 0]) for line in lines]
+
+    assert kept([100.0, 50.0]) == [90.0, 120.0]  # the first draw that fits; where none fits, the first
+    assert kept([130.0, 60.0]) == [120.0, 60.0]
+    assert kept(None) == [120.0, 120.0]
+    assert kept([100.0, 100.0], wrong=lambda k: k in (1, 2)) == [120.0, 90.0]  # read right comes before fitting

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwkit.errors import OptionError
-from hwkit.page import PAPER_SIZES, Setting, lay_out, parse_length, parse_margins, parse_paper, parse_text, x_height
+from hwkit.page import (FIRST_LINES, PAPER_SIZES, SQUEEZE, Setting, lay_out, parse_length, parse_margins, parse_paper,
+                        parse_text, x_height)  # fmt: skip
 from hwkit.strokes import points_to_offsets, strokes_to_points
 
 BODY = 10.0  # the fake pen's x-height, pen units
@@ -20,12 +21,15 @@ BODY = 10.0  # the fake pen's x-height, pen units
 class FakePen:
     """Each character a box-like stroke of its own width; every writing jitters the widths by up to 25%."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, width: float = 1.0):
         self.rng = np.random.default_rng(seed)
+        self.width = width  # of each character, times its usual
         self.calls: list[list[str]] = []
+        self.rooms: list[list[float]] = []
 
-    def __call__(self, texts: list[str]) -> list[np.ndarray]:
+    def __call__(self, texts: list[str], rooms: list[float]) -> list[np.ndarray]:
         self.calls.append(list(texts))
+        self.rooms.append(list(rooms))
         return [self.line(text) for text in texts]
 
     def line(self, text: str) -> np.ndarray:
@@ -33,7 +37,7 @@ class FakePen:
         strokes, x = [], 0.0
         angle = np.linspace(0, 2 * np.pi, 17)
         for c in text:
-            w = (12.0 if c in "mwMW" else 7.0) * self.rng.uniform(0.8, 1.25)
+            w = (12.0 if c in "mwMW" else 7.0) * self.width * self.rng.uniform(0.8, 1.25)
             if c != " ":
                 half = w * 0.4
                 strokes.append(np.column_stack([x + half + half * np.cos(angle), -BODY / 2 + BODY / 2 * np.sin(angle)]))
@@ -123,6 +127,40 @@ def test_wrapping_is_by_measured_width_and_rewrites_only_changed_lines():
     assert min(widths) > 0.6 * setting.measure  # lines are filled, not cut by a character count
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_few_lines_written_first_set_the_width_of_the_rest(seed):
+    """The pen writes 0.6 of the width per character the wrap is told: the first lines measure it, and
+    the rest are wrapped by it, so lines are full, not 0.6 full."""
+    setting = Setting(paper=(120.0, 200.0), margins=(10.0,) * 4, size=2.0, indent=8.0)
+    pen = FakePen(seed, width=0.6)
+    text = " ".join(["abc de fghk lm"] * 60) + "\n\n" + " ".join(["st uvwx"] * 90)
+    doc = lay_out(text, pen, setting, scale=0.2, char_width=7.0 * 0.2)
+    assert len(pen.calls[0]) == FIRST_LINES
+    widths = [np.ptp(np.concatenate(line.strokes)[:, 0]) for line in doc.lines]
+    last_of_paragraph = {len(doc.lines) - 1, next(k for k, line in enumerate(doc.lines) if line.text.endswith("lm") and
+                                                   doc.lines[k + 1].text.startswith("st"))}  # fmt: skip
+    full = [w / setting.measure for k, w in enumerate(widths) if k >= FIRST_LINES and k not in last_of_paragraph]
+    assert len(full) >= 5 and np.median(full) > 0.8
+    # each line is asked to keep within its room, less the indent where a paragraph starts
+    rooms = dict(zip((t for call in pen.calls for t in call), (r for call in pen.rooms for r in call)))
+    for k, line in enumerate(doc.lines):
+        indent = setting.indent if k == 0 or k - 1 in last_of_paragraph else 0.0
+        assert rooms[line.text] == pytest.approx((setting.measure - indent) * (1 + SQUEEZE))
+
+
+def test_a_line_a_little_wider_than_its_room_is_narrowed_to_fit_not_written_again():
+    setting = Setting(paper=(100.0, 150.0), margins=(10.0,) * 4, size=3.0)
+
+    def wide(texts, rooms):  # every line a stroke 3% wider than the measure (rooms allow for the squeeze)
+        return [np.array([[0, 0, 0], [room / (1 + SQUEEZE) * 1.03 / 0.3, 0, 1]], np.float32) for room in rooms]
+
+    doc = lay_out(" ".join(["word"] * 60), wide, setting, scale=0.3, char_width=2.1)
+    assert doc.written == len(doc.lines) and not any(line.narrowed for line in doc.lines)
+    for line in doc.lines:
+        xs = np.concatenate(line.strokes)[:, 0]
+        assert xs.min() >= 10 - 1e-6 and xs.max() <= 90 + 1e-6
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_a_pen_whose_lines_keep_coming_out_wider_still_gets_a_page(seed):
     """Every writing of a line is wider than the last (or wildly off): after the last round the
@@ -131,9 +169,9 @@ def test_a_pen_whose_lines_keep_coming_out_wider_still_gets_a_page(seed):
     rng = np.random.default_rng(seed)
     calls = [0]
 
-    def growing(texts):
+    def growing(texts, rooms):
         calls[0] += 1
-        out = pen(texts)
+        out = pen(texts, rooms)
         for o in out:
             o[:, 0] *= (1.3 ** calls[0]) if seed % 2 else rng.uniform(0.9, 1.5)
         return out
