@@ -364,23 +364,21 @@ def _fits_now(blocks: list[_Block], span: tuple[int, int, int], written: dict, e
 
 def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting) -> list[Page]:
     width, height = setting.paper
-    top, _, bottom, left = setting.margins
+    left = setting.margins[3]
     pitch = setting.line_spacing * setting.size
-    first = top + FIRST_BASELINE * setting.size
-    last = height - bottom - DESCENT * setting.size
-    pages = [Page(width, height)]
+    gap = setting.paragraph_gap * setting.size
+    first = setting.margins[0] + FIRST_BASELINE * setting.size
+    pages: list[Page] = []
     y = first
+    starts = _page_starts(blocks, spans, setting)
     for n, span in enumerate(spans):
         b, i, j = span
         block = blocks[b]
-        if n > 0:
-            if block.page_start and i == 0:
-                y = last + 1  # a form feed: the next page
-            else:
-                y += pitch + (setting.paragraph_gap * setting.size if block.paragraph_start and i == 0 else 0)
-        if y > last and pages[-1].lines:
+        if n in starts:
             pages.append(Page(width, height))
             y = first
+        else:
+            y += pitch + (gap if block.paragraph_start and i == 0 else 0.0)
         points = written[span].copy()
         room = _room(blocks, span, setting)
         ink = float(np.ptp(points[:, 0]))
@@ -394,3 +392,33 @@ def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting
         points[:, 1] += y
         pages[-1].lines.append(Line(" ".join(block.words[i:j]), points_to_strokes(points), narrowed))
     return pages
+
+
+def _page_starts(blocks: list[_Block], spans: list, setting: Setting) -> set[int]:
+    """The lines that begin a page: the first, one after a form feed, and one whose baseline would fall
+    below the last a page has room for. A break that splits a paragraph is moved up a line at a time
+    while it would leave one of the paragraph's lines alone at the foot of a page or at the head of the
+    next (an orphan or a widow: a letter's "Alex" alone on page 2), unless that would empty the page."""
+    pitch = setting.line_spacing * setting.size
+    gap = setting.paragraph_gap * setting.size
+    first = setting.margins[0] + FIRST_BASELINE * setting.size
+    last = setting.paper[1] - setting.margins[2] - DESCENT * setting.size
+    paragraph = np.cumsum([blocks[b].paragraph_start and i == 0 for b, i, _ in spans])
+    opens = np.searchsorted(paragraph, paragraph)  # each line's paragraph's first line
+    ends = np.searchsorted(paragraph, paragraph, side="right")  # ... and the line after its last
+    starts, y = [0], first
+    for n in range(1, len(spans)):
+        b, i, _ = spans[n]
+        if blocks[b].page_start and i == 0:
+            starts.append(n)
+            y = first
+            continue
+        y += pitch + (gap if blocks[b].paragraph_start and i == 0 else 0.0)
+        if y <= last:
+            continue
+        k = n
+        while k - 1 > starts[-1] and opens[k] < k and 1 in (k - opens[k], ends[k] - k):
+            k -= 1
+        starts.append(k)
+        y = first + pitch * (n - k)
+    return set(starts)

@@ -148,6 +148,29 @@ def test_a_few_lines_written_first_set_the_width_of_the_rest(seed):
         assert rooms[line.text] == pytest.approx((setting.measure - indent) * (1 + SQUEEZE))
 
 
+@pytest.mark.parametrize(
+    "paragraphs, first_page",
+    [
+        ([5, 2], 5),  # "With love," would end page 1 and leave "Alex" alone on page 2: both go to page 2
+        ([5, 4], 5),  # a paragraph's first line alone at the foot of page 1 goes to page 2
+        ([4, 3], 4),  # three lines split 2 / 1, then 1 / 2: the whole paragraph goes to page 2
+        ([4, 6], 6),  # six lines split 2 / 4 is fine
+        ([1, 1, 1, 1, 1, 3], 5),  # one-line paragraphs stay put; the next one's first line would be an orphan
+    ],
+)
+def test_a_page_break_leaves_no_line_of_a_paragraph_alone(paragraphs, first_page):
+    # a page holds six baselines: 16 mm down, then every 9 mm, the last 4 mm short of the limit
+    setting = Setting(paper=(100.0, 78.6), margins=(10.0,) * 4, size=3.0, paragraph_gap=0.0)
+
+    def pen(texts, rooms):  # each hard line comes out as one short line
+        return [np.array([[0, 0, 0], [10.0, 0, 1]], np.float32) for _ in texts]
+
+    text = "\n\n".join("\n".join(f"p{k}l{n}" for n in range(size)) for k, size in enumerate(paragraphs))
+    doc = lay_out(text, pen, setting, scale=1.0, char_width=1.0)
+    assert [len(page.lines) for page in doc.pages] == [first_page, sum(paragraphs) - first_page]
+    assert " ".join(line.text for line in doc.lines).split() == text.split()
+
+
 def test_a_line_a_little_wider_than_its_room_is_narrowed_to_fit_not_written_again():
     setting = Setting(paper=(100.0, 150.0), margins=(10.0,) * 4, size=3.0)
 
