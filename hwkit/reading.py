@@ -117,32 +117,38 @@ def read(
 
 
 def load_ink(path: str | os.PathLike) -> list[tuple[str, np.ndarray, str | None]]:
-    """The lines of one file as ``(name, offsets in pen units, known text or None)``."""
+    """The lines of one file as ``(name, offsets in pen units, known text or None)``: a file of one line
+    is named by its file name, the lines of a file of several ``NAME#k``, counted from 0."""
     path = Path(path)
     if not path.is_file():
         raise HwkitError(f"{path}: no such file")
+    lines = _lines_of(path)
+    if len(lines) == 1:
+        return [(path.name, *lines[0])]
+    return [(f"{path.name}#{k}", offsets, text) for k, (offsets, text) in enumerate(lines)]
+
+
+def _lines_of(path: Path) -> list[tuple[np.ndarray, str | None]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
                 flat, bounds = data["offsets"], data["line_offsets"]
                 texts = data["text"].tolist() if "text" in data else [None] * (len(bounds) - 1)
-            return [(f"{path.name}#{k}", flat[bounds[k] : bounds[k + 1]], texts[k] or None)
-                    for k in range(len(bounds) - 1)]  # fmt: skip
+            return [(flat[bounds[k] : bounds[k + 1]], texts[k] or None) for k in range(len(bounds) - 1)]
         if suffix == ".json":
             doc = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(doc, dict) and doc.get("format") == "hwkit-style":
                 from hwkit.style import load_style
 
                 prime = load_style(path)
-                return [(path.name, prime.offsets, prime.text or None)]
-            return [(f"{path.name}#{k}", np.asarray(line["offsets"], np.float32), line.get("text") or None)
-                    for k, line in enumerate(doc["lines"])]  # fmt: skip
+                return [(prime.offsets, prime.text or None)]
+            return [(np.asarray(line["offsets"], np.float32), line.get("text") or None) for line in doc["lines"]]
         if suffix == ".inkml":
             from hwkit.inkml import InkLine, parse_inkml
 
             found = parse_inkml(path.read_bytes(), path.name)
-            lines = [(item.line_id, item.offsets, item.text or None) for item in found if isinstance(item, InkLine)]
+            lines = [(item.offsets, item.text or None) for item in found if isinstance(item, InkLine)]
             if not lines:
                 raise HwkitError(f"{path}: no line of ink to read ({', '.join({item.reason for item in found})})")
             return lines
@@ -153,7 +159,7 @@ def load_ink(path: str | os.PathLike) -> list[tuple[str, np.ndarray, str | None]
             (result,) = parse_chunk(None, [(path.name, path.read_bytes())], PrepareParams().max_jump)
             if isinstance(result, str):
                 raise HwkitError(f"{path}: not a readable stroke file ({result})")
-            return [(path.name, result, None)]
+            return [(result, None)]
     except (KeyError, TypeError, ValueError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise HwkitError(f"{path}: not a file of handwriting hwkit reads ({type(exc).__name__})") from None
     raise HwkitError(f"{path}: unknown kind of file {suffix!r} (read .npz, .json, .inkml, .xml)")

@@ -56,9 +56,13 @@ def test_read_files_written_by_sample(models, tmp_path):
     result = run("read", models["reader"], out.with_suffix(".npz"), out.with_suffix(".inkml"), "--json")
     assert result.exit_code == 0, result.output
     readings = json.loads(result.stdout)["readings"]
-    assert [r["source"] for r in readings] == ["written.npz#0", "written.npz#1", "written-01", "written-02"]
+    assert [r["source"] for r in readings] == ["written.npz#0", "written.npz#1", "written.inkml#0", "written.inkml#1"]
     assert [r["truth"] for r in readings] == ["tea", "cost"] * 2
     assert [r["text"] for r in readings[:2]] == [r["text"] for r in readings[2:]]  # the same ink, read the same
+    one = tmp_path / "one"  # a file of one line is named by the file alone, whatever its kind
+    assert run("sample", models["synth"], "--text", "tea", "--seed", "0", "--npz", "--inkml", "-o", one).exit_code == 0
+    plain = run("read", models["reader"], one.with_suffix(".npz"), one.with_suffix(".inkml"))
+    assert [line.split("\t")[0] for line in plain.stdout.splitlines()] == ["one.npz", "one.inkml"]
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,9 @@ def read(checkpoint: Path, files: tuple[Path, ...], line_ids: tuple[str, ...], a
     as a recorder writes them). Lines of
     a store are named with --lines or a whole --split, and are scored against
     their transcriptions: the character error rate (edits / characters) goes
-    to stderr. Each reading is printed on stdout as SOURCE<TAB>TEXT.
+    to stderr. Each reading is printed on stdout as SOURCE<TAB>TEXT, where
+    SOURCE is the store line's id, the file's name, or NAME#k for the k-th
+    line (from 0) of a file of several.
 
     \b
     Examples:
