@@ -88,6 +88,14 @@ def test_summary_names_the_form_hash_without_writers(tmp_path):
     assert "split by form hash" in result.stdout and "0 writers" in result.stdout
 
 
+def test_refuses_a_store_name_that_is_not_hdf5_before_any_work(tmp_path):
+    tree = write_tree(tmp_path / "iam")
+    result = run(str(tree.root), "-o", str(tmp_path / "out.txt"), "--jobs", "1")
+    assert result.exit_code == 2 and "out.txt: a store is an HDF5 file" in result.stderr
+    assert not (tmp_path / "out.txt").exists()
+    assert run(str(tree.root), "-o", str(tmp_path / "out.HDF5"), "--jobs", "1").exit_code == 0
+
+
 def test_refuses_to_replace_without_force(tmp_path):
     tree = write_tree(tmp_path / "iam")
     out = tmp_path / "out.h5"

@@ -95,6 +95,9 @@ def prepare(
         raise click.UsageError(f"{', '.join(demo_flags)}: only with --demo")
     if demo and source is not None:
         raise click.UsageError("give either SOURCE or --demo, not both")
+    if output is not None and output.suffix.lower() not in (".h5", ".hdf5"):
+        raise click.BadParameter(f"{output}: a store is an HDF5 file; give a name ending in .h5",
+                                 param_hint="'-o' / '--output'")  # fmt: skip
     note = stderr_console()
     params = {k: v for k, v in (("min_points", min_points), ("max_jump", max_jump)) if v is not None}
     with ExitStack() as bars:
