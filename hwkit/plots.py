@@ -34,6 +34,7 @@ def plot_losses(metrics: Sequence[dict], stem: str | os.PathLike) -> list[Path]:
 def loss_figure(metrics: Sequence[dict]):
     """The loss plot of ``metrics`` as a matplotlib ``Figure`` (not yet saved)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     train = [m for m in metrics if m.get("kind") == "train"]
     valid = [m for m in metrics if m.get("kind") == "valid"]
@@ -51,7 +52,12 @@ def loss_figure(metrics: Sequence[dict]):
                 label=f"best: {best['nats_per_line']:.1f} nats/line")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("loss (nats per point, lower is better)")
+    ax.margins(0.08)  # no point on an edge, where the legend could hide it
+    steps = [m["step"] for m in train + valid]
+    if steps and max(steps) - min(steps) < 2:  # a step or two: whole steps either side, not 0.96-1.04
+        ax.set_xlim(min(steps) - 1, max(steps) + 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     ax.grid(alpha=0.3)
     if train or valid:
-        ax.legend(loc="upper right")
+        ax.legend(loc="best")  # where it covers the fewest points
     return fig

@@ -343,6 +343,23 @@ def test_loss_plot_marks_few_points():
     assert line.get_marker() in (None, "None", "")
 
 
+def test_loss_plot_of_one_step_shows_whole_steps_and_keeps_points_off_the_edges():
+    from hwkit.plots import loss_figure
+
+    one = [{"kind": "train", "step": 1, "nats_per_point": -1.2},
+           {"kind": "valid", "step": 1, "nats_per_point": -1.0, "nats_per_line": -300.0}]  # fmt: skip
+    fig = loss_figure(one)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0, 2) and all(float(t).is_integer() for t in ax.get_xticks())
+    low, high = ax.get_ylim()
+    assert low < -1.2 and high > -1.0  # neither point on an edge
+    legend = ax.get_legend().get_window_extent()
+    for value in (-1.2, -1.0):  # the legend covers neither point
+        x, y = ax.transData.transform((1, value))
+        assert not legend.contains(x, y)
+
+
 def test_a_store_too_big_for_memory_is_read_from_disk_with_a_note(make_store, tmp_path, monkeypatch):
     store = make_store(n_lines=24, max_points=60)
     model_config, config = _configs(store, epochs=1, batch_size=8, log_every=1)
