@@ -117,9 +117,10 @@ def best_of(
     as its text's ``rooms`` entry (pen units; none: any), then to the draw whose style is closest to its
     prime's (measured in units of ``hold``), then to a line stopped by the attention rule, then to the
     first draw. Read-equal draws are common, so the tie-break holds the hand, keeps a page's line inside
-    its margins and holds the prime's hand at no cost in legibility; the second round gives the misread tenth of lines eight tries' legibility for
-    about a tenth more draws (BENCHMARKS.md, quality). ``options`` go to ``sample_text``; the second round
-    has the first's seed plus ``SECOND_ROUND_SEED`` and streams nothing to ``on_rows``."""
+    its margins and holds the prime's hand at no cost in legibility; the second round gives the misread
+    tenth of lines eight tries' legibility for about a tenth more draws (BENCHMARKS.md, quality).
+    ``options`` go to ``sample_text``; the second round has the first's seed plus ``SECOND_ROUND_SEED``
+    and streams nothing to ``on_rows``."""
     if tries < 1:
         raise ValueError(f"tries must be at least 1, got {tries}")
     if tries == 1:

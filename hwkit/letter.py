@@ -115,9 +115,9 @@ def write_document(
         for start in range(0, len(texts), batch):
             calls += 1
             chunk = texts[start : start + batch]
+            rooms_pen = [r / scale for r in rooms[start : start + batch]]
             result = best_of(model, ckpt.alphabet, chunk, primes=[hand] * len(chunk), seed=seed + calls, tries=tries,
-                             reader=reader, hold=ckpt.hand_thresholds, rooms=[r / scale for r in rooms[start : start + batch]],
-                             **common)  # fmt: skip
+                             reader=reader, hold=ckpt.hand_thresholds, rooms=rooms_pen, **common)  # fmt: skip
             out += [line.offsets for line in result.lines]
             progress({"event": "lines", "done": before + start + len(chunk), "total": before + len(texts),
                       "round": rounds})  # fmt: skip

@@ -363,22 +363,13 @@ def _fits_now(blocks: list[_Block], span: tuple[int, int, int], written: dict, e
 
 
 def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting) -> list[Page]:
-    width, height = setting.paper
     left = setting.margins[3]
-    pitch = setting.line_spacing * setting.size
-    gap = setting.paragraph_gap * setting.size
-    first = setting.margins[0] + FIRST_BASELINE * setting.size
     pages: list[Page] = []
-    y = first
-    starts = _page_starts(blocks, spans, setting)
-    for n, span in enumerate(spans):
+    for span, (page, y) in zip(spans, _baselines(blocks, spans, setting)):
         b, i, j = span
         block = blocks[b]
-        if n in starts:
-            pages.append(Page(width, height))
-            y = first
-        else:
-            y += pitch + (gap if block.paragraph_start and i == 0 else 0.0)
+        if page == len(pages):
+            pages.append(Page(*setting.paper))
         points = written[span].copy()
         room = _room(blocks, span, setting)
         ink = float(np.ptp(points[:, 0]))
@@ -394,11 +385,12 @@ def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting
     return pages
 
 
-def _page_starts(blocks: list[_Block], spans: list, setting: Setting) -> set[int]:
-    """The lines that begin a page: the first, one after a form feed, and one whose baseline would fall
-    below the last a page has room for. A break that splits a paragraph is moved up a line at a time
-    while it would leave one of the paragraph's lines alone at the foot of a page or at the head of the
-    next (an orphan or a widow: a letter's "Alex" alone on page 2), unless that would empty the page."""
+def _baselines(blocks: list[_Block], spans: list, setting: Setting) -> list[tuple[int, float]]:
+    """Each line's page and baseline (mm from the top). A page ends at a form feed or where the next
+    baseline would fall below the last a page has room for. A break that splits a paragraph is moved up a
+    line at a time while it would leave one of the paragraph's lines alone at the foot of a page or at the
+    head of the next (an orphan or a widow: a letter's "Alex" alone on page 2), unless that would empty
+    the page."""
     pitch = setting.line_spacing * setting.size
     gap = setting.paragraph_gap * setting.size
     first = setting.margins[0] + FIRST_BASELINE * setting.size
@@ -406,19 +398,21 @@ def _page_starts(blocks: list[_Block], spans: list, setting: Setting) -> set[int
     paragraph = np.cumsum([blocks[b].paragraph_start and i == 0 for b, i, _ in spans])
     opens = np.searchsorted(paragraph, paragraph)  # each line's paragraph's first line
     ends = np.searchsorted(paragraph, paragraph, side="right")  # ... and the line after its last
-    starts, y = [0], first
+    place, head = [(0, first)], 0  # head: the current page's first line
     for n in range(1, len(spans)):
         b, i, _ = spans[n]
+        page, y = place[-1]
         if blocks[b].page_start and i == 0:
-            starts.append(n)
-            y = first
+            place.append((page + 1, first))
+            head = n
             continue
         y += pitch + (gap if blocks[b].paragraph_start and i == 0 else 0.0)
         if y <= last:
+            place.append((page, y))
             continue
         k = n
-        while k - 1 > starts[-1] and opens[k] < k and 1 in (k - opens[k], ends[k] - k):
+        while k - 1 > head and opens[k] < k and 1 in (k - opens[k], ends[k] - k):
             k -= 1
-        starts.append(k)
-        y = first + pitch * (n - k)
-    return set(starts)
+        place[k:] = [(page + 1, first + pitch * (m - k)) for m in range(k, n + 1)]
+        head = k
+    return place
