@@ -140,7 +140,7 @@ def best_of(
     def tie_break(draw: _Draw, room: float) -> tuple:  # only among the draws read best: about 1 ms a draw
         line = draw.line
         written = line.offsets[line.prime_rows :]
-        overruns = bool(np.ptp(np.cumsum(written[:, 0])) > room)
+        overruns = bool(len(written)) and bool(np.ptp(np.cumsum(written[:, 0])) > room)  # nothing written fits
         if not hold:
             return False, overruns, 0.0, line.stop != "rule"
         off = prime_distance(draw.prime.offsets, written, hold) if draw.prime is not None else 0.0

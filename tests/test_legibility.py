@@ -377,3 +377,15 @@ def test_best_of_keeps_among_draws_read_alike_one_that_fits_its_room(monkeypatch
     assert kept([130.0, 60.0]) == [120.0, 60.0]
     assert kept(None) == [120.0, 120.0]
     assert kept([100.0, 100.0], wrong=lambda k: k in (1, 2)) == [120.0, 90.0]  # read right comes before fitting
+
+
+def test_best_of_with_rooms_takes_a_draw_that_wrote_nothing(monkeypatch):
+    from hwkit.sample import SampleResult, SampledLine
+
+    def drawn(model, alphabet, texts, *, primes, **options):  # a line that came out empty fits any room
+        return SampleResult([SampledLine(np.zeros((0, 3), np.float32), np.zeros(0), None, "rule", t) for t in texts], 1)
+
+    monkeypatch.setattr(legibility, "sample_text", drawn)
+    reader = ScriptedReader(lambda k: "ab", lambda k: 0)
+    (line,) = legibility.best_of(None, None, ["ab"], tries=2, reader=reader, rooms=[5.0]).lines
+    assert len(line.offsets) == 0
