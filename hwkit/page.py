@@ -81,7 +81,10 @@ def parse_paper(text: str) -> tuple[float, float]:
     if not m:
         raise OptionError("page", f"{text!r}: give {', '.join(PAPER_SIZES)} or WxH with a unit (e.g. 120x180mm)")
     scale = UNITS[m.group(3) or "mm"]
-    return float(m.group(1)) * scale, float(m.group(2)) * scale
+    width, height = float(m.group(1)) * scale, float(m.group(2)) * scale
+    if width <= 0 or height <= 0:
+        raise OptionError("page", f"{text!r}: a page needs a width and a height")
+    return width, height
 
 
 def parse_margins(text: str) -> tuple[float, float, float, float]:
@@ -114,8 +117,11 @@ class Setting:
         if min(self.margins) < 0 or self.size <= 0 or self.line_spacing <= 0:
             raise OptionError("size", "sizes and spacings must be positive, margins not negative")
         width, height = self.paper
+        if self.measure <= 0:
+            raise OptionError("margin", f"the margins leave nothing of a {width:g} mm wide page")
         if self.measure <= self.size * 3:
-            raise OptionError("margin", f"the margins leave {self.measure:.0f} mm of a {width:g} mm wide page")
+            raise OptionError("size", f"{self.size:g} mm writing on {self.measure:.0f} mm lines (the page less its "
+                              f"margins): give a --size under {self.measure / 3:.1f} mm or smaller margins")  # fmt: skip
         if height - self.margins[0] - self.margins[2] < (FIRST_BASELINE + DESCENT) * self.size:
             raise OptionError("margin", f"the margins leave no room for a line of {self.size:g} mm on the page")
         if self.indent >= self.measure / 2:

@@ -26,6 +26,7 @@ any profile from the user's ``~/.vpype.toml`` can be named instead.
 from __future__ import annotations
 
 import itertools
+import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,7 @@ from hwkit.errors import HwkitError, OptionError
 from hwkit.page import Page
 
 TOLERANCE = 0.05  # mm
+CUT_ALLOWED = 0.002  # of a page's ink that HPGL may lose to rounding to whole plotter units before it is an error
 GCODE_PROFILES = {
     "hwkit-z": {
         "document_start": "G21\nG90\nG0 Z{z_up}\n",
@@ -116,10 +118,11 @@ def write_svg(page: Page, path: str | Path, *, tolerance: float = TOLERANCE, pen
     Path(path).write_text(dwg.tostring(), encoding="utf-8")
 
 
-def write_gcode(page: Page, path: str | Path, *, profile: str = "hwkit-z", settings: Mapping[str, str] = (),
-                tolerance: float = TOLERANCE) -> None:  # fmt: skip
-    """G-code (or any vpype-gcode profile's format) for the page; ``settings`` override the profile's values."""
-    vp, vpype_cli = _vpype()
+def gcode_profile(profile: str, settings: Mapping[str, str]) -> tuple[str, dict]:
+    """The gwrite profile to write with and the values to give it, checked: the profile exists, each key
+    of ``settings`` is one of its values (or ``origin``), and a value whose default is a number is one.
+    ``origin`` picks a variant of the profile with the y axis the other way."""
+    vp, _ = _vpype()
     import vpype_gcode.gwrite  # noqa: F401  (loads vpype-gcode's own profiles into vpype's config)
 
     config = vp.config_manager.config.setdefault("gwrite", {})
@@ -130,39 +133,95 @@ def write_gcode(page: Page, path: str | Path, *, profile: str = "hwkit-z", setti
         raise OptionError("gcode_profile", f"{profile!r}: no such profile (known: {known}; or add one to ~/.vpype.toml)")
     settings = dict(settings)
     origin = settings.pop("origin", None)
+    defaults = config[profile].get("default_values", {})
+    for key, value in settings.items():
+        if defaults and key not in defaults:
+            raise OptionError("gcode_set", f"{key}: not a value of {profile} (its values: {', '.join(defaults)}, origin)")
+        if isinstance(defaults.get(key), (int, float)):
+            try:
+                float(value)
+            except ValueError:
+                raise OptionError("gcode_set", f"{key}={value}: give a number") from None
     if origin is not None:  # a variant of the profile with the y axis the other way
         if origin not in ("bottom-left", "top-left"):
             raise OptionError("gcode_set", f"origin={origin}: bottom-left (y up) or top-left (y down)")
         config[f"{profile}@{origin}"] = {**config[profile], "vertical_flip": origin == "bottom-left"}
         profile = f"{profile}@{origin}"
+    return profile, settings
+
+
+def write_gcode(page: Page, path: str | Path, *, profile: str = "hwkit-z", settings: Mapping[str, str] = (),
+                tolerance: float = TOLERANCE) -> None:  # fmt: skip
+    """G-code (or any vpype-gcode profile's format) for the page; ``settings`` override the profile's values
+    (``gcode_profile``)."""
+    _, vpype_cli = _vpype()
+    profile, settings = gcode_profile(profile, settings)
     defaults = " ".join(f"-d {shlex.quote(str(k))} {shlex.quote(str(v))}" for k, v in settings.items())
     document = vpype_document(page, tolerance)
     vpype_cli.execute(f"gwrite -p {shlex.quote(profile)} {defaults} {shlex.quote(str(path))}", document=document)
 
 
-def write_hpgl(page: Page, path: str | Path, *, device: str = "hp7475a", paper: str | None = None,
-               tolerance: float = TOLERANCE) -> None:  # fmt: skip
-    """HPGL for a plotter vpype knows (``device``), on its paper format ``paper`` (default: the page's A-size)."""
+def hpgl_paper(device: str, width: float, height: float, paper: str | None = None) -> str:
+    """The paper format of plotter ``device`` that a ``width`` x ``height`` mm page is plotted on:
+    ``paper`` if given and the device takes it, else the device's format of the page's size, else its
+    first format if that holds the page, else the smallest that does (either way round). A page larger than every format the device takes is
+    refused: vpype would leave out whatever falls off the paper."""
     vp, _ = _vpype()
-    plotter = vp.config_manager.get_plotter_config(device)
+    try:
+        plotter = vp.config_manager.get_plotter_config(device)
+    except ValueError as exc:  # vpype's own entry for the device does not load
+        raise OptionError("hpgl_device", f"{device!r}: vpype's settings for it do not load ({exc})") from None
     if plotter is None:
         known = ", ".join(vp.config_manager.config.get("device", {}))
         raise OptionError("hpgl_device", f"{device!r}: unknown plotter (known: {known})")
+    sizes = {p.name: sorted(round(v * 25.4 / 96, 1) for v in p.paper_size) for p in plotter.paper_configs if p.paper_size}
+    if paper is not None:
+        if paper not in sizes:
+            raise OptionError("hpgl_paper", f"{paper!r}: {device} takes {', '.join(sizes)}")
+        chosen = paper
+    else:
+        page = sorted((width, height))
+        exact = [name for name, size in sizes.items() if all(abs(a - b) < 1.5 for a, b in zip(size, page))]
+        holds = sorted((size[0] * size[1], name) for name, size in sizes.items()
+                       if all(a + 0.5 >= b for a, b in zip(size, page)))  # fmt: skip
+        if not exact and not holds:
+            raise OptionError("hpgl_device", f"a {width:g} x {height:g} mm page is larger than any paper {device} takes "
+                              f"({', '.join(f'{n} {s[1]:g} x {s[0]:g} mm' for n, s in sizes.items())})")  # fmt: skip
+        first = next(iter(sizes))  # the device's first format, what it plotted on before the page had a say
+        chosen = exact[0] if exact else first if any(name == first for _, name in holds) else holds[0][1]
+    size = sizes[chosen]
+    if size[0] + 0.5 < min(width, height) or size[1] + 0.5 < max(width, height):
+        raise OptionError("hpgl_paper", f"a {width:g} x {height:g} mm page does not fit {device}'s {chosen} paper "
+                          f"({size[1]:g} x {size[0]:g} mm)")  # fmt: skip
+    return chosen
+
+
+def write_hpgl(page: Page, path: str | Path, *, device: str = "hp7475a", paper: str | None = None,
+               tolerance: float = TOLERANCE) -> None:  # fmt: skip
+    """HPGL for a plotter vpype knows (``device``), on its paper format ``paper`` (see ``hpgl_paper``)."""
+    vp, _ = _vpype()
+    name = hpgl_paper(device, page.width, page.height, paper)
     document = vpype_document(page, tolerance)
-    formats = [p.name for p in plotter.paper_configs]
-    name = paper or _paper_name(page, formats)
-    if name not in formats:
-        raise OptionError("hpgl_paper", f"{device} takes {', '.join(formats)}; give --hpgl-paper one of them")
     landscape = page.width > page.height
     with open(path, "w", encoding="ascii") as f:
         vp.write_hpgl(f, document, page_size=name, landscape=landscape, center=False, device=device, velocity=None,
                       absolute=True, quiet=True)  # fmt: skip
+    unit = vp.config_manager.get_plotter_config(device).plotter_unit_length / vp.convert_length("mm")
+    drawn, ink = _pen_down_length(Path(path).read_text(encoding="ascii")) * unit, document.length() / vp.convert_length("mm")
+    if drawn < ink * (1 - CUT_ALLOWED):  # vpype crops to what the device reaches, and says nothing
+        raise OptionError("hpgl_paper", f"{device} on its {name} paper reaches only part of the page: {ink - drawn:.0f} "
+                          f"of {ink:.0f} mm of ink would be cut off (wider margins, or another --hpgl-paper)")  # fmt: skip
 
 
-def _paper_name(page: Page, formats: list[str]) -> str:
-    from hwkit.page import PAPER_SIZES
-
-    for name, (w, h) in PAPER_SIZES.items():
-        if name in formats and {round(w), round(h)} == {round(page.width), round(page.height)}:
-            return name
-    return formats[0]
+def _pen_down_length(hpgl: str) -> float:
+    """Pen-down path length of absolute HPGL (PU/PD with coordinates), in plotter units."""
+    total, pos = 0.0, None
+    for cmd in hpgl.replace("\n", "").split(";"):
+        if cmd[:2] not in ("PU", "PD"):
+            continue
+        xy = np.array([int(v) for v in re.findall(r"-?\d+", cmd[2:])], float).reshape(-1, 2)
+        if cmd[:2] == "PD" and len(xy) and pos is not None:
+            total += float(np.hypot(*np.diff(np.vstack([pos, xy]), axis=0).T).sum())
+        if len(xy):
+            pos = xy[-1]
+    return total

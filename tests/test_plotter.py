@@ -15,15 +15,16 @@ from hwkit.page import Line, Page
 pytest.importorskip("vpype")
 
 
-def _page(seed: int, n: int = 30, width: float = 148.0, height: float = 210.0) -> Page:
-    """Strokes scattered over a page in a shuffled order, like letters written out of sequence."""
+def _page(seed: int, n: int = 30, width: float = 148.0, height: float = 210.0, margin: float = 10.0) -> Page:
+    """Strokes scattered over a page in a shuffled order, like letters written out of sequence; each
+    starts ``margin`` from the edges and may wander 9 mm past it."""
     rng = np.random.default_rng(seed)
     strokes = []
     for _ in range(n):
-        start = rng.uniform([10, 10], [width - 20, height - 20])
+        start = rng.uniform([margin, margin], [width - margin - 10, height - margin - 10])
         turn = np.cumsum(rng.normal(0, 0.4, rng.integers(2, 40)))
         steps = np.stack([np.cos(turn), np.sin(turn)], 1) * rng.uniform(0.2, 0.6)
-        strokes.append(np.clip(start + np.cumsum(steps, 0), 1, [width - 1, height - 1]))
+        strokes.append(np.clip(start + np.cumsum(steps, 0), margin - 9, [width - margin + 9, height - margin + 9]))
     return Page(width, height, [Line("x", strokes)])
 
 
@@ -79,10 +80,11 @@ def test_origin_top_left_keeps_the_page_y_axis(tmp_path):
         plotter.write_gcode(page, path, settings={"origin": "middle"})
 
 
-def test_hpgl_draws_each_stroke_once_at_its_length(tmp_path):
+@pytest.mark.parametrize("size", [(210, 297), (215.9, 355.6), (148, 210)])  # A4, legal (on the b paper), A5
+def test_hpgl_draws_each_stroke_once_at_its_length(tmp_path, size):
     import vpype as vp
 
-    page = _page(1, width=210, height=297)
+    page = _page(1, width=size[0], height=size[1], margin=20)
     path = tmp_path / "page.hpgl"
     plotter.write_hpgl(page, path, device="hp7475a")
     text = path.read_text()
@@ -144,3 +146,40 @@ def test_unknown_profile_and_device_are_named(tmp_path):
         plotter.write_gcode(_page(0), tmp_path / "x.gcode", profile="nope")
     with pytest.raises(OptionError, match="hp7475a"):
         plotter.write_hpgl(_page(0), tmp_path / "x.hpgl", device="nope")
+
+
+@pytest.mark.parametrize(
+    ("device", "size", "paper"),
+    [
+        ("hp7475a", (210, 297), "a4"),
+        ("hp7475a", (215.9, 279.4), "a"),  # a US letter page on the device's letter paper
+        ("hp7475a", (215.9, 355.6), "b"),  # legal: the smallest that holds it
+        ("hp7475a", (148, 210), "a4"),  # A5: the device's first paper holds it
+        ("hp7475a", (420, 297), "a3"),
+        ("dxy", (210, 297), "a4"),
+    ],
+)
+def test_hpgl_goes_on_the_paper_of_the_pages_size_else_one_that_holds_it(device, size, paper):
+    assert plotter.hpgl_paper(device, *size) == paper
+
+
+def test_hpgl_refuses_a_page_no_paper_of_the_device_holds_and_a_paper_it_does_not_take(monkeypatch):
+    with pytest.raises(OptionError, match="larger than any paper hp7440a takes"):
+        plotter.hpgl_paper("hp7440a", 215.9, 355.6)
+    with pytest.raises(OptionError, match="does not fit hp7475a's a4 paper"):
+        plotter.hpgl_paper("hp7475a", 297, 420, "a4")
+    assert plotter.hpgl_paper("hp7475a", 148, 210, "a3") == "a3"
+    import vpype as vp
+
+    def broken(device):  # as vpype 1.15's own entry for designmate: "285mmmm"
+        raise ValueError("cannot convert value '285mmmm'")
+
+    monkeypatch.setattr(vp.config_manager, "get_plotter_config", broken)
+    with pytest.raises(OptionError, match="vpype's settings for it do not load"):
+        plotter.hpgl_paper("designmate", 210, 297)
+
+
+def test_hpgl_refuses_a_page_whose_ink_the_plotter_cannot_reach(tmp_path):
+    page = _page(1, width=210, height=297, margin=5)  # ink to 4 mm from the edges: more than hp7475a reaches
+    with pytest.raises(OptionError, match="mm of ink would be cut off"):
+        plotter.write_hpgl(page, tmp_path / "page.hpgl", device="hp7475a")

@@ -10,7 +10,7 @@ from hwkit.cli._common import escape, progress_bar, stderr_console
 LINE_ONLY = ("width", "n", "length", "strokes", "keep_prime", "animate", "npz", "as_json", "inkml",
              "plot_attention", "plot_density", "captions")  # fmt: skip
 PAGE_ONLY = ("margin", "size", "line_spacing", "align", "indent", "straighten", "pdf", "plotter", "gcode", "hpgl",
-             "gcode_profile", "gcode_set", "hpgl_device", "tolerance", "batch")  # fmt: skip
+             "gcode_profile", "gcode_set", "hpgl_device", "hpgl_paper", "tolerance", "batch")  # fmt: skip
 SHARED = ("store", "bias", "seed", "tries", "replace_unknown", "device")  # sample's options that pages use too
 
 _OPTIONS = [
@@ -35,6 +35,8 @@ _OPTIONS = [
                  help="Change a profile value: feed, z_up, z_down, plunge; pen_up, pen_down, dwell (servo); "
                       "origin=top-left|bottom-left."),
     click.option("--hpgl-device", default="hp7475a", show_default=True, help="A plotter vpype knows."),
+    click.option("--hpgl-paper", metavar="FORMAT", help="The plotter's paper format, by vpype's name (a4, a3, a, b, "
+                 "...) [default: the one of the page's size, else the device's first that holds the page]."),
     click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
                  help="Page mode: how far a smoothed stroke may pass from a sampled point, mm."),
     click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
@@ -84,6 +86,13 @@ def run(ctx: click.Context, text: str, page: dict, *, checkpoint, styles, store,
                       align=page["align"], straighten=page["straighten"])  # fmt: skip
     chosen = [name for name in outputs.PAGE_FORMATS if (svg if name == "svg" else png if name == "png" else page[name])]
     targets = outputs.plan(chosen, output, table=outputs.PAGE_FORMATS)
+    if "gcode" in chosen or "hpgl" in chosen:  # the plotter's settings are checked before the writing
+        from hwkit import plotter
+
+        if "gcode" in chosen:
+            plotter.gcode_profile(page["gcode_profile"], settings)
+        if "hpgl" in chosen:
+            plotter.hpgl_paper(page["hpgl_device"], *setting.paper, page["hpgl_paper"])
     err = stderr_console()
     with progress_bar("writing", unit="lines") as advance:
         last = [0]
@@ -100,7 +109,8 @@ def run(ctx: click.Context, text: str, page: dict, *, checkpoint, styles, store,
     doc = letter.document
     written = outputs.write_pages(doc.pages, targets, colour=colour, pen_width=stroke_width or 0.4,
                                   tolerance=page["tolerance"], gcode_profile=page["gcode_profile"],
-                                  gcode_settings=settings, hpgl_device=page["hpgl_device"])  # fmt: skip
+                                  gcode_settings=settings, hpgl_device=page["hpgl_device"],
+                                  hpgl_paper=page["hpgl_paper"])  # fmt: skip
     err.print(f"{len(doc.pages)} page(s), {len(doc.lines)} line(s) in {doc.rounds} round(s) of writing and "
               f"measuring ({doc.written} lines written), seed {letter.seed}, bias {bias:g}, "
               f"with {escape(str(letter.checkpoint))}")  # fmt: skip
