@@ -371,7 +371,8 @@ def _fits_now(blocks: list[_Block], span: tuple[int, int, int], written: dict, e
 def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting) -> list[Page]:
     left = setting.margins[3]
     pages: list[Page] = []
-    for span, (page, y) in zip(spans, _baselines(blocks, spans, setting)):
+    ascents = [max(0.0, -float(written[span][:, 1].min())) for span in spans]
+    for span, (page, y) in zip(spans, _baselines(blocks, spans, setting, ascents)):
         b, i, j = span
         block = blocks[b]
         if page == len(pages):
@@ -391,25 +392,31 @@ def _paginate(blocks: list[_Block], spans: list, written: dict, setting: Setting
     return pages
 
 
-def _baselines(blocks: list[_Block], spans: list, setting: Setting) -> list[tuple[int, float]]:
-    """Each line's page and baseline (mm from the top). A page ends at a form feed or where the next
+def _baselines(blocks: list[_Block], spans: list, setting: Setting, ascents: list[float]) -> list[tuple[int, float]]:
+    """Each line's page and baseline (mm from the top). A page's first baseline sits ``FIRST_BASELINE``
+    x-heights under the top margin, or lower if the line's ink rises higher (``ascents``, mm above its
+    baseline), so that no ink crosses the margin. A page ends at a form feed or where the next
     baseline would fall below the last a page has room for. A break that splits a paragraph is moved up a
     line at a time while it would leave one of the paragraph's lines alone at the foot of a page or at the
     head of the next (an orphan or a widow: a letter's "Alex" alone on page 2), unless that would empty
     the page."""
     pitch = setting.line_spacing * setting.size
     gap = setting.paragraph_gap * setting.size
-    first = setting.margins[0] + FIRST_BASELINE * setting.size
+    top = setting.margins[0]
     last = setting.paper[1] - setting.margins[2] - DESCENT * setting.size
     paragraph = np.cumsum([blocks[b].paragraph_start and i == 0 for b, i, _ in spans])
     opens = np.searchsorted(paragraph, paragraph)  # each line's paragraph's first line
     ends = np.searchsorted(paragraph, paragraph, side="right")  # ... and the line after its last
-    place, head = [(0, first)], 0  # head: the current page's first line
+
+    def first(n: int) -> float:  # line n's baseline at the head of a page (a stray stroke moves it a pitch at most)
+        return top + FIRST_BASELINE * setting.size + min(max(ascents[n] - FIRST_BASELINE * setting.size, 0.0), pitch)
+
+    place, head = [(0, first(0))], 0  # head: the current page's first line
     for n in range(1, len(spans)):
         b, i, _ = spans[n]
         page, y = place[-1]
         if blocks[b].page_start and i == 0:
-            place.append((page + 1, first))
+            place.append((page + 1, first(n)))
             head = n
             continue
         y += pitch + (gap if blocks[b].paragraph_start and i == 0 else 0.0)
@@ -419,6 +426,6 @@ def _baselines(blocks: list[_Block], spans: list, setting: Setting) -> list[tupl
         k = n
         while k - 1 > head and opens[k] < k and 1 in (k - opens[k], ends[k] - k):
             k -= 1
-        place[k:] = [(page + 1, first + pitch * (m - k)) for m in range(k, n + 1)]
+        place[k:] = [(page + 1, first(k) + pitch * (m - k)) for m in range(k, n + 1)]
         head = k
     return place

@@ -171,6 +171,19 @@ def test_a_page_break_leaves_no_line_of_a_paragraph_alone(paragraphs, first_page
     assert " ".join(line.text for line in doc.lines).split() == text.split()
 
 
+def test_tall_ink_on_a_pages_first_line_stays_under_the_top_margin():
+    setting = Setting(paper=(100.0, 80.0), margins=(10.0,) * 4, size=3.0)
+
+    def tall(texts, rooms):  # a body of 10 units and, at its start, a stem rising 30 above the baseline
+        return [np.array([[0, -30, 1], [0, 30, 0], [0, -5, 0], [40, 0, 1]], np.float32) for _ in texts]
+
+    doc = lay_out("\f".join(["one two", "three"]), tall, setting, scale=0.3, char_width=2.0)
+    assert len(doc.pages) == 2
+    for page in doc.pages:
+        tops = [np.concatenate(line.strokes)[:, 1].min() for line in page.lines]
+        assert min(tops) >= 10 - 1e-6  # the stem rises 3 x-heights; the first baseline sits 2 under the margin
+
+
 def test_a_line_a_little_wider_than_its_room_is_narrowed_to_fit_not_written_again():
     setting = Setting(paper=(100.0, 150.0), margins=(10.0,) * 4, size=3.0)
 
@@ -263,8 +276,10 @@ def test_lengths_papers_and_margins_parse_and_refuse():
     for bad in (lambda: parse_length("ten"), lambda: parse_paper("B7"), lambda: parse_margins("1 2 3 4 5")):
         with pytest.raises(OptionError):
             bad()
-    with pytest.raises(OptionError, match="margins leave"):
+    with pytest.raises(OptionError, match="give a --size under 3.3 mm or smaller margins"):
         Setting(paper=(50.0, 50.0), margins=(10.0, 20.0, 10.0, 20.0), size=4.0)
+    with pytest.raises(OptionError, match="margins leave nothing"):
+        Setting(paper=(50.0, 50.0), margins=(10.0, 25.0, 10.0, 25.0), size=4.0)
     with pytest.raises(OptionError, match="align"):
         Setting(align="justify")
 
