@@ -206,6 +206,20 @@ def write_pages(pages, targets: dict[str, Path], *, colour: str = "black", pen_w
     return written
 
 
+def stale_pages(targets: dict[str, Path], pages: int) -> list[Path]:
+    """Numbered page files next to ``targets`` that a run of ``pages`` pages did not write: left from an
+    earlier, longer run of the same name, and easy to send to a plotter by mistake."""
+    stale = []
+    for name, target in targets.items():
+        if name == "pdf":
+            continue
+        k = 1 if pages == 1 else pages + 1
+        while (path := _numbered(target, PAGE_FORMATS[name], k)).exists():
+            stale.append(path)
+            k += 1
+    return stale
+
+
 def _numbered(path: Path, suffix: str, k: int) -> Path:
     """``letter.plotter.svg`` -> ``letter-2.plotter.svg`` (the format's suffix, else the last one, kept)."""
     name = path.name

@@ -114,5 +114,8 @@ def run(ctx: click.Context, text: str, page: dict, *, checkpoint, styles, store,
     err.print(f"{len(doc.pages)} page(s), {len(doc.lines)} line(s) in {doc.rounds} round(s) of writing and "
               f"measuring ({doc.written} lines written), seed {letter.seed}, bias {bias:g}, "
               f"with {escape(str(letter.checkpoint))}")  # fmt: skip
+    stale = outputs.stale_pages(targets, len(doc.pages))
+    if stale:
+        err.print(f"note: left from an earlier run, not this one's: {escape(', '.join(str(p) for p in stale))}")
     for target in written:
         click.echo(str(target))
