@@ -52,7 +52,8 @@ def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequen
          table: dict[str, str] = FORMATS) -> dict[str, Path]:  # fmt: skip
     """Where each chosen format and plot goes (format name -> path).
 
-    No ``output``: ``samples/<date>-<time>`` + each suffix (numbered when taken).
+    No ``output``: ``samples/<date>-<time>`` + each suffix (numbered when taken);
+    an ``output`` that is a folder, or ends in a slash, puts the same names in it.
     ``output`` without a known suffix: it is the stem. With a format's suffix (any
     case): with no ``formats`` that suffix picks the format and ``output`` is its
     file; with ``formats`` the suffix must be one of theirs (an animation or a
@@ -65,12 +66,13 @@ def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequen
     if unknown:
         raise OptionError("formats", f"unknown format {unknown[0]!r} (known: {', '.join([*table, *PLOTS])})")
     chosen, exact = list(formats), None
-    if output is None:
+    if output is None or str(output).endswith(("/", os.sep)) or Path(output).is_dir():
+        folder = SAMPLES_DIR if output is None else Path(output)
         stamp = timestamp()
-        stem, k = SAMPLES_DIR / stamp, 1
+        stem, k = folder / stamp, 1
         while any(stem.with_name(stem.name + s).exists() for s in (*table.values(), *PLOTS.values())):
             k += 1
-            stem = SAMPLES_DIR / f"{stamp}-{k}"
+            stem = folder / f"{stamp}-{k}"
         chosen = chosen or ["svg"]
     else:
         output = Path(output)

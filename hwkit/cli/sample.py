@@ -62,10 +62,10 @@ STOP_WORDS = {
 @click.option("--inkml", is_flag=True, help="Write W3C InkML (hwkit prepare reads it back).")
 @click.option("--plot-attention", is_flag=True, help="Also draw the window weights over time (synthesis).")
 @click.option("--plot-density", is_flag=True, help="Also draw the predicted density along each line.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", type=click.Path(),
               help="Output file: its suffix (.svg, .png, .animated.svg, .npz, .json, .inkml) picks the format and must "
-                   "match the format flags; without a suffix, each format's suffix is added "
-                   "[default: samples/<date>-<time>].")
+                   "match the format flags; without a suffix, each format's suffix is added; a folder (or a name "
+                   "ending in /) gets <date>-<time> files [default: samples/<date>-<time>].")
 @click.option("--colour", default="black", show_default=True,
               help="Ink colour (a colour name or #rrggbb), 'stroke' (one per stroke) or 'eos' "
                    "(shaded blue to red by the predicted end-of-stroke probability).")
@@ -76,7 +76,7 @@ STOP_WORDS = {
 @click.pass_context
 def sample(ctx: click.Context, checkpoint: Path | None, texts: tuple[str, ...], text_file, styles: tuple[str, ...], svg: bool, png: bool,
            animate: bool, npz: bool, as_json: bool, inkml: bool, plot_attention: bool, plot_density: bool,
-           output: Path | None,
+           output: str | None,
            colour: str, stroke_width: float, captions: bool, **options) -> None:  # fmt: skip
     """Write handwriting with a trained network: from text, or freely.
 
