@@ -35,7 +35,7 @@ import numpy as np
 
 from hwkit import curves
 from hwkit.errors import HwkitError, OptionError
-from hwkit.page import Page
+from hwkit.page import Line, Page
 
 TOLERANCE = 0.05  # mm
 CUT_ALLOWED = 0.002  # of a page's ink that HPGL may lose to rounding to whole plotter units before it is an error
@@ -199,18 +199,35 @@ def hpgl_paper(device: str, width: float, height: float, paper: str | None = Non
 def write_hpgl(page: Page, path: str | Path, *, device: str = "hp7475a", paper: str | None = None,
                tolerance: float = TOLERANCE) -> None:  # fmt: skip
     """HPGL for a plotter vpype knows (``device``), on its paper format ``paper`` (see ``hpgl_paper``)."""
+    Path(path).write_text(_hpgl(page, device, paper, tolerance), encoding="ascii")
+
+
+def check_hpgl_reach(device: str, width: float, height: float, margins: tuple[float, float, float, float],
+                     paper: str | None = None) -> None:  # fmt: skip
+    """Refuse, before any writing, a page whose area inside its ``margins`` (top right bottom left, mm)
+    the device cannot reach on its paper: the HPGL of that area's outline loses ink."""
+    top, right, bottom, left = margins
+    corners = np.array([[left, top], [width - right, top], [width - right, height - bottom], [left, height - bottom]])
+    outline = np.concatenate([np.linspace(corners[k], corners[(k + 1) % 4], 100) for k in range(4)])
+    _hpgl(Page(width, height, [Line("", [outline])]), device, paper, TOLERANCE)
+
+
+def _hpgl(page: Page, device: str, paper: str | None, tolerance: float) -> str:
+    """The HPGL text of a page, refused where vpype would crop ink the device cannot reach (it says nothing)."""
+    import io
+
     vp, _ = _vpype()
     name = hpgl_paper(device, page.width, page.height, paper)
     document = vpype_document(page, tolerance)
-    landscape = page.width > page.height
-    with open(path, "w", encoding="ascii") as f:
-        vp.write_hpgl(f, document, page_size=name, landscape=landscape, center=False, device=device, velocity=None,
-                      absolute=True, quiet=True)  # fmt: skip
+    out = io.StringIO()
+    vp.write_hpgl(out, document, page_size=name, landscape=page.width > page.height, center=False, device=device,
+                  velocity=None, absolute=True, quiet=True)  # fmt: skip
     unit = vp.config_manager.get_plotter_config(device).plotter_unit_length / vp.convert_length("mm")
-    drawn, ink = _pen_down_length(Path(path).read_text(encoding="ascii")) * unit, document.length() / vp.convert_length("mm")
-    if drawn < ink * (1 - CUT_ALLOWED):  # vpype crops to what the device reaches, and says nothing
+    drawn, ink = _pen_down_length(out.getvalue()) * unit, document.length() / vp.convert_length("mm")
+    if drawn < ink * (1 - CUT_ALLOWED):
         raise OptionError("hpgl_paper", f"{device} on its {name} paper reaches only part of the page: {ink - drawn:.0f} "
                           f"of {ink:.0f} mm of ink would be cut off (wider margins, or another --hpgl-paper)")  # fmt: skip
+    return out.getvalue()
 
 
 def _pen_down_length(hpgl: str) -> float:

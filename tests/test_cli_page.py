@@ -116,6 +116,7 @@ def test_every_line_is_primed_with_the_same_hand(monkeypatch):
         (["--page", "A5", "--hpgl", "--hpgl-device", "nosuch"], "unknown plotter"),
         (["--page", "legal", "--hpgl", "--hpgl-device", "sketchmate"], "larger than any paper sketchmate takes"),
         (["--page", "A5", "--hpgl", "--hpgl-paper", "zz"], "'zz': hp7475a takes a4, a3, a, b"),
+        (["--page", "A4", "--margin", "5mm", "--hpgl"], "hp7475a on its a4 paper reaches only part of the page"),
         (["--page", "A5", "--gcode", "--gcode-profile", "nosuch"], "no such profile"),
         (["--page", "A5", "--gcode", "--gcode-set", "fed=3000"], "fed: not a value of hwkit-z"),
         (["--page", "A5", "--gcode", "--gcode-profile", "hwkit-z", "--gcode-set", "pen_down=90"], "pen_down: not"),

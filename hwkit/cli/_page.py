@@ -92,7 +92,7 @@ def run(ctx: click.Context, text: str, page: dict, *, checkpoint, styles, store,
         if "gcode" in chosen:
             plotter.gcode_profile(page["gcode_profile"], settings)
         if "hpgl" in chosen:
-            plotter.hpgl_paper(page["hpgl_device"], *setting.paper, page["hpgl_paper"])
+            plotter.check_hpgl_reach(page["hpgl_device"], *setting.paper, setting.margins, page["hpgl_paper"])
     err = stderr_console()
     with progress_bar("writing", unit="lines") as advance:
         last = [0]
