@@ -313,13 +313,14 @@ def find_store(checkpoint: Checkpoint, hint: str | os.PathLike | None = None) ->
         return Path(hint)
     recorded = (checkpoint.store or {}).get("path")
     if not recorded:
-        raise StoreError(f"{checkpoint.name}: records no store; name one")
+        raise StoreError(f"{checkpoint.name}: records no store; name one (--store FILE)")
     candidates = [Path(recorded)]
     if not candidates[0].is_absolute() and checkpoint.path is not None:
         candidates += [folder / recorded for folder in checkpoint.path.resolve().parents]
     existing = list(dict.fromkeys(c for c in candidates if c.is_file()))
     if not existing:
-        raise StoreError(f"{checkpoint.name}: its store {recorded} is not found (from here); name the store")
+        raise StoreError(f"{checkpoint.name}: its store {recorded} is not found (from here); name the store "
+                         f"(--store FILE, e.g. --store cache/demo.h5 for a bundled model)")
     fingerprint = (checkpoint.store or {}).get("fingerprint")
     for candidate in existing:
         try:

@@ -314,10 +314,14 @@ def compare_reports(old: dict, new: dict) -> list[dict]:
     than the two pooled intervals side by side. ``HwkitError`` when the reports cannot be paired.
     """
     for name, report in (("old", old), ("new", new)):
-        writing = report.get("writing") or {}
-        if "asked" not in writing or any("readings" not in run for run in writing.get("runs", [])):
+        writing = report.get("writing") if isinstance(report, dict) else None
+        runs = writing.get("runs") if isinstance(writing, dict) else None
+        if not isinstance(runs, list) or not isinstance(writing.get("asked"), list) or any(
+                not isinstance(run, dict) or not isinstance(run.get("readings"), list) for run in runs):  # fmt: skip
             raise HwkitError(f"the {name} report is not one of `hwkit evaluate --json` on a synthesis model "
                              "with its readings (an older hwkit's, or another kind of model)")  # fmt: skip
+        if any(len(run["readings"]) != len(writing["asked"]) for run in runs):
+            raise HwkitError(f"the {name} report has runs with more or fewer readings than texts: it was cut or edited")
     asked = old["writing"]["asked"]
     if new["writing"]["asked"] != asked:
         raise HwkitError("the reports wrote different texts: compare runs of the same --text-file (or --texts)")

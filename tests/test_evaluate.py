@@ -189,8 +189,13 @@ def test_compare_pairs_two_reports_text_by_text(models, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(other))
     (tmp_path / "loss.json").write_text(json.dumps({"kind": "prediction", "loss": {}}))
     (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    cut = json.loads(json.dumps(report))
+    cut["writing"]["runs"][0]["readings"].pop()
+    (tmp_path / "cut.json").write_text(json.dumps(cut))
     for path, says in (("other.json", "wrote different texts"), ("loss.json", "not one of `hwkit evaluate --json`"),
-                       ("broken.json", "not a JSON report")):  # fmt: skip
+                       ("broken.json", "not a JSON report"), ("list.json", "not one of `hwkit evaluate --json`"),
+                       ("cut.json", "more or fewer readings than texts")):  # fmt: skip
         result = run("compare", old, tmp_path / path)
         assert result.exit_code == 1 and says in result.stderr and "Traceback" not in result.output, result.output
 

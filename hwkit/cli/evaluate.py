@@ -57,7 +57,7 @@ def evaluate(checkpoint: Path | None, text_file, biases: tuple[float, ...], seed
 
     \b
     Examples:
-      hwkit evaluate --bias 1 --texts 50
+      hwkit evaluate --store cache/demo.h5 --bias 1 --texts 50
       hwkit evaluate models/mine --reader models/reader --json
       hwkit evaluate --text-file benchmarks/fresh_texts.txt --seed 1 --seed 2 --seed 3
     """
