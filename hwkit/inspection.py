@@ -15,7 +15,7 @@ import numpy as np
 
 from hwkit import render
 from hwkit.errors import OptionError, StoreError
-from hwkit.files import atomic_path
+from hwkit.files import atomic_path, check_can_write
 from hwkit.paths import CACHE_DIR, default_store
 from hwkit.stats import step_lengths, store_stats
 from hwkit.store import Store
@@ -58,6 +58,7 @@ def inspect_store(
     notes: list[str] = []
     chosen = pick_lines(st, split, n, seed, notes)
     out = Path(out) if out is not None else CACHE_DIR / f"{path.stem}-inspect"
+    check_can_write(out / "lines.svg")  # one line for a folder that cannot be made or written, not a traceback
     out.mkdir(parents=True, exist_ok=True)
     style = render.Style(colour=colour, columns=columns)
     pictures: dict[str, str] = {}

@@ -356,3 +356,14 @@ def test_the_grid_of_a_bundled_model_never_goes_into_the_package(tmp_path, monke
     relative = os.path.relpath(BUNDLED)
     for named in (relative, BUNDLED):
         assert default_grid(named).parent == SAMPLES_DIR, named
+
+
+def test_evaluate_refuses_synthesis_options_for_another_kind_and_an_empty_text_file(models, tmp_path):
+    for args, says in ((["--bias", "1"], "--bias: only for a synthesis model"),
+                       (["--texts", "5"], "--texts: only for a synthesis model")):  # fmt: skip
+        result = run("evaluate", models["reader"], *args)
+        assert result.exit_code == 2 and says in result.stderr and "recognizer model" in result.stderr, result.output
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n", encoding="utf-8")
+    result = run("evaluate", models["synth"], "--text-file", blank)
+    assert result.exit_code == 2 and "blank.txt: no text in it to write" in result.stderr, result.output

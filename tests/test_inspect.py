@@ -164,6 +164,7 @@ def test_errors_are_one_line(make_store, tmp_path):
     path = make_store(splits={"train": range(20), "valid": [], "test": range(20, 24)})
     _one_line_error(run(path, "--split", "valid", "--out", tmp_path), "tiny.h5", "'valid' has no lines")
     _one_line_error(run(path, "--split", "test", "--n", 5, "--out", tmp_path), "--n 5", "4 lines")
+    _one_line_error(run(path, "--out", "/proc/hwkit-inspect"), "/proc/hwkit-inspect", "cannot be written")
     assert run(path, "--colour", "purple").exit_code == 2
     assert run(path, "--crop", 1).exit_code == 2
     result = run(path, "--crop", 50, "--out", tmp_path)  # --crop cuts batch lines: without --batch, a usage error

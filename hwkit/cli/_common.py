@@ -108,3 +108,14 @@ def escape(text: str) -> str:
     from rich.markup import escape as _escape
 
     return _escape(text)
+
+
+def given(ctx: click.Context, names) -> list[str]:
+    """The options among ``names`` set on the command line, as flags."""
+    from click.core import ParameterSource
+
+    found = []
+    for param in ctx.command.params:
+        if param.name in names and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE:
+            found.append(param.opts[0])
+    return found

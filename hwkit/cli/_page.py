@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hwkit.cli._common import escape, progress_bar, stderr_console
+from hwkit.cli._common import escape, given, progress_bar, stderr_console
 
 # sample's options that mean nothing on a page; given with --page they are refused
 LINE_ONLY = ("width", "n", "length", "strokes", "keep_prime", "animate", "npz", "as_json", "inkml",
@@ -48,17 +48,6 @@ def page_options(command):
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
-
-
-def given(ctx: click.Context, names) -> list[str]:
-    """The options among ``names`` set on the command line, as flags."""
-    from click.core import ParameterSource
-
-    found = []
-    for param in ctx.command.params:
-        if param.name in names and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE:
-            found.append(param.opts[0])
-    return found
 
 
 def run(ctx: click.Context, text: str, page: dict, *, checkpoint, styles, store, bias, seed, tries, replace_unknown,

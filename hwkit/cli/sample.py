@@ -8,12 +8,13 @@ import click
 
 from hwkit.cli._common import (
     escape,
+    given,
     read_lines,
     read_text,
     stderr_console,
     threads_option,
 )
-from hwkit.cli._page import PAGE_ONLY, given, page_options
+from hwkit.cli._page import PAGE_ONLY, page_options
 
 STOP_WORDS = {
     "rule": "stopped by the attention rule",
