@@ -141,6 +141,8 @@ def test_bad_flags_exit_2(in_tmp):
         (["--resume", "models", "--hidden", "64"], "--hidden: fixed by the checkpoint"),
         (["--resume", "models", "--model", "prediction"], "--model: fixed by the checkpoint"),
         (["--resume", "models", "--name", "other"], "--name: a resumed run stays in its folder"),
+        (["--resume", "models", "--init-from", "models"], "Error: --init-from: a resumed run keeps its weights"),
+        (["--resume", "models", "--extend-alphabet"], "Error: --extend-alphabet: a resumed run keeps its weights"),
         (["--model", "synthesis", "--jump-table"], "--jump-table: places the pen by the stroke context"),
         (["--model", "prediction", "--stroke-context", "--jump-table"], "--jump-table: synthesis only"),
         (["--name", "../elsewhere"], "--name '../elsewhere': a folder name under models/"),

@@ -92,7 +92,9 @@ def train(ctx: click.Context, store: Path | None, kind: str | None, preset: str 
         if explicit("run_name"):
             raise click.UsageError("--name: a resumed run stays in its folder, cannot go with --resume")
         if init_from is not None or extend_alphabet:
-            raise click.UsageError("--init-from, --extend-alphabet: a resumed run keeps its weights")
+            named = ", ".join(flag for flag, on in (("--init-from", init_from is not None),
+                                                    ("--extend-alphabet", extend_alphabet)) if on)  # fmt: skip
+            raise click.UsageError(f"{named}: a resumed run keeps its weights, cannot go with --resume")
         given.update({name: value for name, value in (("kind", kind), ("preset", preset)) if value is not None})
     try:
         with sigterm_requests_stop(), progress_bar("train", total=None, unit="steps") as advance:
