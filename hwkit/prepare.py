@@ -543,9 +543,10 @@ def split_lines(
     of lines (passing over a group that would take them past twice that, or a
     quarter of all lines if more), train keeps the rest and always at least one group. That rule is
     recorded as "writer hash", or "form hash" when no writer is known at all.
-    When that leaves valid empty (one writer: a person's own hand) and there are
-    ``MIN_LINES_TO_SPLIT`` lines or more, lines are dealt out by a hash of their
-    id instead, at least one to valid and one to test ("line hash").
+    When either way leaves valid empty (one writer: a person's own hand, or a
+    demo corpus of one writer) and there are ``MIN_LINES_TO_SPLIT`` lines or
+    more, lines are dealt out by a hash of their id instead, at least one to
+    valid and one to test ("line hash").
     """
     forms = [_form_of(line_id) for line_id in line_ids]
     in_list = {name: task_lists.get(name, set()) for name in TRAIN_LISTS + VALID_LISTS}
@@ -568,7 +569,7 @@ def split_lines(
             "test": "lines in no list",
             "lists_found": sorted(task_lists),
         }
-        return splits, rule
+        return _by_line_if_no_valid(line_ids, splits, rule, params)
 
     groups: dict[str, list[int]] = {}
     for i, (writer, form) in enumerate(zip(writer_ids, forms)):
@@ -595,14 +596,20 @@ def split_lines(
         "test_fraction": params.test_fraction,
         "task_lists_found": sorted(task_lists),
     }
+    return _by_line_if_no_valid(line_ids, splits, rule, params)
+
+
+def _by_line_if_no_valid(line_ids: Sequence[str], splits: dict[str, list[int]], rule: dict,
+                         params: PrepareParams) -> tuple[dict[str, list[int]], dict]:  # fmt: skip
+    """``splits`` sorted, unless they leave valid empty (one person's own hand, or task lists that name
+    one writer) with ``MIN_LINES_TO_SPLIT`` lines or more: then lines are dealt out by a hash of their id,
+    so that training can still stop early on lines it does not learn from."""
     if not splits["valid"] and len(line_ids) >= MIN_LINES_TO_SPLIT:
-        # too few writers or forms of a fitting size (one person's own hand): deal out lines instead,
-        # so that training can still stop early on lines it does not learn from
         by_hash = sorted(range(len(line_ids)), key=lambda i: hashlib.sha256(line_ids[i].encode()).hexdigest())
         for name, fraction in (("valid", params.valid_fraction), ("test", params.test_fraction)):
             take = max(1, math.ceil(fraction * len(line_ids)))
             splits[name], by_hash = by_hash[:take], by_hash[take:]
         splits["train"] = by_hash
-        rule.update(rule="line hash", group="line (too few writers or forms to split by)",
-                    order="sha256 of the line id")  # fmt: skip
+        rule = {**rule, "rule": "line hash", "group": "line (too few writers or forms to split by)",
+                "order": "sha256 of the line id"}  # fmt: skip
     return {name: sorted(idx) for name, idx in splits.items()}, rule

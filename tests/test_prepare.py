@@ -316,6 +316,19 @@ def test_one_writers_lines_are_split_by_line_when_writers_cannot_be():
     assert sorted(splits["train"] + splits["valid"] + splits["test"]) == list(range(40))
     few, rule = split_lines(ids[:4], [3] * 4, {})
     assert rule["rule"] == "writer hash" and few["valid"] == [] and len(few["train"]) == 4  # too few to hold any out
+    # task lists that put the one writer in training (a demo corpus of one writer) hold lines out the same way
+    listed, rule = split_lines(ids, [3] * 40, {"trainset": {"a01-000u"}})
+    assert rule["rule"] == "line hash" and listed == splits
+
+
+def test_a_demo_corpus_of_one_writer_has_valid_and_test_lines(tmp_path, monkeypatch):
+    from hwkit.config import DemoParams
+    from hwkit.prepare import prepare
+
+    monkeypatch.chdir(tmp_path)  # the demo corpus is written under data/demo
+    prepare(None, tmp_path / "me.h5", demo=DemoParams(lines=30, writers=1), jobs=1)
+    store = Store(tmp_path / "me.h5")
+    assert store.split("valid").size and store.split("test").size and store.split("train").size
 
 
 def test_links_and_special_files_are_recorded_never_opened(tmp_path):
