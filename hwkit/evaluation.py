@@ -274,7 +274,7 @@ def draw_grid(path: Path, texts: Sequence[str], offsets: Sequence[np.ndarray], r
     from hwkit.files import atomic_path
 
     order = np.argsort(per_line, kind="stable")
-    worst = list(order[::-1][:GRID_LINES])
+    worst = list(order[::-1][: min(GRID_LINES, (len(order) + 1) // 2)])  # few lines: half worst, half best
     best = [i for i in order[:GRID_LINES] if i not in worst]
     chosen = worst + best
     captions = [f"{'worst' if k < len(worst) else 'best'} (bias {bias:g}), CER {per_line[i]:.0%}\n"

@@ -367,3 +367,18 @@ def test_evaluate_refuses_synthesis_options_for_another_kind_and_an_empty_text_f
     blank.write_text("\n  \n", encoding="utf-8")
     result = run("evaluate", models["synth"], "--text-file", blank)
     assert result.exit_code == 2 and "blank.txt: no text in it to write" in result.stderr, result.output
+
+
+@pytest.mark.parametrize(("lines", "labels"), [(3, ["worst", "worst", "best"]), (12, ["worst"] * 4 + ["best"] * 4)])
+def test_the_grid_labels_the_worse_half_worst_when_lines_are_few(monkeypatch, tmp_path, lines, labels):
+    from hwkit import evaluation, render
+
+    seen = []
+    monkeypatch.setattr(render, "layout", lambda offsets, captions, style: seen.extend(captions) or [])
+    monkeypatch.setattr(render, "layout_png", lambda placed: Image.new("RGB", (4, 4)))
+    per_line = [k / lines for k in range(lines)]
+    ink = [np.zeros((2, 3), np.float32)] * lines
+    evaluation.draw_grid(tmp_path / "g.png", ["t"] * lines, ink, ["t"] * lines, per_line, 1.0)
+    assert [c.split(" ")[0] for c in seen] == labels
+    assert seen[0].startswith(f"worst (bias 1), CER {per_line[-1]:.0%}")
+    assert seen[labels.index("best")].startswith("best (bias 1), CER 0%")

@@ -106,7 +106,7 @@ def house(checkpoint: Path, store: Path | None, count: int, texts: int, reader: 
         if event["event"] == "note":
             err.print(escape(event["text"]))
         elif event["event"] == "hand":
-            err.print(f"hand {event['done']}/{event['total']}: {escape(event['line_id'])}  CER {event['cer']:.1%}")
+            err.print(f"candidate {event['done']}/{event['total']}: {escape(event['line_id'])}  CER {event['cer']:.1%}")
 
     if reader is None:  # the chooser's eyes, not the judge's: hwkit evaluate then grades hands it did not pick
         reader = find_reader(ckpt, MODELS_DIR)
