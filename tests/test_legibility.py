@@ -347,7 +347,7 @@ def test_style_house_gives_a_model_its_hands_from_the_command_line(tiny, tmp_pat
     result = CliRunner().invoke(cli, ["style", "house", str(tiny["synth"]), "--reader", str(tiny["reader"]),
                                       "--hands", "2", "--texts", "3", "-o", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == str(out) and "hand 5/5" in result.stderr and "house hands:" in result.stderr
+    assert result.stdout.strip() == str(out) and "candidate 5/5" in result.stderr and "house hands:" in result.stderr
     housed = Checkpoint.load(out)
     assert len(housed.hands) == 2 and housed.hands[0]["cer"] <= housed.hands[1]["cer"]
     assert housed.hand_thresholds == legibility.hand_thresholds(Store(tiny["store"]))  # from its train lines
