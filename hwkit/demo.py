@@ -81,7 +81,8 @@ def ensure_demo_corpus(
     only when complete, so an interrupted run never leaves a half corpus that looks
     whole. A non-empty ``root`` without ``DEMO.json`` is not ours and is refused.
     ``progress`` gets ``{"event": "lines", "done", "total"}`` as forms are written, by
-    ``jobs`` processes (``write_demo_corpus``).
+    ``jobs`` processes (``write_demo_corpus``), and a ``{"event": "note"}`` when a corpus of other
+    parameters is replaced.
     """
     root = Path(root)
     if lines < 1 or writers < 1:
@@ -90,6 +91,9 @@ def ensure_demo_corpus(
     marker = root / MARKER
     if marker.is_file() and _read_marker(marker) == params:
         return root
+    if marker.is_file():  # stores prepared from the old corpus stay as they are; the folder is a cache
+        progress({"event": "note", "text": f"{root}/ held a demo corpus made with other parameters: it is "
+                                           "replaced (stores prepared from it are kept)"})  # fmt: skip
     if root.exists() and not marker.is_file() and (not root.is_dir() or any(root.iterdir())):
         raise CorpusError(f"{root}: exists and is not a demo corpus (no {MARKER}); move it or pick another folder")
     root.parent.mkdir(parents=True, exist_ok=True)

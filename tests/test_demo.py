@@ -264,6 +264,7 @@ def test_existing_corpus_is_reused_and_other_params_regenerate(corpus, tmp_path)
     ensure_demo_corpus(root, lines=12, writers=2, progress=calls.append)
     assert calls == []
     ensure_demo_corpus(root, lines=14, writers=2, progress=calls.append)
+    assert calls[0]["event"] == "note" and "replaced" in calls[0]["text"]  # said, not done silently
     assert calls[-1] == {"event": "lines", "done": 14, "total": 14}
     assert json.loads((root / MARKER).read_text())["lines"] == 14
     assert len(list((root / "lineStrokes").rglob("*.xml"))) == 14
