@@ -92,7 +92,11 @@ def evaluate_checkpoint(
     model = ckpt.build_model(torch_device)
     report: dict = {"checkpoint": str(path), "kind": ckpt.kind, "store": str(store_path), "loss": {}}
     if ckpt.kind == "synthesis":  # what can be wrong with the writing's inputs fails before the scoring
+        from_split = texts is None
         texts = _texts_to_write(ckpt, opened, texts, max_texts)
+        if from_split and len(texts) < max_texts:
+            progress({"event": "note", "text": f"the test split of {store_path} holds {len(texts)} text(s), fewer "
+                                               f"than the {max_texts} asked for: writing those"})  # fmt: skip
         judge = Reader(Checkpoint.load(ensure_reader(reader, opened, Path(models_dir), progress)), device)
         if grid is not None:
             check_can_write(grid)

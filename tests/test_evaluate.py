@@ -127,9 +127,10 @@ def test_evaluate_synthesis_reports_every_field_and_a_grid(models, tmp_path):
     assert writing["reader_cer_on_real_test_lines"] < 0.5 < writing["reader_cer_against_shuffled_texts"]
     with Image.open(writing["grid"]) as image:
         assert image.format == "PNG" and image.height > 100
-    args = ("evaluate", models["synth"], "--reader", models["reader"], "--texts", "24", "--bias", "1")
+    args = ("evaluate", models["synth"], "--reader", models["reader"], "--texts", "30", "--bias", "1")
     tables = run(*args, "--grid", tmp_path / "grid2.png")
     assert tables.exit_code == 0, tables.output
+    assert "holds 24 text(s), fewer than the 30 asked for" in tables.stderr  # the split is smaller: said, not hidden
     assert "characters misread" in tables.stdout and "judged by" in tables.stdout
     (same,) = json.loads(run(*args, "--grid", tmp_path / "grid3.png", "--json").stdout)["writing"]["runs"]
     worst = most_misread([same["errors"]])  # the same seed writes the same lines: the table names their worst
