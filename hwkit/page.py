@@ -264,10 +264,11 @@ def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_wid
         first = spans[:FIRST_LINES]
         put(first)
         ratio = sum(np.ptp(written[s][:, 0]) for s in first) / sum(_estimated_width(estimate, space, s) for s in first)
-        estimate = {key: width * ratio for key, width in estimate.items()}
-        space *= ratio
-        b, _, j = first[-1]
-        spans = first + _wrap(blocks, estimate, space, setting, start=(b, j))
+        if ratio > 0:  # lines that came out with no ink measure nothing
+            estimate = {key: width * ratio for key, width in estimate.items()}
+            space *= ratio
+            b, _, j = first[-1]
+            spans = first + _wrap(blocks, estimate, space, setting, start=(b, j))
     for attempt in range(MAX_ROUNDS):
         new = [s for s in spans if s not in written]
         if new:

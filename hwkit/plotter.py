@@ -163,9 +163,9 @@ def write_gcode(page: Page, path: str | Path, *, profile: str = "hwkit-z", setti
 
 def hpgl_paper(device: str, width: float, height: float, paper: str | None = None) -> str:
     """The paper format of plotter ``device`` that a ``width`` x ``height`` mm page is plotted on:
-    ``paper`` if given and the device takes it, else the device's format of the page's size, else its
-    first format if that holds the page, else the smallest that does (either way round). A page larger than every format the device takes is
-    refused: vpype would leave out whatever falls off the paper."""
+    ``paper`` if given (the device must take it, and it must hold the page), else the device's format of
+    the page's size, else its first format if that holds the page, else the smallest that does (either
+    way round). A page no format holds is refused: vpype would leave out whatever falls off the paper."""
     vp, _ = _vpype()
     try:
         plotter = vp.config_manager.get_plotter_config(device)
@@ -175,25 +175,22 @@ def hpgl_paper(device: str, width: float, height: float, paper: str | None = Non
         known = ", ".join(vp.config_manager.config.get("device", {}))
         raise OptionError("hpgl_device", f"{device!r}: unknown plotter (known: {known})")
     sizes = {p.name: sorted(round(v * 25.4 / 96, 1) for v in p.paper_size) for p in plotter.paper_configs if p.paper_size}
+    page = sorted((width, height))
+    holds = sorted((size[0] * size[1], name) for name, size in sizes.items()
+                   if all(a + 0.5 >= b for a, b in zip(size, page)))  # fmt: skip
     if paper is not None:
         if paper not in sizes:
             raise OptionError("hpgl_paper", f"{paper!r}: {device} takes {', '.join(sizes)}")
-        chosen = paper
-    else:
-        page = sorted((width, height))
-        exact = [name for name, size in sizes.items() if all(abs(a - b) < 1.5 for a, b in zip(size, page))]
-        holds = sorted((size[0] * size[1], name) for name, size in sizes.items()
-                       if all(a + 0.5 >= b for a, b in zip(size, page)))  # fmt: skip
-        if not exact and not holds:
-            raise OptionError("hpgl_device", f"a {width:g} x {height:g} mm page is larger than any paper {device} takes "
-                              f"({', '.join(f'{n} {s[1]:g} x {s[0]:g} mm' for n, s in sizes.items())})")  # fmt: skip
-        first = next(iter(sizes))  # the device's first format, what it plotted on before the page had a say
-        chosen = exact[0] if exact else first if any(name == first for _, name in holds) else holds[0][1]
-    size = sizes[chosen]
-    if size[0] + 0.5 < min(width, height) or size[1] + 0.5 < max(width, height):
-        raise OptionError("hpgl_paper", f"a {width:g} x {height:g} mm page does not fit {device}'s {chosen} paper "
-                          f"({size[1]:g} x {size[0]:g} mm)")  # fmt: skip
-    return chosen
+        if paper not in (name for _, name in holds):
+            raise OptionError("hpgl_paper", f"a {width:g} x {height:g} mm page does not fit {device}'s {paper} paper "
+                              f"({sizes[paper][1]:g} x {sizes[paper][0]:g} mm)")  # fmt: skip
+        return paper
+    exact = [name for name, size in sizes.items() if all(abs(a - b) < 1.5 for a, b in zip(size, page))]
+    if not exact and not holds:
+        raise OptionError("hpgl_device", f"a {width:g} x {height:g} mm page is larger than any paper {device} takes "
+                          f"({', '.join(f'{n} {s[1]:g} x {s[0]:g} mm' for n, s in sizes.items())})")  # fmt: skip
+    first = next(iter(sizes))  # the device's first format, what it plotted on before the page had a say
+    return exact[0] if exact else first if any(name == first for _, name in holds) else holds[0][1]
 
 
 def write_hpgl(page: Page, path: str | Path, *, device: str = "hp7475a", paper: str | None = None,
