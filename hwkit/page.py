@@ -8,7 +8,8 @@ Wrapping is by the width of the words as written, not a character count:
 each word starts with an estimate (characters x the hand's width per
 character). Networks write narrower than the line that primes them, so the
 first ``FIRST_LINES`` lines are written alone, and every estimate is scaled by
-how wide the pen really took them before the rest is wrapped. Each line is
+how wide the pen really took them before the whole text is wrapped again (a
+first line that now takes more words is written again with them). Each line is
 asked to keep within its room (``write``'s ``rooms``: among draws read alike
 the chooser keeps one that fits), each written line is measured and its words'
 estimates scaled to what the pen took, and a line still too wide gives its
@@ -260,15 +261,13 @@ def lay_out(text: str, write: Write, setting: Setting, *, scale: float, char_wid
         count, rounds = count + len(new), rounds + 1
 
     spans = _wrap(blocks, estimate, space, setting)
-    if len(spans) > FIRST_LINES:  # the pen's width in this hand, from a few lines, before the rest is wrapped
-        first = spans[:FIRST_LINES]
-        put(first)
-        ratio = sum(np.ptp(written[s][:, 0]) for s in first) / sum(_estimated_width(estimate, space, s) for s in first)
-        if ratio > 0:  # lines that came out with no ink measure nothing
-            estimate = {key: width * ratio for key, width in estimate.items()}
-            space *= ratio
-            b, _, j = first[-1]
-            spans = first + _wrap(blocks, estimate, space, setting, start=(b, j))
+    first = spans[:FIRST_LINES]  # the pen's width in this hand, from a few lines, before all is wrapped again
+    put(first)
+    ratio = sum(np.ptp(written[s][:, 0]) for s in first) / sum(_estimated_width(estimate, space, s) for s in first)
+    if ratio > 0:  # lines that came out with no ink measure nothing
+        estimate = {key: width * ratio for key, width in estimate.items()}
+        space *= ratio
+        spans = _wrap(blocks, estimate, space, setting)  # first lines whose words did not move are kept
     for attempt in range(MAX_ROUNDS):
         new = [s for s in spans if s not in written]
         if new:
