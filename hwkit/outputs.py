@@ -31,6 +31,7 @@ half a picture).
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,7 +55,10 @@ def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequen
 
     No ``output``: ``samples/<date>-<time>`` + each suffix (numbered when taken);
     an ``output`` that is a folder, or ends in a slash, puts the same names in it.
-    ``output`` without a known suffix: it is the stem. With a format's suffix (any
+    ``output`` without a format's suffix is the stem, dots and all (``my.letter``,
+    ``run.v2``), unless its suffix names another file type (``.jpg``, ``.txt``: by
+    Python's built-in MIME table, the same on every machine), which is refused as a
+    format hwkit does not write. With a format's suffix (any
     case): with no ``formats`` that suffix picks the format and ``output`` is its
     file; with ``formats`` the suffix must be one of theirs (an animation or a
     plotter SVG may also be ``.svg``) and the other formats share its stem.
@@ -80,7 +84,7 @@ def plan(formats: Sequence[str], output: str | os.PathLike | None, plots: Sequen
         by_length = sorted(table, key=lambda f: len(table[f]), reverse=True)
         matched = next((f for f in by_length if name.lower().endswith(table[f]) and len(name) > len(table[f])), None)
         if matched is None:
-            if Path(name).suffix:
+            if mimetypes.MimeTypes(filenames=()).guess_type(name)[0] is not None:  # not /etc/mime.types
                 raise OptionError("output", f"{output}: unknown suffix {Path(name).suffix!r} (known: "
                                   f"{', '.join(table.values())}; or none, to add each format's own)")  # fmt: skip
             stem, chosen = output, chosen or ["svg"]

@@ -243,6 +243,8 @@ def test_flags_the_checkpoint_or_other_flags_make_meaningless_are_refused(workdi
         (["--text", "ok", "--animate", "-o", "out/a.svg"], ["out/a.svg"]),
         (["--text", "ok", "--svg", "--json", "-o", "out/b.json"], ["out/b.svg", "out/b.json"]),
         (["--text", "ok", "--animate", "-o", "out/f"], ["out/f.animated.svg"]),
+        (["--text", "ok", "--png", "-o", "out/run.v2"], ["out/run.v2.png"]),  # a dot in the name, not a file type
+        (["--text", "ok", "-o", "out/my.letter"], ["out/my.letter.svg"]),
     ],
 )
 def test_output_paths_printed_are_exactly_the_files_written(workdir, args, written):
@@ -267,7 +269,7 @@ def test_output_paths_printed_are_exactly_the_files_written(workdir, args, writt
         (["--png", "-o", "out/b.svg"], "does not fit --png"),
         (["--svg", "--npz", "-o", "out/b.png"], "does not fit --svg --npz"),
         (["-o", "out/b.txt"], "unknown suffix '.txt'"),
-        (["--png", "-o", "out/run.v2"], "unknown suffix '.v2'"),
+        (["--png", "-o", "out/b.jpg"], "unknown suffix '.jpg'"),  # another file type, not part of the name
     ],
 )
 def test_a_suffix_that_contradicts_the_format_is_refused_before_any_work(tmp_path, monkeypatch, args, fragment):

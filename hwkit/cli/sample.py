@@ -65,7 +65,8 @@ STOP_WORDS = {
 @click.option("--plot-density", is_flag=True, help="Also draw the predicted density along each line.")
 @click.option("-o", "--output", type=click.Path(),
               help="Output file: its suffix (.svg, .png, .animated.svg, .npz, .json, .inkml) picks the format and must "
-                   "match the format flags; without a suffix, each format's suffix is added; a folder (or a name "
+                   "match the format flags; without one (a dot in the name is kept: my.letter), each format's suffix is "
+                   "added; a folder (or a name "
                    "ending in /) gets <date>-<time> files [default: samples/<date>-<time>].")
 @click.option("--colour", default="black", show_default=True,
               help="Ink colour (a colour name or #rrggbb), 'stroke' (one per stroke) or 'eos' "
