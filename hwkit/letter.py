@@ -16,6 +16,10 @@ Lines are written in batches of ``batch`` (one network batch each), with a
 ``{"event": "lines", "done", "total", "round"}`` progress event after each
 batch; the counts are cumulative over the rounds of re-flowing, and ``total``
 grows when a round finds lines to write again.
+
+``write_document`` loads the model and finds the hand (``hwkit sample
+--page``); ``write_in_hand`` does the writing with a model already loaded and a
+hand already made (the studio, which keeps its models loaded).
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ def write_document(
     import secrets
 
     from hwkit.distributed import pick_device
-    from hwkit.legibility import best_of, chooser
+    from hwkit.legibility import chooser
 
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
@@ -78,16 +82,9 @@ def write_document(
     if ckpt.kind != "synthesis":
         raise CheckpointError(f"{path}: pages need a synthesis model, not a {ckpt.kind}")
     notes: list[str] = []
-    words = " ".join(w for b in parse_text(text) for w in b.words)
-    if not words:
-        raise TextError("the text to write is empty")
-    made = encodable(ckpt.alphabet, words, replace_unknown, notes)  # stand-ins are one character each
-    text = text.translate(str.maketrans({a: b for a, b in zip(words, made) if a != b}))
-    words = " ".join(w for b in parse_text(text) for w in b.words)
+    text = encoded_text(ckpt, text, replace_unknown, notes)
     seed = secrets.randbits(32) if seed is None else seed
-    torch_device = pick_device(device, None)
-    model = ckpt.build_model(torch_device)
-    common = {"stats": ckpt.stats, "bias": bias}
+    model = ckpt.build_model(pick_device(device, None))
     tries, reader = chooser(ckpt, tries, models_dir, device)
     hand = None
     if style is not None or auto_hand:
@@ -98,9 +95,48 @@ def write_document(
                 raise
             notes.append("no store of the model found to take a hand from: the first words, written once "
                          "unprimed, set the hand")  # fmt: skip
+    letter = write_in_hand(model, ckpt, text, setting, hand=hand, seed=seed, bias=bias, tries=tries, reader=reader,
+                           batch=batch, progress=progress)  # fmt: skip
+    letter.notes[:0] = notes
+    letter.checkpoint = path
+    return letter
+
+
+def encoded_text(ckpt: Checkpoint, text: str, replace_unknown: bool, notes: list[str]) -> str:
+    """``text`` with stand-ins for the characters ``ckpt`` cannot write (noted), or a ``TextError``: checked
+    before any writing, so that a wrong character costs nothing."""
+    words = " ".join(w for b in parse_text(text) for w in b.words)
+    if not words:
+        raise TextError("the text to write is empty")
+    made = encodable(ckpt.alphabet, words, replace_unknown, notes)  # stand-ins are one character each
+    return text.translate(str.maketrans({a: b for a, b in zip(words, made) if a != b}))
+
+
+def write_in_hand(
+    model,
+    ckpt: Checkpoint,
+    text: str,
+    setting: Setting,
+    *,
+    hand: Prime | None,
+    seed: int,
+    bias: float = 1.0,
+    tries: int = 1,
+    reader=None,
+    batch: int = 32,
+    progress: Progress = ignore,
+) -> Letter:
+    """``text`` (checked by ``encoded_text``) on pages, every line primed with ``hand`` (None: the first
+    words, written once unprimed); a loaded ``model`` of ``ckpt``, ``tries`` and ``reader`` from
+    ``legibility.chooser``. The studio calls this with the model it keeps loaded."""
+    from hwkit.legibility import best_of
+
+    notes: list[str] = []
+    common = {"stats": ckpt.stats, "bias": bias}
     if hand is not None:
-        hand = Prime(hand.offsets, encodable(ckpt.alphabet, hand.text, replace_unknown, notes, "style text"))
+        hand = Prime(hand.offsets, encodable(ckpt.alphabet, hand.text, True, notes, "style text"))
     else:
+        words = " ".join(w for b in parse_text(text) for w in b.words)
         first = words[:HAND_CHARS].rsplit(" ", 1)[0] if len(words) > HAND_CHARS else words
         line = sample_text(model, ckpt.alphabet, [first], seed=seed, **common).lines[0]
         hand = Prime(line.offsets, first)
@@ -128,5 +164,5 @@ def write_document(
     narrowed = sum(line.narrowed for line in document.lines)
     if narrowed:
         notes.append(f"{narrowed} line(s) came out wider than the page even after re-flowing and were narrowed to fit")
-    return Letter(document, path, seed, hand, scale, notes)
+    return Letter(document, ckpt.path, seed, hand, scale, notes)
 
