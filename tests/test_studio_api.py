@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -238,7 +239,63 @@ def test_a_cancelled_job_stops_and_frees_its_slot(studio):
 
 
 def test_limits_are_those_documented():
-    assert service.MAX_TEXT == 600 and service.MAX_LINES == 8
+    assert service.MAX_TEXT == 600 and service.MAX_LINES == 8 and service.MAX_PAGE_TEXT == 4000
+
+
+def test_a_page_streams_progress_and_each_page_downloads_in_every_format(client):
+    text = "one two three four five six seven eight nine ten"
+    got = events(client.post("/api/page", json={"text": text, "paper": "a6", "margin": 25, "size": 8, "seed": 2,
+                                                "tries": 1}))  # fmt: skip
+    kinds = [e["event"] for e in got]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds, kinds
+    assert got[0]["paper"] == [105.0, 148.0]
+    progress = [e for e in got if e["event"] == "progress"]
+    assert all(e["done"] <= e["total"] for e in progress) and progress[-1]["done"] == got[-1]["written"]
+    done = got[-1]
+    assert done["pages"] >= 2 and done["lines"] >= 4  # 8 mm writing on 55 mm lines: a few words a line
+    result = done["result"]
+    for k in range(2):
+        for fmt, start in (("svg", b"<svg"), ("png", b"\x89PNG"), ("plotter", b"<svg"), ("gcode", b"G21"),
+                           ("hpgl", b"IN;")):  # fmt: skip
+            response = client.get(f"/api/result/{result}/{fmt}?page={k}&colour=%23336699")
+            assert response.status_code == 200 and response.content.startswith(start), (fmt, k)
+            assert f"page-{k + 1}." in response.headers["content-disposition"]
+    assert client.get(f"/api/result/{result}/svg?page=0").content != client.get(f"/api/result/{result}/svg?page=1").content
+    pdf = client.get(f"/api/result/{result}/pdf")
+    assert pdf.content.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf.content)) == done["pages"]
+    assert "#336699" in client.get(f"/api/result/{result}/svg?colour=%23336699").text
+    assert client.get(f"/api/result/{result}/svg?page={done['pages']}").status_code == 404
+    assert client.get(f"/api/result/{result}/npz").status_code == 404  # a line format
+    lines = events(client.post("/api/write", json={"text": "abc", "seed": 1, "tries": 1}))[-1]["result"]
+    assert client.get(f"/api/result/{lines}/svg?page=0").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("request_body", "fragment"),
+    [
+        ({"text": "hi"}, "paper is one of a6, a5, a4, letter"),
+        ({"text": "hi", "paper": "a7"}, "paper is one of"),
+        ({"text": "hi", "paper": "a6", "margin": -1}, "margin"),
+        ({"text": "hi", "paper": "a6", "margin": "10mm"}, "margin"),
+        ({"text": "hi", "paper": "a6", "size": True}, "size"),
+        ({"text": "hi", "paper": "a6", "size": 0.5}, "size is an x-height from 1.5 to 10 mm"),
+        ({"text": "hi", "paper": "a6", "size": 9, "margin": 40}, "make the size at most 8.3 mm or smaller margins"),
+        ({"text": "x" * 4001, "paper": "a4"}, "at most 4,000"),
+        ({"text": "hi €", "paper": "a4"}, "'€'"),
+    ],
+)
+def test_bad_page_requests_are_refused_with_a_reason(client, request_body, fragment):
+    response = client.post("/api/page", json=request_body)
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["error"]
+
+
+def test_a_page_takes_more_text_than_lines_do(studio):
+    text = "\n".join(f"line {k} of a letter" for k in range(20))
+    job = studio.make_job({"text": text, "paper": "a5", "margin": 15, "size": 3.5}, pages=True)
+    assert job.texts == [text] and job.setting.paper == (148.0, 210.0) and job.setting.margins == (15.0,) * 4
+    with pytest.raises(service.RequestError, match="at most 8"):
+        studio.make_job({"text": text})
 
 
 @pytest.mark.parametrize(

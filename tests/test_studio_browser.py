@@ -106,6 +106,35 @@ def test_unwritable_characters_are_reported_in_the_page(server, page):
     assert "'€'" in page.inner_text("#status") and "replace unknown" in page.inner_text("#status")
 
 
+def test_a_page_is_laid_out_on_paper_with_its_downloads(server, page, tmp_path):
+    url, _ = server
+    page.goto(url + "/")
+    page.wait_for_function("document.querySelector('#hand').options.length > 0")
+    assert page.locator("#margin").is_hidden()  # page settings show only for a page
+    page.select_option("#layout", "a6")
+    assert page.locator("#margin").is_visible() and page.get_attribute("#text", "maxlength") == "4000"
+    assert page.locator("#width").is_hidden() and page.locator("#show-attention").is_hidden()  # lines only
+    page.fill("#margin", "10")
+    page.fill("#size", "3")
+    page.select_option("#tries", "1")
+    log = write_and_wait(page, "Dear Jo,\n\nthe weather has been kind all week.\n\nLove, Sam")
+    kinds = [e["event"] for e in log]
+    assert kinds[-1] == "done" and "progress" in kinds, log[-3:]
+    sheets = page.locator("#output img.sheet")
+    assert sheets.count() == 1
+    page.wait_for_function("[...document.querySelectorAll('img.sheet')].every(i => i.complete && i.naturalWidth > 0)")
+    ratio = page.evaluate("document.querySelector('img.sheet').naturalHeight / document.querySelector('img.sheet').naturalWidth")
+    assert abs(ratio - 148 / 105) < 0.01  # an A6 sheet, not a strip of lines
+    assert "1 page(s)" in page.inner_text("#status")
+    links = page.locator("#downloads a")
+    assert links.count() == 1 + 5  # the PDF, and each page's SVG, PNG, plotter SVG, G-code and HPGL
+    pdf = page.request.get(url + links.first.get_attribute("href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    gcode = page.request.get(url + page.locator("#downloads a", has_text="G-code").get_attribute("href"))
+    assert gcode.ok and gcode.body().startswith(b"G21")
+    shot(page, "page", tmp_path)
+
+
 def draw(page, strokes):
     box = page.locator("#pad").bounding_box()
     for stroke in strokes:

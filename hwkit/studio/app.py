@@ -3,7 +3,9 @@
     GET  /                      the Write page          GET /record         the Record page
     GET  /api/models            models by id            GET /api/hands?model=ID   hands by id
     POST /api/write             JSON request -> text/event-stream: start, points..., line..., done | error
-    GET  /api/result/ID/FORMAT  a finished writing as svg, png, animate, npz, json or attention (?line=K: one line)
+    POST /api/page              JSON request (+ paper, margin, size) -> event-stream: start, progress..., done | error
+    GET  /api/result/ID/FORMAT  a finished writing as svg, png, animate, npz, json or attention (?line=K: one line);
+                                pages as svg, png, pdf, plotter, gcode or hpgl (?page=K, from 0; the PDF has all)
     GET  /api/prompt            a line to copy on the Record page
     POST /api/record            a recorded line -> data/<corpus>/ (IAM-OnDB layout)
     GET  /api/recordings?corpus=NAME        the lines recorded so far
@@ -110,8 +112,14 @@ def create_app(studio: Studio, allowed_hosts: Sequence[str] | None = LOCAL_HOSTS
         model = request.query_params.get("model") or await run_blocking(studio.default_model_id)
         return JSONResponse(await run_blocking(studio.hands, model))
 
-    async def write(request: Request) -> Response:
-        job = await run_blocking(studio.make_job, await _json(request))
+    def writer(pages: bool):
+        async def write(request: Request) -> Response:
+            return stream(await run_blocking(studio.make_job, await _json(request), pages))
+
+        return write
+
+    def stream(job) -> Response:
+        """Run ``job`` on the studio's worker and send its events as they come (server-sent events)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -140,14 +148,15 @@ def create_app(studio: Studio, allowed_hosts: Sequence[str] | None = LOCAL_HOSTS
             raise RequestError("width is a number") from None
         if not 0 < width <= 20:
             raise RequestError("width is from 0 to 20")
-        line = q.get("line")
-        if line is not None:
-            if not (line.isascii() and line.isdigit() and len(line) <= 6):
-                raise RequestError("line is a line number")
-            line = int(line)
+        numbers = {}
+        for key in ("line", "page"):
+            value = q.get(key)
+            if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 6):
+                raise RequestError(f"{key} is a {key} number")
+            numbers[key] = None if value is None else int(value)
         data, media, name = await run_blocking(studio.download, request.path_params["result_id"],
                                                request.path_params["fmt"], colour=q.get("colour", "black"),
-                                               width=width, line=line)  # fmt: skip
+                                               width=width, **numbers)  # fmt: skip
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def prompt(request: Request) -> Response:
@@ -167,7 +176,8 @@ def create_app(studio: Studio, allowed_hosts: Sequence[str] | None = LOCAL_HOSTS
         Route("/record", page),
         Route("/api/models", guarded(models)),
         Route("/api/hands", guarded(hands)),
-        Route("/api/write", guarded(write), methods=["POST"]),
+        Route("/api/write", guarded(writer(pages=False)), methods=["POST"]),
+        Route("/api/page", guarded(writer(pages=True)), methods=["POST"]),
         Route("/api/result/{result_id:str}/{fmt:str}", guarded(result)),
         Route("/api/prompt", guarded(prompt)),
         Route("/api/record", guarded(record), methods=["POST"]),

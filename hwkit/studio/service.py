@@ -7,6 +7,11 @@ is ``bundled`` or the name of a run folder under ``models/``; a hand is
 ``data/<corpus>/``). No path from a request is ever opened as given, so
 nothing outside those folders can be read or written.
 
+A writing is lines (each wrapped to ``WIDTH`` characters, the points streamed
+as the network draws them) or pages (``letter.write_in_hand``: the text laid
+out on paper in one hand, with progress by lines written, and downloads of
+each page as ``hwkit sample --page`` writes them, plotter files included).
+
 Writing is CPU/GPU work: jobs run on one worker thread (models are loaded
 once and shared), at most ``max_jobs`` at a time counting the running one; a
 request past that gets ``Busy`` at once instead of waiting behind the others.
@@ -37,10 +42,16 @@ MAX_LINES = 8  # written lines per request (one batch)
 MAX_TRIES = 8  # draws per line, the best kept (beyond 4 the bundled model gained nothing measured)
 WIDTH = 50  # characters per written line
 MAX_RESULTS = 32  # finished writings kept for download
+MAX_PAGE_TEXT = 4000  # characters per page request: about two A5 pages of 3.5 mm writing
+PAGE_SIZES = ("a6", "a5", "a4", "letter")  # the papers the Write page offers (hwkit sample --page has more)
+MAX_MARGIN = 50.0  # mm
+SIZES = (1.5, 10.0)  # x-height, mm
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _STYLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DOWNLOADS = {"svg": "image/svg+xml", "png": "image/png", "animate": "image/svg+xml",
              "npz": "application/octet-stream", "json": "application/json", "attention": "image/png"}  # fmt: skip
+PAGE_DOWNLOADS = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf",
+                  "plotter": "image/svg+xml", "gcode": "text/plain", "hpgl": "application/vnd.hp-hpgl"}  # fmt: skip
 
 
 class RequestError(HwkitError):
@@ -68,6 +79,7 @@ class Job:
     seed: int
     tries: int = 1
     reader: object = None  # hwkit.reading.Reader choosing among tries; None for one
+    setting: object = None  # a page job's page.Setting (``texts`` is then the whole text); None: lines
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -239,8 +251,9 @@ class Studio:
 
     # -- writing ----------------------------------------------------------------------
 
-    def make_job(self, request: dict) -> Job:
-        """Check a write request (text, model, hand, bias, seed, tries, replace_unknown) and take a slot.
+    def make_job(self, request: dict, pages: bool = False) -> Job:
+        """Check a write request (text, model, hand, bias, seed, tries, replace_unknown; for ``pages`` also
+        paper, margin and size, in mm) and take a slot.
 
         ``tries`` (empty: the model's default, as ``hwkit sample``) draws each line
         that many times and keeps the draw the model's recognizer reads best.
@@ -248,6 +261,7 @@ class Studio:
         from hwkit.errors import OptionError
         from hwkit.generate import encodable
         from hwkit.legibility import chooser
+        from hwkit.letter import encoded_text
         from hwkit.sample import wrap
 
         if not isinstance(request, dict):
@@ -255,11 +269,13 @@ class Studio:
         text = request.get("text")
         if not isinstance(text, str) or not text.strip():
             raise RequestError("write some text first")
-        if len(text) > MAX_TEXT:
-            raise RequestError(f"the text is {len(text):,} characters; write at most {MAX_TEXT} at a time")
-        lines = [line for para in text.splitlines() if para.strip() for line in wrap(para, WIDTH)]
+        limit = MAX_PAGE_TEXT if pages else MAX_TEXT
+        if len(text) > limit:
+            raise RequestError(f"the text is {len(text):,} characters; write at most {limit:,} at a time")
+        setting = _setting(request) if pages else None
+        lines = [text] if pages else [line for para in text.splitlines() if para.strip() for line in wrap(para, WIDTH)]
         if len(lines) > MAX_LINES:
-            raise RequestError(f"that is {len(lines)} lines; write at most {MAX_LINES} at a time")
+            raise RequestError(f"that is {len(lines)} lines; write at most {MAX_LINES} at a time (or a page)")
         bias, seed = request.get("bias", 1.0), request.get("seed")
         if not isinstance(bias, (int, float)) or not 0 <= bias <= 10:
             raise RequestError("bias is a number from 0 to 10")
@@ -275,9 +291,12 @@ class Studio:
         model_id = str(request.get("model") or self.default_model_id())
         loaded = self.load(model_id)
         notes: list[str] = []
+        replace = bool(request.get("replace_unknown"))
         try:
-            lines = [encodable(loaded.checkpoint.alphabet, t, bool(request.get("replace_unknown")), notes)
-                     for t in lines]  # fmt: skip
+            if pages:
+                lines = [encoded_text(loaded.checkpoint, text, replace, notes)]
+            else:
+                lines = [encodable(loaded.checkpoint.alphabet, t, replace, notes) for t in lines]
         except HwkitError as exc:
             raise RequestError(str(exc).replace("use --replace-unknown", "tick 'replace unknown'")) from None
         prime = self.prime(model_id, request.get("hand") or "", seed)
@@ -289,7 +308,7 @@ class Studio:
             if self._jobs >= self.max_jobs:
                 raise Busy(f"busy: {self._jobs} writings are running or waiting; try again in a moment")
             self._jobs += 1
-        return Job(model_id, lines, prime, float(bias), seed, tries, reader)
+        return Job(model_id, lines, prime, float(bias), seed, tries, reader, setting)
 
     def run(self, job: Job, emit) -> None:
         """Write a job's lines (on the worker thread), reporting as ``emit(event_dict)``; frees its slot.
@@ -309,6 +328,9 @@ class Studio:
             prime = job.prime
             if prime is not None:
                 prime = Prime(prime.offsets, encodable(ckpt.alphabet, prime.text, True, []))
+            if job.setting is not None:
+                self._run_pages(job, emit, loaded, prime)
+                return
             emit({"event": "start", "lines": job.texts, "seed": job.seed, "tries": job.tries})
 
             def on_rows(chunks: list) -> None:
@@ -334,6 +356,25 @@ class Studio:
             with self._lock:
                 self._jobs -= 1
 
+    def _run_pages(self, job: Job, emit, loaded: _Loaded, prime) -> None:
+        """A page job: progress by lines written (a round writes many lines at once, so there are no
+        points to stream), then the pages, kept for download."""
+        from hwkit.letter import write_in_hand
+
+        paper = job.setting.paper
+        emit({"event": "start", "pages": True, "seed": job.seed, "tries": job.tries, "paper": list(paper)})
+
+        def progress(event: dict) -> None:
+            if job.cancel.is_set() or self.closing.is_set():
+                raise Cancelled()
+            emit({"event": "progress", "done": event["done"], "total": event["total"], "round": event["round"]})
+
+        letter = write_in_hand(loaded.model, loaded.checkpoint, job.texts[0], job.setting, hand=prime, seed=job.seed,
+                               bias=job.bias, tries=job.tries, reader=job.reader, progress=progress)  # fmt: skip
+        doc = letter.document
+        emit({"event": "done", "result": self._keep(letter), "pages": len(doc.pages), "lines": len(doc.lines),
+              "rounds": doc.rounds, "written": doc.written, "notes": letter.notes})  # fmt: skip
+
     def _keep(self, result) -> str:
         result_id = secrets.token_hex(8)
         with self._lock:
@@ -343,16 +384,23 @@ class Studio:
         return result_id
 
     def download(self, result_id: str, fmt: str, *, colour: str = "black", width: float = 1.6,
-                 line: int | None = None) -> tuple[bytes, str, str]:  # fmt: skip
+                 line: int | None = None, page: int | None = None) -> tuple[bytes, str, str]:  # fmt: skip
         """A finished writing as a file: ``(bytes, media type, file name)``, made by ``hwkit.outputs``;
-        ``line`` picks one line of it (the page shows each line's attention under that line)."""
+        ``line`` picks one line of it (the page shows each line's attention under that line). Of pages:
+        ``page`` (default the first) in any ``PAGE_DOWNLOADS`` format but the PDF, which holds them all;
+        pages are drawn with ``hwkit sample --page``'s 0.4 mm pen, not ``width``."""
         from hwkit import outputs
+        from hwkit.letter import Letter
         from hwkit.sample import SampleResult
 
         with self._lock:
             result = self._results.get(result_id)
         if result is None:
             raise RequestError("that writing is no longer kept; write it again", 404)
+        if isinstance(result, Letter):
+            return self._page_file(result, fmt, colour, page)
+        if page is not None:
+            raise RequestError("that writing is lines, not pages")
         if line is not None:
             if not 0 <= line < len(result.lines):
                 raise RequestError(f"that writing has no line {line}", 404)
@@ -365,6 +413,21 @@ class Studio:
                                    ["attention"] if fmt == "attention" else [])  # fmt: skip
             path = outputs.write(result, {fmt: targets[fmt]}, colour=colour, stroke_width=width)[0]
             return path.read_bytes(), DOWNLOADS[fmt], path.name
+
+    def _page_file(self, letter, fmt: str, colour: str, page: int | None) -> tuple[bytes, str, str]:
+        from hwkit import outputs
+
+        pages = letter.document.pages
+        if fmt not in PAGE_DOWNLOADS:
+            raise RequestError(f"no download format {fmt!r} for pages", 404)
+        if page is not None and not 0 <= page < len(pages):
+            raise RequestError(f"that writing has no page {page + 1}", 404)
+        chosen = pages if fmt == "pdf" else [pages[page or 0]]
+        name = "letter" if fmt == "pdf" else f"page-{(page or 0) + 1}"
+        with tempfile.TemporaryDirectory() as tmp:
+            targets = outputs.plan([fmt], Path(tmp) / name, table=outputs.PAGE_FORMATS)
+            path = outputs.write_pages(chosen, targets, colour=colour)[0]
+            return path.read_bytes(), PAGE_DOWNLOADS[fmt], path.name
 
     # -- recording --------------------------------------------------------------------
 
@@ -414,6 +477,24 @@ class Studio:
         """Stop: running jobs end at their next report, waiting ones never start."""
         self.closing.set()
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _setting(request: dict):
+    """The ``page.Setting`` of a page request: ``paper`` (one of ``PAGE_SIZES``), ``margin`` and ``size`` (mm)."""
+    from hwkit.page import PAPER_SIZES, Setting
+
+    paper, margin, size = request.get("paper"), request.get("margin", 15), request.get("size", 3.5)
+    if paper not in PAGE_SIZES:
+        raise RequestError(f"paper is one of {', '.join(PAGE_SIZES)}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= MAX_MARGIN:
+        raise RequestError(f"the margin is a number of mm from 0 to {MAX_MARGIN:g}")
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or not SIZES[0] <= size <= SIZES[1]:
+        raise RequestError(f"the size is an x-height from {SIZES[0]:g} to {SIZES[1]:g} mm")
+    try:
+        return Setting(paper=PAPER_SIZES[paper], margins=(float(margin),) * 4, size=float(size))
+    except HwkitError as exc:  # said for the command line: the page names its fields
+        why = getattr(exc, "why", str(exc))
+        raise RequestError(why.replace("give a --size under", "make the size at most").replace("--", "")) from None
 
 
 def _rounded(offsets: np.ndarray) -> list:

@@ -91,6 +91,8 @@ async function loadHands(model, wanted) {
   if (wanted && hands.some((h) => h.id === wanted)) select.value = wanted;
 }
 
+const MAX_TEXT = { lines: 600, page: 4000 }; // as the server's limits (hwkit/studio/service.py)
+
 async function writePage() {
   const params = new URLSearchParams(location.search);
   const models = await getJSON("/api/models");
@@ -98,7 +100,44 @@ async function writePage() {
   await loadHands($("model").value, params.get("hand"));
   $("model").addEventListener("change", () => loadHands($("model").value));
   $("bias").addEventListener("input", () => { $("bias-value").textContent = Number($("bias").value).toFixed(1); });
+  $("layout").addEventListener("change", () => {
+    const page = $("layout").value !== "";
+    for (const el of document.querySelectorAll(".page-only")) el.hidden = !page;
+    for (const el of document.querySelectorAll(".lines-only")) el.hidden = page; // pages use a 0.4 mm pen
+    $("text").maxLength = page ? MAX_TEXT.page : MAX_TEXT.lines;
+  });
   $("form").addEventListener("submit", (event) => { event.preventDefault(); write(); });
+}
+
+async function streamEvents(url, request, onEvent) {
+  // POST the request and hand each server-sent event to onEvent as it arrives; an "error" event throws.
+  const started = performance.now();
+  const response = await fetch(url, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(request),
+  });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.error || `HTTP ${response.status}`);
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const data = block.split("\n").find((l) => l.startsWith("data: "));
+      if (!data) continue;
+      const event = JSON.parse(data.slice(6));
+      window.studioLog.push({ event: event.event, line: event.line, t: performance.now() - started });
+      if (event.event === "error") throw new Error(event.message);
+      onEvent(event, (performance.now() - started) / 1000);
+    }
+  }
 }
 
 async function write() {
@@ -108,54 +147,15 @@ async function write() {
     seed: $("seed").value === "" ? null : Number($("seed").value), replace_unknown: $("replace").checked,
     tries: $("tries").value === "" ? null : Number($("tries").value),
   };
+  const paper = $("layout").value;
+  if (paper) Object.assign(request, { paper, margin: Number($("margin").value), size: Number($("size").value) });
   $("write").disabled = true;
   $("output").replaceChildren(); $("downloads").replaceChildren();
   window.studioLog = [];
-  const started = performance.now();
   setStatus("writing...");
-  let views = [], tries = 1;
   try {
-    const response = await fetch("/api/write", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(request),
-    });
-    if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      throw new Error(body.error || `HTTP ${response.status}`);
-    }
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const data = block.split("\n").find((l) => l.startsWith("data: "));
-        if (!data) continue;
-        const event = JSON.parse(data.slice(6));
-        window.studioLog.push({ event: event.event, line: event.line, t: performance.now() - started });
-        if (event.event === "start") {
-          views = event.lines.map((text) => new LineView($("output"), text, style));
-          tries = event.tries;
-          const kept = tries > 1 ? `; drawing each ${tries} times, the best read kept` : "";
-          setStatus(`writing ${event.lines.length} line(s), seed ${event.seed}${kept}...`);
-        } else if (event.event === "points") {
-          views[event.line].add(event.offsets);
-        } else if (event.event === "line") {
-          views[event.line].reset();
-          views[event.line].add(event.offsets);
-        } else if (event.event === "done") {
-          const secs = ((performance.now() - started) / 1000).toFixed(1);
-          setStatus(`written in ${secs} s` + (tries > 1 ? `, the best of ${tries} draws of each line (${2 * tries} where none read right)` : ""));
-          showDownloads(event.result, style, views);
-        } else if (event.event === "error") {
-          throw new Error(event.message);
-        }
-      }
-    }
+    if (paper) await streamEvents("/api/page", request, pageEvents(style));
+    else await streamEvents("/api/write", request, lineEvents(style));
   } catch (error) {
     setStatus(error.message, true);
   } finally {
@@ -163,16 +163,81 @@ async function write() {
   }
 }
 
+function lineEvents(style) {
+  let views = [], tries = 1;
+  return (event, secs) => {
+    if (event.event === "start") {
+      views = event.lines.map((text) => new LineView($("output"), text, style));
+      tries = event.tries;
+      const kept = tries > 1 ? `; drawing each ${tries} times, the best read kept` : "";
+      setStatus(`writing ${event.lines.length} line(s), seed ${event.seed}${kept}...`);
+    } else if (event.event === "points") {
+      views[event.line].add(event.offsets);
+    } else if (event.event === "line") {
+      views[event.line].reset();
+      views[event.line].add(event.offsets);
+    } else if (event.event === "done") {
+      setStatus(`written in ${secs.toFixed(1)} s` + (tries > 1 ? `, the best of ${tries} draws of each line (${2 * tries} where none read right)` : ""));
+      showDownloads(event.result, style, views);
+    }
+  };
+}
+
+function pageEvents(style) {
+  // A page is written many lines at a time, in rounds of writing and measuring: progress, then the pages.
+  const bar = document.createElement("progress");
+  let tries = 1;
+  return (event, secs) => {
+    if (event.event === "start") {
+      tries = event.tries;
+      $("output").append(bar);
+      setStatus(`laying the text out on ${event.paper[0]} x ${event.paper[1]} mm paper, seed ${event.seed}...`);
+    } else if (event.event === "progress") {
+      bar.max = event.total; bar.value = event.done;
+      setStatus(`writing lines: ${event.done} of ${event.total}, round ${event.round}` + (tries > 1 ? `, the best of ${tries} draws each` : ""));
+    } else if (event.event === "done") {
+      bar.remove();
+      const query = `colour=${encodeURIComponent(style.colour)}`;
+      for (let k = 0; k < event.pages; k++) {
+        const img = new Image();
+        img.className = "sheet";
+        img.alt = `page ${k + 1} of ${event.pages}`;
+        img.src = `/api/result/${event.result}/svg?page=${k}&${query}`;
+        $("output").append(img);
+      }
+      const notes = event.notes.length ? ` (${event.notes.join("; ")})` : "";
+      setStatus(`${event.pages} page(s), ${event.lines} lines in ${event.rounds} round(s) of writing and measuring ` +
+                `(${event.written} lines written), in ${secs.toFixed(1)} s${notes}`);
+      showPageDownloads(event.result, event.pages, query);
+    }
+  };
+}
+
+function downloadLink(href, label) {
+  const a = document.createElement("a");
+  a.href = href;
+  a.textContent = label;
+  a.setAttribute("download", "");
+  return a;
+}
+
+function showPageDownloads(result, pages, query) {
+  const names = { svg: "SVG", png: "PNG", plotter: "plotter SVG", gcode: "G-code", hpgl: "HPGL" };
+  const all = document.createElement("div");
+  all.append(downloadLink(`/api/result/${result}/pdf?${query}`, `PDF (${pages} page${pages > 1 ? "s" : ""})`));
+  $("downloads").append(all);
+  for (let k = 0; k < pages; k++) {
+    const row = document.createElement("div");
+    row.append(`page ${k + 1}: `);
+    for (const [fmt, label] of Object.entries(names)) row.append(downloadLink(`/api/result/${result}/${fmt}?page=${k}&${query}`, label));
+    $("downloads").append(row);
+  }
+}
+
 function showDownloads(result, style, views) {
   const query = `?colour=${encodeURIComponent(style.colour)}&width=${style.width}`;
   const names = { svg: "SVG", png: "PNG", animate: "animated SVG", npz: "NPZ", json: "JSON" };
-  for (const [fmt, label] of Object.entries(names)) {
-    const a = document.createElement("a");
-    a.href = `/api/result/${result}/${fmt}${query}`;
-    a.textContent = label;
-    a.setAttribute("download", "");
-    $("downloads").append(a);
-  }
+  for (const [fmt, label] of Object.entries(names)) $("downloads").append(downloadLink(`/api/result/${result}/${fmt}${query}`, label));
   if ($("show-attention").checked) {  // each line's attention window, under that line
     views.forEach((view, k) => {
       const img = new Image();
