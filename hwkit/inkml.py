@@ -204,10 +204,12 @@ def _text(element: ET.Element) -> str:
 
 
 def _annotation(element: ET.Element, types: Sequence[str]) -> str | None:
-    """The stripped text of the first direct ``<annotation>`` of one of ``types``, None if there is none."""
+    """The text of the first direct ``<annotation>`` of one of ``types``, None if there is none; its runs of
+    whitespace made one space, as a pretty-printer's line breaks and tabs are layout, not text (a line is
+    one line of text: a tab would be a character no model writes)."""
     for child in element:
         if child.tag == "annotation" and child.get("type") in types:
-            return _text(child).strip()
+            return " ".join(_text(child).split())
     return None
 
 
