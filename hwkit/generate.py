@@ -181,9 +181,13 @@ def hand_lines(store) -> np.ndarray:
     return np.asarray(fit if fit else short)
 
 
-def _names_a_file(spec: str) -> bool:
-    """A --style value that can only be a path: it has a folder or a suffix; line ids have neither."""
-    return os.sep in spec or "/" in spec or Path(spec).suffix.lower() == ".json"
+def _names_a_file(spec: str, store_ids) -> bool:
+    """A --style value that names a style file: one that is there, a ``.json`` name, or a name with a
+    folder that is no line id of the store (``store_ids``, a callable, opened only then): an InkML
+    corpus's line ids keep the folders of their files (``sub/letter-01``)."""
+    if Path(spec).is_file() or Path(spec).suffix.lower() == ".json":
+        return True
+    return (os.sep in spec or "/" in spec) and spec not in store_ids()
 
 
 def auto_hands(ckpt: Checkpoint, store, seed: int, n: int) -> tuple[list[Prime], list[str]]:
@@ -212,6 +216,13 @@ def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: C
     from hwkit.style import load_style, style_from_store
 
     primes, opened = [], None
+
+    def store_ids() -> list[str]:  # the store's line ids, or none when it cannot be opened
+        try:
+            return Store(find_store(ckpt, store)).line_ids
+        except StoreError:
+            return []
+
     for spec in styles:
         if spec == NONE and not Path(spec).is_file():
             primes.append(None)
@@ -222,7 +233,7 @@ def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: C
             if notes is not None:
                 notes.append(f"--style auto: the model's {about[0]}, chosen by seed {seed}")
             continue
-        if spec != AUTO and (Path(spec).is_file() or _names_a_file(spec)):
+        if spec != AUTO and _names_a_file(spec, store_ids):
             prime = load_style(spec)  # a path that names no file: "no such style file", not "no such line"
             if len(prime.offsets) > MAX_PRIME_POINTS:
                 raise StyleError(f"{spec}: {len(prime.offsets):,} points; a style is one line of handwriting, "

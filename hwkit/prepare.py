@@ -20,6 +20,7 @@ import math
 import multiprocessing
 import multiprocessing.pool
 import os
+import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -174,7 +175,7 @@ def prepare_inkml(
     """
     root, output = Path(source), Path(output)
     check_writable(output, force)
-    files = [root] if root.is_file() else sorted(root.rglob("*.inkml"))
+    files = [root] if root.is_file() else _inkml_files(root)
     if not files:
         raise CorpusError(f"{root}: no .inkml files")
     with Spool(output) as spool:
@@ -224,11 +225,29 @@ def _prepare_inkml_files(root: Path, files: list[Path], output: Path, spool: Spo
 
 
 def is_inkml(source: str | os.PathLike) -> bool:
-    """An InkML file, or a folder that holds InkML files and no IAM-OnDB ``lineStrokes``."""
+    """An InkML file (``.inkml`` in any case, or ``.xml`` whose root element is ``<ink>``), or a folder
+    that holds ``.inkml`` files and no IAM-OnDB ``lineStrokes``."""
     path = Path(source)
     if path.is_file():
-        return path.suffix.lower() == ".inkml"
-    return path.is_dir() and not (path / "lineStrokes").exists() and next(path.rglob("*.inkml"), None) is not None
+        return path.suffix.lower() == ".inkml" or (path.suffix.lower() == ".xml" and _ink_root(path))
+    return path.is_dir() and not (path / "lineStrokes").exists() and bool(_inkml_files(path))
+
+
+def _inkml_files(root: Path) -> list[Path]:
+    """The ``.inkml`` files under ``root``, whatever the case of the suffix (``A.INKML`` from Windows tools)."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() == ".inkml")
+
+
+def _ink_root(path: Path) -> bool:
+    """Does the file's first element look like InkML's ``<ink>`` (with or without a namespace prefix)? Read
+    from its head only: an IAM-OnDB stroke file (``<WhiteboardCaptureSession>``) is ``.xml`` too."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    head = re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", head, flags=re.S)
+    return re.match(r"\s*<(?:[\w.-]+:)?ink[\s/>]", head.lstrip("\ufeff")) is not None
 
 
 @dataclass

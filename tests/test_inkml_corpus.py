@@ -90,3 +90,37 @@ def test_inkml_group_picks_iamondo_text_lines_instead_of_words(tmp_path):
     by_word, by_line = Store(tmp_path / "words.h5"), Store(tmp_path / "lines.h5")
     assert len(by_line) < len(by_word) and all(" " in text for text in by_line.texts)
     assert by_line.prepare_params["inkml_group"] == "Textline"
+
+
+def test_a_line_id_with_the_folder_of_its_file_is_a_style_not_a_path(tmp_path, monkeypatch):
+    from hwkit.checkpoint import BUNDLED, Checkpoint
+    from hwkit.errors import StyleError
+    from hwkit.generate import style_primes
+
+    lines = synthetic_lines(3, seed=5, min_points=30)
+    (tmp_path / "ink" / "sub").mkdir(parents=True)
+    (tmp_path / "ink" / "sub" / "page.inkml").write_text(write_inkml([(x.offsets, x.text) for x in lines]))
+    assert run("prepare", tmp_path / "ink", "-o", tmp_path / "ink.h5", *KEEP_ALL).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    [prime] = style_primes(["sub/page-02"], tmp_path / "ink.h5", Checkpoint.load(BUNDLED))
+    assert prime.text == lines[1].text
+    np.testing.assert_allclose(prime.offsets[1:], lines[1].offsets[1:], atol=1e-3)
+    with pytest.raises(StyleError, match="no such style file"):  # a folder and no such line: a file not there
+        style_primes(["sub/page-09"], tmp_path / "ink.h5", Checkpoint.load(BUNDLED))
+
+
+def test_inkml_is_found_whatever_the_case_of_its_suffix_and_in_an_xml_file(tmp_path):
+    data = (FIXTURES / "one_line.inkml").read_bytes()
+    (tmp_path / "upper").mkdir()
+    (tmp_path / "upper" / "PAGE.INKML").write_bytes(data)
+    (tmp_path / "upper" / "notes.txt").write_text("not ink")
+    result = run("prepare", tmp_path / "upper", "-o", tmp_path / "upper.h5", *KEEP_ALL)
+    assert result.exit_code == 0, result.output
+    assert Store(tmp_path / "upper.h5").line_ids == ["PAGE"]
+    (tmp_path / "page.xml").write_bytes(data)  # an InkML file some tool saved as .xml
+    result = run("prepare", tmp_path / "page.xml", "-o", tmp_path / "xml.h5", *KEEP_ALL)
+    assert result.exit_code == 0, result.output
+    assert Store(tmp_path / "xml.h5").texts == ["Fish & chips"]
+    (tmp_path / "session.xml").write_text('<?xml version="1.0"?>\n<WhiteboardCaptureSession/>')
+    result = run("prepare", tmp_path / "session.xml", "-o", tmp_path / "s.h5")
+    assert result.exit_code != 0 and "Traceback" not in result.output  # an IAM-OnDB stroke file is not InkML
