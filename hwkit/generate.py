@@ -100,7 +100,7 @@ def generate(
     if asked and not texts:
         raise TextError("the text to write is empty")
     path = find_checkpoint(checkpoint, models_dir, kind="synthesis" if texts else WRITERS)
-    if path == BUNDLED:
+    if checkpoint is None and path == BUNDLED:  # chosen for the user, so say why; named, it is what they asked
         notes.append(f"no {models_dir}/*/best.pt yet: using the bundled demo model (`hwkit train` makes your own)")
     ckpt = Checkpoint.load(path)
     lines = [line for t in texts for line in wrap(t, width)]

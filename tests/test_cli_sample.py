@@ -133,6 +133,10 @@ def test_style_export_then_write_in_that_hand(workdir, tiny_store):
     line = store.line(5)
     assert style.text == line.text and np.array_equal(style.offsets, line.offsets)
 
+    for wrong in ("styles/me.inkml", "styles/me.png"):  # a style file is JSON, whatever its name says
+        refused = run("style", "export", line_id, str(tiny_store), "-o", wrong)
+        assert refused.exit_code == 2 and "name it .json" in refused.stderr and not Path(wrong).exists()
+
     args = ["sample", "--text", "dog", "--seed", "2", "--keep-prime", "--npz"]
     from_file = run(*args, "--style", "styles/me.json", "-o", "file.npz")
     from_store = run(*args, "--style", line_id, "-o", "store.npz")  # looked up in the checkpoint's store
@@ -196,6 +200,8 @@ def test_nothing_trained_yet_writes_with_the_bundled_demo_model(tmp_path, monkey
     assert "bundled demo model" in result.stderr and result.stdout.split() == ["fox.json"]
     (line,) = json.loads((tmp_path / "fox.json").read_text())["lines"]
     assert line["text"] == "fox" and line["stop"] == "rule"
+    named = run("sample", str(checkpoint.BUNDLED), "--text", "fox", "--seed", "0", "-o", "named.json")
+    assert named.exit_code == 0 and "yet" not in named.stderr  # asked for by name: nothing to explain
     monkeypatch.setattr(checkpoint, "BUNDLED", tmp_path / "not-installed.pt")
     one_line_error(run("sample", "--text", "fox"), "no synthesis checkpoint under models", "--model synthesis")
 

@@ -79,6 +79,12 @@ def test_read_errors_are_one_line(models, args, says, tmp_path, monkeypatch):
     assert result.exit_code in (1, 2) and says in result.stderr and "Traceback" not in result.output
 
 
+def test_read_with_only_a_file_of_ink_says_the_recognizer_comes_first(tmp_path):
+    result = run("read", tmp_path / "mine.inkml")
+    assert result.exit_code == 2 and "give the recognizer first" in result.stderr
+    assert "mine.inkml is ink, not a recognizer" in result.stderr and "--files" not in result.stderr
+
+
 def test_evaluate_primed_writes_each_text_in_a_train_lines_hand(models, tmp_path, monkeypatch):
     from hwkit import evaluation, legibility
 

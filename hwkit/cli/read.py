@@ -43,6 +43,10 @@ def read(checkpoint: Path, files: tuple[Path, ...], line_ids: tuple[str, ...], a
     from hwkit.cer import cer
     from hwkit.reading import read as read_ink
 
+    if not files and not line_ids and options["split"] is None:
+        ink = checkpoint.suffix.lower() in (".npz", ".json", ".inkml", ".xml")
+        raise click.UsageError("nothing to read: give the recognizer first (CHECKPOINT), then FILES, --lines or "
+                               "--split" + (f" ({checkpoint} is ink, not a recognizer)" if ink else ""))  # fmt: skip
     readings = read_ink(checkpoint, files=files, line_ids=line_ids, **options)
     known = [r for r in readings if r.truth is not None]
     score = cer([r.truth for r in known], [r.text for r in known]) if known else None

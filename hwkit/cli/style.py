@@ -38,8 +38,12 @@ def export(line_id: str, store: Path | None, output: Path, force: bool) -> None:
       hwkit style export a01-000u-01 cache/iamondb.h5 -o styles/a01.json
       hwkit sample --text "same hand, new words" --style styles/a01.json
     """
+    from hwkit.errors import OptionError
     from hwkit.style import save_style, style_from_store
 
+    if output.suffix and output.suffix.lower() != ".json":
+        raise OptionError("output", f"{output}: a style file is JSON; name it .json (a line as InkML: "
+                                    "hwkit prepare reads InkML, hwkit sample --inkml writes it)")  # fmt: skip
     if store is None:
         from hwkit.paths import default_store
 
