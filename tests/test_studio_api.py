@@ -135,6 +135,30 @@ def test_the_auto_hand_is_a_house_hand_chosen_by_the_seed(client, studio):
 def test_unknown_characters_can_be_replaced(client):
     got = events(client.post("/api/write", json={"text": "hi €", "replace_unknown": True, "seed": 1}))
     assert got[0]["lines"][0].startswith("hi ") and got[-1]["event"] == "done"
+    assert any("'€'" in note for note in got[0]["notes"])  # the page says what it replaced
+    assert events(client.post("/api/write", json={"text": "hi", "seed": 1, "tries": 1}))[0]["notes"] == []
+
+
+def test_a_store_of_unknown_writers_offers_each_of_its_lines_as_a_hand(client, studio, tmp_path, monkeypatch):
+    from hwkit.checkpoint import BUNDLED, Checkpoint
+    from hwkit.inkml import write_inkml
+    from hwkit.prepare import prepare
+    from hwkit.store import Store
+
+    from helpers import synthetic_lines
+
+    lines = synthetic_lines(4, seed=3, min_points=30)
+    (tmp_path / "ink").mkdir()
+    (tmp_path / "ink" / "page.inkml").write_text(write_inkml([(x.offsets, x.text) for x in lines]))
+    prepare(tmp_path / "ink", tmp_path / "ink.h5")
+    ckpt = Checkpoint.load(BUNDLED)
+    ckpt.store = {"path": str(tmp_path / "ink.h5")}
+    ckpt.save(tmp_path / "models" / "mine" / "best.pt")
+    hands = [h for h in client.get("/api/hands?model=mine").json() if h["kind"] == "store"]
+    store = Store(tmp_path / "ink.h5")
+    assert len(store) >= 3 and set(store.writer_ids) == {-1}
+    assert [h["id"] for h in hands] == [f"line:{i}" for i in store.line_ids]  # each line, not one for writer -1
+    assert hands[0]["label"] == f"{store.line_ids[0]}: {store.texts[0]}"
 
 
 def test_oversize_and_non_json_bodies(client):

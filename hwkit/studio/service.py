@@ -80,6 +80,7 @@ class Job:
     tries: int = 1
     reader: object = None  # hwkit.reading.Reader choosing among tries; None for one
     setting: object = None  # a page job's page.Setting (``texts`` is then the whole text); None: lines
+    notes: list[str] = field(default_factory=list)  # for the page to show (characters replaced)
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -187,11 +188,12 @@ class Studio:
         if store is None:
             return out
         seen = set()
-        for i, writer in enumerate(store.writer_ids):  # one line of each writer
-            if int(writer) not in seen and len(seen) < 60:
-                seen.add(int(writer))
-                out.append({"id": f"line:{store.line_ids[i]}", "label": f"writer {writer}: {store.texts[i]}",
-                            "kind": "store"})  # fmt: skip
+        for i, writer in enumerate(store.writer_ids):  # one line of each writer; each line where none is known
+            key = int(writer) if writer >= 0 else store.line_ids[i]  # (InkML and recorded corpora: writer -1)
+            if key not in seen and len(seen) < 60:
+                seen.add(key)
+                who = f"writer {writer}" if writer >= 0 else store.line_ids[i]
+                out.append({"id": f"line:{store.line_ids[i]}", "label": f"{who}: {store.texts[i]}", "kind": "store"})
         return out
 
     def prime(self, model_id: str, hand: str, seed: int = 0):
@@ -308,7 +310,7 @@ class Studio:
             if self._jobs >= self.max_jobs:
                 raise Busy(f"busy: {self._jobs} writings are running or waiting; try again in a moment")
             self._jobs += 1
-        return Job(model_id, lines, prime, float(bias), seed, tries, reader, setting)
+        return Job(model_id, lines, prime, float(bias), seed, tries, reader, setting, notes)
 
     def run(self, job: Job, emit) -> None:
         """Write a job's lines (on the worker thread), reporting as ``emit(event_dict)``; frees its slot.
@@ -331,7 +333,7 @@ class Studio:
             if job.setting is not None:
                 self._run_pages(job, emit, loaded, prime)
                 return
-            emit({"event": "start", "lines": job.texts, "seed": job.seed, "tries": job.tries})
+            emit({"event": "start", "lines": job.texts, "seed": job.seed, "tries": job.tries, "notes": job.notes})
 
             def on_rows(chunks: list) -> None:
                 if job.cancel.is_set() or self.closing.is_set():
@@ -373,7 +375,7 @@ class Studio:
                                bias=job.bias, tries=job.tries, reader=job.reader, progress=progress)  # fmt: skip
         doc = letter.document
         emit({"event": "done", "result": self._keep(letter), "pages": len(doc.pages), "lines": len(doc.lines),
-              "rounds": doc.rounds, "written": doc.written, "notes": letter.notes})  # fmt: skip
+              "rounds": doc.rounds, "written": doc.written, "notes": job.notes + letter.notes})  # fmt: skip
 
     def _keep(self, result) -> str:
         result_id = secrets.token_hex(8)

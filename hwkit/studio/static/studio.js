@@ -164,11 +164,12 @@ async function write() {
 }
 
 function lineEvents(style) {
-  let views = [], tries = 1;
+  let views = [], tries = 1, notes = "";
   return (event, secs) => {
     if (event.event === "start") {
       views = event.lines.map((text) => new LineView($("output"), text, style));
       tries = event.tries;
+      notes = event.notes.length ? ` (${event.notes.join("; ")})` : "";
       const kept = tries > 1 ? `; drawing each ${tries} times, the best read kept` : "";
       setStatus(`writing ${event.lines.length} line(s), seed ${event.seed}${kept}...`);
     } else if (event.event === "points") {
@@ -177,7 +178,7 @@ function lineEvents(style) {
       views[event.line].reset();
       views[event.line].add(event.offsets);
     } else if (event.event === "done") {
-      setStatus(`written in ${secs.toFixed(1)} s` + (tries > 1 ? `, the best of ${tries} draws of each line (${2 * tries} where none read right)` : ""));
+      setStatus(`written in ${secs.toFixed(1)} s` + (tries > 1 ? `, the best of ${tries} draws of each line (${2 * tries} where none read right)` : "") + notes);
       showDownloads(event.result, style, views);
     }
   };
