@@ -217,7 +217,7 @@ def lines_png(
 
 def layout_png(placed: Layout, width: int | None = None):
     """Rasterise a layout: drawn at up to 4x, then downscaled (Pillow lines are not anti-aliased)."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     style = placed.style
     out_w = int(width or round(placed.width))
@@ -245,11 +245,24 @@ def layout_png(placed: Layout, width: int | None = None):
             line(smooth_polyline(stroke), stroke_colour(style, j), style.width)
         for j, text in enumerate(cell.caption):
             size = round((style.font_size if j == 0 else style.font_size * 0.85) * k)
-            font = fonts.setdefault(size, ImageFont.load_default(size))
+            font = fonts.setdefault(size, caption_font(size))
             xy = (cell.x * k, (cell.caption_y + j * placed.line_height) * k)
             text = _fit_text(draw, text, font, style.cell_width * k) if clip else text
             draw.text(xy, text, fill=CAPTION if j == 0 else NOTE, font=font, anchor="ls")
     return image.resize((out_w, out_h), Image.Resampling.LANCZOS) if sample > 1 else image
+
+
+def caption_font(size: int):
+    """DejaVu Sans, which matplotlib (a dependency) ships: it has every Latin-1 letter, dashes and curly
+    quotes, where Pillow's built-in font draws boxes for "café" or "–". Pillow's font if it is missing."""
+    from PIL import ImageFont
+
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
+    except (ImportError, OSError):
+        return ImageFont.load_default(size)
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,17 @@ def test_control_characters_in_captions_still_give_well_formed_svg():
     svg = layout_svg(layout([line.offsets for line in lines], ["bell \x07 esc \x1b", "form \x0c feed\nsecond"]))
     texts = [t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
     assert texts == ["bell \ufffd esc \ufffd", "form \ufffd feed", "second"]
+
+
+def test_png_captions_have_glyphs_for_accents_dashes_and_quotes():
+    """Pillow's built-in font draws the same empty box for each of these; a caption must show them."""
+    from hwkit.render import caption_font
+
+    def glyph(c: str) -> tuple:
+        mask = font.getmask(c)
+        return mask.size, bytes(mask)
+
+    font = caption_font(24)
+    missing = glyph("\ue000")  # a private-use code point: no font has it, so this is the "no glyph" box
+    for c in "éüçñ–—“”‘’½£":
+        assert glyph(c) != missing, c
