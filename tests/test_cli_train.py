@@ -108,6 +108,30 @@ def test_progress_goes_to_a_log_as_plain_lines(make_store, in_tmp, monkeypatch):
     assert "time limit in 1h 59m" in [line for line in limited.stderr.splitlines() if line.startswith("train: ")][0]
 
 
+def test_the_time_left_shown_never_passes_the_time_limit():
+    """A bar's estimate from the rate of steps says ~3m left when --time-limit 1m stops the run sooner."""
+    import time
+    from types import SimpleNamespace
+
+    from hwkit.cli._common import time_left
+    from hwkit.cli._train_report import reporter
+
+    def task(eta, deadline):
+        return SimpleNamespace(time_remaining=eta, fields={"deadline": deadline})
+
+    now = time.monotonic()
+    assert 55 <= time_left(task(216.0, now + 60)) <= 60
+    assert time_left(task(30.0, now + 60)) == 30.0 and time_left(task(216.0, None)) == 216.0
+    assert 55 <= time_left(task(None, now + 60)) <= 60 and time_left(task(5.0, now - 10)) == 0.0
+    given = []
+    start = {"event": "start", "total_steps": 90, "world": 1, "threads": 1, "device": "cpu", "kind": "synthesis",
+             "params": 10, "train_lines": 5, "valid_lines": 1, "run_dir": "models/x"}  # fmt: skip
+    reporter(lambda n=1, **kw: given.append(kw), SimpleNamespace(print=lambda *a: None), 60.0)(start)
+    assert 55 <= given[0]["deadline"] - time.monotonic() <= 60  # the run's bar is told when it must stop
+    reporter(lambda n=1, **kw: given.append(kw), SimpleNamespace(print=lambda *a: None), None)(start)
+    assert given[1]["deadline"] is None
+
+
 def test_default_run_name_and_synthesis(make_store, in_tmp):
     store = make_store(n_lines=24, max_points=40)
     result = _invoke(store, "--model", "synthesis", "--preset", "tiny", "--epochs", "1", "--batch-size", "8")

@@ -32,10 +32,21 @@ def stderr_console():
 
 @contextmanager
 def progress_bar(description: str, total: int | None = None, unit: str = "") -> Iterator:
-    """Yield ``advance(n=1, status=None, total=None)``; a rich bar on a terminal, log lines otherwise."""
+    """Yield ``advance(n=1, status=None, total=None, deadline=None)``; a rich bar on a terminal, log lines
+    otherwise. ``deadline`` (``time.monotonic()`` seconds): the work stops then at the latest (``train
+    --time-limit``), so the time left shown is never more than what is left to it."""
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+    from rich.text import Text
+
+    class TimeLeft(ProgressColumn):
+        def render(self, task) -> Text:
+            left = time_left(task)
+            if left is None:
+                return Text("-:--:--", style="progress.remaining")
+            minutes, seconds = divmod(int(left), 60)
+            return Text(f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}", style="progress.remaining")
 
     console = stderr_console()
     columns = [
@@ -43,16 +54,19 @@ def progress_bar(description: str, total: int | None = None, unit: str = "") -> 
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
-        TimeRemainingColumn(),
+        TimeLeft(),
         TextColumn("{task.fields[status]}"),
     ]
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
-        task = bar.add_task(description, total=total, status="")
+        task = bar.add_task(description, total=total, status="", deadline=None)
 
-        def advance(n: int = 1, status: str | None = None, total: int | None = None) -> None:
+        def advance(n: int = 1, status: str | None = None, total: int | None = None,
+                    deadline: float | None = None) -> None:  # fmt: skip
             kwargs = {} if status is None else {"status": status}
             if total is not None:
                 kwargs["total"] = total
+            if deadline is not None:
+                kwargs["deadline"] = deadline
             bar.update(task, advance=n, **kwargs)
             if n and not console.is_terminal and time.monotonic() >= next_log[0]:
                 next_log[0] = time.monotonic() + LOG_EVERY_S
@@ -65,10 +79,21 @@ def progress_bar(description: str, total: int | None = None, unit: str = "") -> 
 def _log_line(description: str, task, unit: str) -> str:
     """What a progress bar shows, as one plain line for a log."""
     done = f"{task.completed:,.0f}" + (f"/{task.total:,.0f}" if task.total else "") + (f" {unit}" if unit else "")
-    eta = task.time_remaining
+    eta = time_left(task)
     left = f"  ~{int(eta) // 60}m {int(eta) % 60:02d}s left" if eta is not None and task.total else ""
     status = f"  {task.fields['status']}" if task.fields.get("status") else ""
     return escape(f"{description}: {done}{left}{status}")
+
+
+def time_left(task) -> float | None:
+    """Seconds left by the rate so far (rich's estimate), but never past the task's ``deadline``."""
+    import time
+
+    eta, deadline = task.time_remaining, task.fields.get("deadline")
+    if deadline is None:
+        return eta
+    cut = max(0.0, deadline - time.monotonic())
+    return cut if eta is None else min(eta, cut)
 
 
 def threads_option(command):

@@ -16,7 +16,7 @@ def reporter(advance, err, time_limit: float | None):
         kind = event["event"]
         if kind == "start":
             limit[0] = time_limit or event.get("time_limit")
-            advance(0, total=event["total_steps"])
+            advance(0, total=event["total_steps"], deadline=started + limit[0] if limit[0] else None)
             world = f" x {event['world']} processes" if event["world"] > 1 else ""
             n = event["threads"]
             threads = f" ({n} thread{'s' if n != 1 else ''})" if event["device"] == "cpu" else ""
@@ -28,7 +28,7 @@ def reporter(advance, err, time_limit: float | None):
             status = f"epoch {event['epoch'] + 1}  loss {smooth[0]:.3f} nats/pt  {event['points_per_s']:,.0f} pts/s"
             if limit[0]:  # the bar's ETA counts the epochs left, which the limit may cut short
                 left = max(0, int(limit[0] - (time.monotonic() - started)))
-                status += f"  time limit in {left // 3600}h {left % 3600 // 60:02d}m"
+                status += f"  time limit in {left // 3600}h {left % 3600 // 60:02d}m" if left >= 60 else f"  time limit in {left}s"
             advance(1, status=status)
         elif kind == "valid":
             mark = ("" if event.get("cer") is None else f"  CER {event['cer']:.1%}") + ("  (best)" if event["best"] else "")
