@@ -6,7 +6,8 @@ reason, so a store explains itself without the command line that made it. Bad
 input never stops the run: only a missing layout, an existing store (without
 ``force``), a lineStrokes or ascii archive of which nothing can be read, or a
 corpus with no usable line at all is an error. Damage that costs lines (a
-truncated archive) and an empty train or valid split come back as warnings.
+truncated archive), an empty train or valid split, and InkML lines in different
+units come back as warnings.
 
 Labels (transcriptions, writers, task lists) are small and read in this
 process; stroke files, nearly all of the work, are parsed and cleaned in chunks
@@ -188,6 +189,7 @@ def _prepare_inkml_files(root: Path, files: list[Path], output: Path, spool: Spo
     from hwkit.inkml import Skipped, parse_inkml
 
     skips, n_points, digest = iam.Skips(), 0, hashlib.sha256()
+    steps: dict[str, float] = {}  # line id -> its pen's median step while down
     for done, path in enumerate(files, 1):
         rel = path.name if path == root else path.relative_to(root).as_posix()
         if path != root and (path.is_symlink() or not path.is_file()):  # never follow a link out of the tree
@@ -215,13 +217,40 @@ def _prepare_inkml_files(root: Path, files: list[Path], output: Path, spool: Spo
             else:
                 spool.add(offsets, item.text, item.line_id, -1)
                 n_points += len(offsets)
+                steps[item.line_id] = _pen_step(offsets)
         progress({"event": "files", "done": done, "total": len(files), "lines": len(spool.lines), "points": n_points})
     if not spool.lines:
         _no_lines(root, skips)
     got = _Collected(spool.lines, skips, {}, {}, set(), len(files), n_points)
+    mixed = _mixed_scales(steps)
     return _finish(got, output, params, force, source="inkml", fingerprint=digest.hexdigest(),
+                   warnings=[mixed] if mixed else [],
                    decisions={"units": "millimetres where the files give a physical scale, else their own",
                               "inkml_group": group_type or "innermost transcribed group"})  # fmt: skip
+
+
+MIXED_SCALE = 20.0  # lines whose pens step this many times farther than others' are in other units
+
+
+def _pen_step(offsets: np.ndarray) -> float:
+    down = offsets[1:][offsets[:-1, 2] < 0.5]
+    return float(np.median(np.hypot(down[:, 0], down[:, 1]))) if len(down) else 0.0
+
+
+def _mixed_scales(steps: dict[str, float]) -> str | None:
+    """A note when the lines are in different units: files that give a physical scale are read in mm,
+    others in their own units (often 100 times smaller steps or larger), and one store's normalisation
+    cannot fit both. Judged by each line's median step while the pen is down; None when they agree."""
+    known = {k: v for k, v in steps.items() if v > 0}
+    if len(known) < 2:
+        return None
+    small, large = min(known, key=known.get), max(known, key=known.get)
+    ratio = known[large] / known[small]
+    if ratio < MIXED_SCALE:
+        return None
+    return (f"the lines are not all in one unit: the pen steps {ratio:.0f} times farther in {large} than in "
+            f"{small} (files with an inkSource resolution or channel units are read in mm, others in their own "
+            "units); prepare them apart, or give every file the same scale")
 
 
 def is_inkml(source: str | os.PathLike) -> bool:

@@ -124,3 +124,26 @@ def test_inkml_is_found_whatever_the_case_of_its_suffix_and_in_an_xml_file(tmp_p
     (tmp_path / "session.xml").write_text('<?xml version="1.0"?>\n<WhiteboardCaptureSession/>')
     result = run("prepare", tmp_path / "session.xml", "-o", tmp_path / "s.h5")
     assert result.exit_code != 0 and "Traceback" not in result.output  # an IAM-OnDB stroke file is not InkML
+
+
+def test_a_corpus_mixing_millimetres_and_raw_units_is_noted(tmp_path):
+    """A file with an inkSource resolution is read in mm, one without in its own units: 100 times apart,
+    which one store's normalisation cannot fit, so prepare says so."""
+    lines = synthetic_lines(4, seed=6, min_points=30)
+    raw = write_inkml([(x.offsets, x.text) for x in lines[:2]])
+    tablet = ('<inkSource xml:id="tablet"><traceFormat><channel name="X" type="decimal"/><channel name="Y" '
+              'type="decimal"/></traceFormat><channelProperties><channelProperty channel="X" name="resolution" '
+              'value="1000" units="1/cm"/><channelProperty channel="Y" name="resolution" value="1000" units="1/cm"/>'
+              "</channelProperties></inkSource>")  # fmt: skip
+    scaled = write_inkml([(x.offsets, x.text) for x in lines[2:]])
+    scaled = scaled.replace("<definitions>", "<definitions>" + tablet).replace(
+        '<context xml:id="hwkit">', '<context xml:id="hwkit" inkSourceRef="#tablet">')
+    for name, doc in (("raw.inkml", raw), ("tablet.inkml", scaled)):
+        (tmp_path / "mixed").mkdir(exist_ok=True)
+        (tmp_path / "mixed" / name).write_text(doc)
+    result = run("prepare", tmp_path / "mixed", "-o", tmp_path / "mixed.h5", *KEEP_ALL)
+    assert result.exit_code == 0, result.output
+    assert "not all in one unit" in result.stderr and "tablet-0" in result.stderr and "raw-0" in result.stderr
+    (tmp_path / "mixed" / "tablet.inkml").unlink()
+    alike = run("prepare", tmp_path / "mixed", "-o", tmp_path / "alike.h5", *KEEP_ALL)
+    assert alike.exit_code == 0 and "not all in one unit" not in alike.stderr
