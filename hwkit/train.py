@@ -324,6 +324,10 @@ def start(
     if extend_alphabet and init is None:
         raise OptionError("extend_alphabet", "fine-tuning only: give --init-from")
     kind, preset = kind or "prediction", preset or ("finetune" if init is not None else "demo")
+    if init is not None and preset != "finetune" and progress is not None:
+        pull = "" if overrides.get("anchor") else ", and nothing pulls toward the initial weights (finetune's --anchor)"
+        progress({"event": "note", "text": f"--preset {preset} with --init-from: the network is the initial "
+                                           f"model's; the preset sets only how it trains{pull}"})  # fmt: skip
     if init is None and (preset == "finetune" or overrides.get("anchor")):
         raise OptionError("preset" if preset == "finetune" else "anchor", "fine-tuning only: give --init-from")
     # the parts a model may grow with --init-from: taken from the initial model unless switched on here

@@ -241,3 +241,11 @@ def test_find_checkpoint_by_kind_skips_readers_when_writing_and_falls_back_to_th
     assert find_checkpoint(None, models, kind=("prediction", "synthesis")) == writer
     assert find_checkpoint(None, models, kind="recognizer") == reader
     assert find_checkpoint(None, models) == reader  # any kind: the newest
+
+
+def test_bundled_names_the_bundled_model_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert find_checkpoint("bundled") == checkpoint.BUNDLED
+    (tmp_path / "bundled").mkdir()  # a run folder of that name is what the user means here
+    (tmp_path / "bundled" / "best.pt").write_bytes(b"x")
+    assert find_checkpoint("bundled") == Path("bundled") / "best.pt"

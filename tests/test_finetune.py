@@ -77,6 +77,20 @@ def test_options_that_do_not_fit_fine_tuning_are_refused(new_hand, tmp_path, kwa
     assert not (tmp_path / "r").exists()
 
 
+def test_another_preset_on_an_initial_model_says_what_it_sets(new_hand, tmp_path):
+    """--preset tiny --init-from: the sizes stay the initial model's, and no anchor pulls; said, not silent."""
+    notes = []
+    result = start(new_hand, "synthesis", "tiny", init_from=BUNDLED, run_dir=tmp_path / "t", max_steps=1,
+                   progress=lambda e: notes.append(e["text"]) if e["event"] == "note" else None)  # fmt: skip
+    said = [n for n in notes if n.startswith("--preset tiny with --init-from")]
+    assert len(said) == 1 and "finetune's --anchor" in said[0]
+    ckpt = Checkpoint.load(result.last_path)
+    assert ckpt.model_config.hidden == Checkpoint.load(BUNDLED).model_config.hidden and ckpt.train_config.anchor is None
+    notes.clear()
+    start(new_hand, init_from=BUNDLED, run_dir=tmp_path / "f", max_steps=1, progress=lambda e: notes.append(e))
+    assert not any("with --init-from" in str(e) for e in notes)  # the finetune preset: nothing to say
+
+
 def test_characters_the_model_lacks_are_named_or_get_fresh_weights(make_store, tmp_path):
     base_store = make_store("base", texts=["the fox"] * 24)
     base = start(base_store, "synthesis", "tiny", run_dir=tmp_path / "base", max_steps=1)

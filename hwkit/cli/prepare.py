@@ -19,7 +19,8 @@ EXAMPLES_SHOWN = 3  # skipped names listed per reason in the summary
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-    help="Store to write.  [default: cache/iamondb.h5, or cache/demo.h5 for the demo corpus]",
+    help="Store to write.  [default: cache/iamondb.h5; cache/demo.h5 for the demo corpus; cache/NAME.h5 for "
+         "InkML NAME.inkml or NAME/]",
 )
 @click.option(
     "-j", "--jobs", type=click.IntRange(min=1),

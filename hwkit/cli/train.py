@@ -37,9 +37,9 @@ loss):
 @click.option("--preset", type=click.Choice(tuple(cfg.PRESETS)),
               help="; ".join(f"{k}: {v}" for k, v in cfg.PRESET_HELP.items()) + ". What each sets: the table "
                    "below.  [default: demo; finetune with --init-from]")
-@click.option("--init-from", type=click.Path(exists=True, path_type=Path),
-              help="Fine-tune: start from this model's weights (a checkpoint or run folder; the bundled one is "
-                   "hwkit/pretrained/demo-synthesis.pt) instead of random ones.")
+@click.option("--init-from", type=click.Path(path_type=Path),
+              help="Fine-tune: start from this model's weights (a checkpoint or run folder, or bundled for the "
+                   "bundled demo model) instead of random ones.")
 @click.option("--extend-alphabet", is_flag=True,
               help="With --init-from: give the store's characters the model lacks new, fresh weights "
                    "(else they are an error).")
@@ -69,7 +69,7 @@ def train(ctx: click.Context, store: Path | None, kind: str | None, preset: str 
       hwkit train --preset demo
       hwkit train --model synthesis --preset graves --time-limit 8h
       hwkit train --model recognizer --name reader
-      hwkit train cache/mine.h5 --init-from hwkit/pretrained/demo-synthesis.pt --name mine
+      hwkit train cache/mine.h5 --init-from bundled --name mine
       hwkit train --resume models/prediction-20240101-120000 --epochs 20
       hwkit train --resume models/synthesis-20240101-120000 --lr 0.0005
       torchrun --nproc_per_node=4 -m hwkit train --model synthesis --preset graves
