@@ -47,8 +47,8 @@ PAPER_SIZES = {  # mm, portrait
 UNITS = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72}
 ALIGNS = ("left", "centre", "right")
 MAX_ROUNDS = 4
-# Lines written before the rest is wrapped: a network writes narrower than the line that primes it, so
-# the hand's width per character is only a first guess; eight lines measure the pen better than four.
+# Lines written before the whole text is wrapped again: a network writes narrower than the line that primes
+# it, so the hand's width per character is only a first guess; eight lines measure the pen better than four.
 FIRST_LINES = 8
 # Lines are filled to this share of the measure by the estimates. The greedy wrap already leaves half a
 # word free on average, and the chooser's tries keep most lines inside their room: 0.93 left the median
