@@ -342,7 +342,8 @@ def find_checkpoint(
     several, when given: a text needs a synthesis model), else the bundled demo
     model of that kind (``BUNDLED`` writes, ``BUNDLED_READER`` reads); a run
     folder -> its ``best.pt`` (else ``last.pt``); a file -> itself; ``bundled`` (where no such file or
-    folder is) -> ``BUNDLED``, so that a command given in the README works outside the checkout too.
+    folder is) -> ``BUNDLED`` (``BUNDLED_READER`` for ``kind`` recognizer), so that a command given in the
+    README works outside the checkout too.
     """
     if path is None:
         kinds = (kind,) if isinstance(kind, str) else kind
@@ -360,7 +361,7 @@ def find_checkpoint(
         raise CheckpointError(f"no {what} under {models_dir}/; run `hwkit train{flag}` first")
     path = Path(path)
     if str(path) == "bundled" and not path.exists():  # the bundled model by name, from any folder
-        return BUNDLED
+        return BUNDLED_READER if kind == "recognizer" else BUNDLED
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():

@@ -24,6 +24,7 @@ from hwkit.errors import CheckpointError, OptionError, StoreError, StyleError, T
 from hwkit.paths import MODELS_DIR
 from hwkit.sample import Prime, SampleResult, sample_unconditional, wrap
 from hwkit.sample import replace_unknown as stand_ins
+from hwkit.strokes import in_model_units
 
 DEFAULT_LENGTH = 700  # points per unconditional line
 DEFAULT_WIDTH = 50  # characters per written line
@@ -238,7 +239,7 @@ def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: C
             if len(prime.offsets) > MAX_PRIME_POINTS:
                 raise StyleError(f"{spec}: {len(prime.offsets):,} points; a style is one line of handwriting, "
                                  f"at most {MAX_PRIME_POINTS:,} points")  # fmt: skip
-            primes.append(prime)
+            primes.append(_in_units(prime, ckpt, spec, notes))
             continue
         if opened is None:  # opened once for every style that names one of its lines
             try:
@@ -256,5 +257,16 @@ def style_primes(styles: Sequence[str], store: str | os.PathLike | None, ckpt: C
             if notes is not None:
                 notes.append(f"--style auto: the hand of {about[0]}, chosen by seed {seed}")
             continue
-        primes.append(style_from_store(opened, spec)[0])
+        primes.append(_in_units(style_from_store(opened, spec)[0], ckpt, spec, notes))
     return primes
+
+
+def _in_units(prime: Prime, ckpt: Checkpoint, spec: str, notes: list[str] | None) -> Prime:
+    """A style line in the model's pen units: one in mm (InkML with a physical scale) primed a model of
+    tablet units as a dot (``strokes.in_model_units``)."""
+    offsets, factor = in_model_units(prime.offsets, ckpt.stats["std"])
+    if factor == 1.0:
+        return prime
+    if notes is not None:
+        notes.append(f"--style {spec} is in other units than the model's: scaled by {factor:.3g}")
+    return Prime(offsets, prime.text)

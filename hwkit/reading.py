@@ -20,6 +20,7 @@ import numpy as np
 
 from hwkit.checkpoint import Checkpoint, find_store
 from hwkit.errors import CheckpointError, HwkitError, OptionError
+from hwkit.strokes import in_model_units
 
 BATCH_LINES = 32  # lines per forward pass: enough to fill the kernels, bounded padding
 
@@ -31,6 +32,7 @@ class Reading:
     source: str
     text: str
     truth: str | None = None
+    scaled: float = 1.0  # the factor a line in other units was scaled by to the recognizer's (see below)
 
 
 class Reader:
@@ -95,12 +97,14 @@ def read(
     ``files``: ``.npz``/``.json`` from ``hwkit sample``, style files, IAM-OnDB stroke
     ``.xml`` files. ``line_ids`` or a whole ``split`` of ``store`` (default: the
     store the recognizer was trained on), each with its transcription as ``truth``.
+    A line plainly in other units than the recognizer's (``strokes.in_model_units``) is scaled to them
+    first, and its ``scaled`` says by how much.
     """
     from hwkit.checkpoint import find_checkpoint
 
     if not files and not line_ids and split is None:
         raise OptionError("files", "nothing to read: name files, --lines of a store, or a --split")
-    reader = Reader(Checkpoint.load(find_checkpoint(checkpoint)), device)
+    reader = Reader(Checkpoint.load(find_checkpoint(checkpoint, kind="recognizer")), device)
     sources: list[tuple[str, np.ndarray, str | None]] = []
     for path in files:
         sources += load_ink(path)
@@ -112,8 +116,10 @@ def read(
         if split is not None:
             indices += [int(i) for i in opened.split(split)]
         sources += [(opened.line_ids[i], opened.offsets(i), opened.texts[i]) for i in indices]
-    texts = reader.read([offsets for _, offsets, _ in sources])
-    return [Reading(name, text, truth) for (name, _, truth), text in zip(sources, texts)]
+    std = reader.checkpoint.stats["std"]
+    matched = [in_model_units(offsets, std) for _, offsets, _ in sources]  # ink in mm read as ink, not as a dot
+    texts = reader.read([offsets for offsets, _ in matched])
+    return [Reading(name, text, truth, factor) for (name, _, truth), text, (_, factor) in zip(sources, texts, matched)]
 
 
 def load_ink(path: str | os.PathLike) -> list[tuple[str, np.ndarray, str | None]]:

@@ -141,6 +141,26 @@ def offset_stats(offsets: Iterable[np.ndarray], max_jump: float | None = None) -
     return mean, np.where(std > 0, std, 1.0)
 
 
+UNITS_APART = 4.0  # a line whose moves' spread is this many times a model's (or less by as much) is in other units
+
+
+def in_model_units(offsets: np.ndarray, std: Sequence[float]) -> tuple[np.ndarray, float]:
+    """``offsets`` scaled to a model's pen units when they are plainly in other ones, and the factor (1.0
+    when they are not): ink in mm (InkML with a physical scale) against a model of tablet units is 100
+    times too small, and the network reads it as a dot. Judged by the spread of ``dx, dy`` against the
+    model's ``std``; a real hand's lines stay within 0.5-1.6 times their store's (demo corpus), so only
+    a factor past ``UNITS_APART`` is taken for other units, and then the spreads are matched."""
+    d = np.asarray(offsets, dtype=np.float64)[1:, :2]
+    spread = float(np.sqrt(np.mean(d.var(axis=0)))) if len(d) > 1 else 0.0
+    model = float(np.sqrt(np.mean(np.square(std))))
+    if spread <= 0 or 1 / UNITS_APART <= spread / model <= UNITS_APART:
+        return offsets, 1.0
+    factor = model / spread
+    out = np.array(offsets, dtype=np.float32, copy=True)
+    out[:, :2] *= factor
+    return out, factor
+
+
 def normalise(offsets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """Standardise ``dx, dy`` with train-split statistics; pen_up is untouched."""
     out = np.array(offsets, dtype=np.float32, copy=True)

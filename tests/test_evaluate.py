@@ -42,7 +42,8 @@ def test_read_a_split_prints_each_line_and_scores_it(models):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["scored_lines"] == len(doc["readings"]) == 24
-    assert all(r["truth"] and set(r) == {"source", "text", "truth"} for r in doc["readings"])
+    assert all(r["truth"] and set(r) == {"source", "text", "truth", "scaled"} for r in doc["readings"])
+    assert all(r["scaled"] == 1.0 for r in doc["readings"])  # its own store: already in its units
     assert doc["cer"] < 0.5 and "CER" in result.stderr  # trained for seconds: far better than chance
     plain = run("read", models["reader"], "--lines", "r080", "--lines", "r081")
     assert plain.exit_code == 0 and [line.split("\t")[0] for line in plain.stdout.splitlines()] == ["r080", "r081"]

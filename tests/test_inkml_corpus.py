@@ -147,3 +147,31 @@ def test_a_corpus_mixing_millimetres_and_raw_units_is_noted(tmp_path):
     (tmp_path / "mixed" / "tablet.inkml").unlink()
     alike = run("prepare", tmp_path / "mixed", "-o", tmp_path / "alike.h5", *KEEP_ALL)
     assert alike.exit_code == 0 and "not all in one unit" not in alike.stderr
+
+
+def test_ink_in_millimetres_is_read_and_primes_as_ink_in_the_models_units(tmp_path):
+    """The same line from a tool that gives a physical scale (mm, 100 times smaller than the bundled
+    models' tablet units) is read as the line, not as a dot, and said to be scaled."""
+    from hwkit.checkpoint import BUNDLED, Checkpoint
+    from hwkit.demo import held_out_writers, writer_lines
+    from hwkit.generate import style_primes
+
+    [line] = writer_lines(held_out_writers(0, 40)[0], ["morning light on the hills"], line_seed=1)
+    tablet = ('<inkSource xml:id="tablet"><traceFormat><channel name="X" type="decimal"/><channel name="Y" '
+              'type="decimal"/></traceFormat><channelProperties><channelProperty channel="X" name="resolution" '
+              'value="1000" units="1/cm"/><channelProperty channel="Y" name="resolution" value="1000" units="1/cm"/>'
+              "</channelProperties></inkSource>")  # fmt: skip
+    raw = write_inkml([(line.offsets, line.text)])
+    (tmp_path / "raw.inkml").write_text(raw)
+    (tmp_path / "mm.inkml").write_text(raw.replace("<definitions>", "<definitions>" + tablet).replace(
+        '<context xml:id="hwkit">', '<context xml:id="hwkit" inkSourceRef="#tablet">'))
+    result = run("read", "bundled", tmp_path / "raw.inkml", tmp_path / "mm.inkml")
+    assert result.exit_code == 0, result.output
+    readings = dict(row.split("\t") for row in result.stdout.splitlines())
+    assert readings["mm.inkml"] == readings["raw.inkml"] and len(readings["raw.inkml"]) > 10
+    assert "mm.inkml is in other units" in result.stderr and "raw.inkml is in" not in result.stderr
+    assert run("prepare", tmp_path / "mm.inkml", "-o", tmp_path / "mm.h5", *KEEP_ALL).exit_code == 0
+    notes = []
+    [prime] = style_primes(["mm"], tmp_path / "mm.h5", Checkpoint.load(BUNDLED), notes=notes)
+    np.testing.assert_allclose(np.abs(prime.offsets[:, :2]).sum(), np.abs(line.offsets[:, :2]).sum(), rtol=0.5)
+    assert any("--style mm is in other units" in n for n in notes)

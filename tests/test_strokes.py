@@ -92,3 +92,24 @@ def test_offset_stats_in_one_pass_equal_numpy_over_everything(lines):
     np.testing.assert_allclose(mean, steps.mean(axis=0), rtol=1e-9, atol=1e-9)
     expected = steps.std(axis=0)
     np.testing.assert_allclose(std, np.where(expected > 0, expected, 1.0), rtol=1e-7, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.floats(1e-3, 1e3), st.floats(5.0, 50.0))
+def test_ink_in_other_units_is_brought_to_the_models_and_a_models_own_is_left_alone(seed, factor, model_std):
+    rng = np.random.default_rng(seed)
+    n = 200
+    line = np.column_stack([rng.normal(0, model_std, (n, 2)), rng.random(n) < 0.1]).astype(np.float32)
+    line[0, :2] = 0
+    std = [model_std, model_std]
+    same, one = S.in_model_units(line, std)
+    assert one == 1.0 and same is line  # its own units: untouched
+    scaled = line.copy()
+    scaled[:, :2] *= factor
+    back, found = S.in_model_units(scaled, std)
+    if 1 / S.UNITS_APART * 1.3 < factor < S.UNITS_APART / 1.3:  # within a hand's range: left as it is
+        assert found == 1.0 and np.array_equal(back, scaled)
+    elif not 1 / S.UNITS_APART / 1.3 < factor < S.UNITS_APART * 1.3:  # plainly other units: back to the model's
+        assert abs(np.log(found * factor)) < np.log(1.3)
+        np.testing.assert_allclose(back[:, :2], scaled[:, :2] * found, rtol=1e-5)
+        assert np.array_equal(back[:, 2], scaled[:, 2])

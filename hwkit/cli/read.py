@@ -56,5 +56,9 @@ def read(checkpoint: Path, files: tuple[Path, ...], line_ids: tuple[str, ...], a
     else:
         for r in readings:
             click.echo(f"{r.source}\t{r.text}")
+    err = stderr_console()
+    for r in readings:
+        if r.scaled != 1.0:
+            err.print(escape(f"note: {r.source} is in other units than the recognizer's: read scaled by {r.scaled:.3g}"))
     if score is not None:
-        stderr_console().print(escape(f"CER {score:.2%} over {len(known)} line(s) with a known text"))
+        err.print(escape(f"CER {score:.2%} over {len(known)} line(s) with a known text"))
