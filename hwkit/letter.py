@@ -13,8 +13,8 @@ That same hand line sets the scale: its x-height (``page.x_height``) is made
 ``--size`` mm, and its width per character seeds the word-width estimates
 (which ``page.lay_out`` corrects by the first lines written).
 Lines are written in batches of ``batch`` (one network batch each), with a
-``{"event": "lines", "done", "total", "round"}`` progress event after each
-batch; the counts are cumulative over the rounds of re-flowing, and ``total``
+``{"event": "lines", "done", "total", "round"}`` progress event as each round
+starts and after each batch; the counts are cumulative over the rounds of re-flowing, and ``total``
 grows when a round finds lines to write again.
 
 ``write_document`` loads the model and finds the hand (``hwkit sample
@@ -125,14 +125,16 @@ def write_in_hand(
     reader=None,
     batch: int = 32,
     progress: Progress = ignore,
+    on_rows=None,
 ) -> Letter:
     """``text`` (checked by ``encoded_text``) on pages, every line primed with ``hand`` (None: the first
     words, written once unprimed); a loaded ``model`` of ``ckpt``, ``tries`` and ``reader`` from
-    ``legibility.chooser``. The studio calls this with the model it keeps loaded."""
+    ``legibility.chooser``. The studio calls this with the model it keeps loaded, and ``on_rows``
+    (``sample_text``'s, called every few steps of the pen) to stop a writing whose client left."""
     from hwkit.legibility import best_of
 
     notes: list[str] = []
-    common = {"stats": ckpt.stats, "bias": bias}
+    common = {"stats": ckpt.stats, "bias": bias, "on_rows": on_rows}
     if hand is not None:
         hand = Prime(hand.offsets, encodable(ckpt.alphabet, hand.text, True, notes, "style text"))
     else:
@@ -147,6 +149,7 @@ def write_in_hand(
     def write(texts: list[str], rooms: list[float]) -> list[np.ndarray]:
         nonlocal calls, rounds, before
         rounds += 1
+        progress({"event": "lines", "done": before, "total": before + len(texts), "round": rounds})
         out = []
         for start in range(0, len(texts), batch):
             calls += 1

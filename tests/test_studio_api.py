@@ -104,7 +104,9 @@ def test_each_lines_attention_window_on_its_own(client):
         ({"text": "hi", "tries": 2.5}, 400, "tries is a whole number"),
         ({"text": "hi", "tries": True}, 400, "tries is a whole number"),
         ({"text": "hi", "tries": "4"}, 400, "tries is a whole number"),
-        ({"text": "hi €"}, 400, "'€'"),
+        ({"text": "hi €"}, 400, "tick 'replace characters the model lacks'"),
+        ({"text": "hi", "colour": "reddish"}, 400, "'reddish' is not a colour"),
+        ({"text": "hi", "colour": 3}, 400, "colour is a colour name"),
         ({"text": "hi", "model": "../../etc"}, 404, "no model"),
         ({"text": "hi", "model": "bundled", "hand": "style:../../x"}, 404, "no hand"),
         ({"text": "hi", "hand": "rec:../x/r00-000u-01"}, 404, "corpus name"),
@@ -221,9 +223,12 @@ def test_record_list_prepare_and_write_in_the_recorded_hand(client, studio, tmp_
     assert got[-1]["event"] == "done"
     made = client.post("/api/style", json={"hand": "rec:me/r00-001u-01"}).json()  # for the bundled model
     assert made["hand"] == "style:me-r00-001u-01" and (tmp_path / "styles" / "me-r00-001u-01.json").is_file()
-    assert made["hand"] in [h["id"] for h in client.get("/api/hands").json()]
+    listed = [h["id"] for h in client.get("/api/hands").json()]
+    assert made["hand"] not in listed and "rec:me/r00-001u-01" in listed  # one hand, listed once: as recorded
     got = events(client.post("/api/write", json={"text": "styled", "hand": made["hand"], "seed": 2}))
-    assert got[-1]["event"] == "done"
+    assert got[-1]["event"] == "done"  # the file still primes (hwkit sample --style uses it)
+    (tmp_path / "styles" / "mine.json").write_bytes((tmp_path / "styles" / "me-r00-001u-01.json").read_bytes())
+    assert "style:mine" in [h["id"] for h in client.get("/api/hands").json()]  # a style file of its own
 
 
 @pytest.mark.parametrize(
@@ -306,6 +311,7 @@ def test_a_page_streams_progress_and_each_page_downloads_in_every_format(client)
         ({"text": "hi", "paper": "a6", "size": 9, "margin": 40}, "make the size at most 8.3 mm or smaller margins"),
         ({"text": "x" * 4001, "paper": "a4"}, "at most 4,000"),
         ({"text": "hi €", "paper": "a4"}, "'€'"),
+        ({"text": "hi", "paper": "a4", "colour": "stroke"}, "colours lines, not pages"),
     ],
 )
 def test_bad_page_requests_are_refused_with_a_reason(client, request_body, fragment):

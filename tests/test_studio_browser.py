@@ -103,7 +103,7 @@ def test_unwritable_characters_are_reported_in_the_page(server, page):
     page.fill("#text", "price: 5 €")
     page.click("#write")
     page.wait_for_function("document.querySelector('#status').className === 'error'")
-    assert "'€'" in page.inner_text("#status") and "replace unknown" in page.inner_text("#status")
+    assert "'€'" in page.inner_text("#status") and "replace characters the model lacks" in page.inner_text("#status")
 
 
 def test_a_page_is_laid_out_on_paper_with_its_downloads(server, page, tmp_path):
@@ -120,19 +120,27 @@ def test_a_page_is_laid_out_on_paper_with_its_downloads(server, page, tmp_path):
     log = write_and_wait(page, "Dear Jo,\n\nthe weather has been kind all week.\n\nLove, Sam")
     kinds = [e["event"] for e in log]
     assert kinds[-1] == "done" and "progress" in kinds, log[-3:]
-    sheets = page.locator("#output img.sheet")
+    sheets = page.locator("#output figure.sheet img")
     assert sheets.count() == 1
-    page.wait_for_function("[...document.querySelectorAll('img.sheet')].every(i => i.complete && i.naturalWidth > 0)")
-    ratio = page.evaluate("document.querySelector('img.sheet').naturalHeight / document.querySelector('img.sheet').naturalWidth")
+    page.wait_for_function("[...document.querySelectorAll('.sheet img')].every(i => i.complete && i.naturalWidth > 0)")
+    ratio = page.evaluate("document.querySelector('.sheet img').naturalHeight / document.querySelector('.sheet img').naturalWidth")
     assert abs(ratio - 148 / 105) < 0.01  # an A6 sheet, not a strip of lines
-    assert "1 page(s)" in page.inner_text("#status")
-    links = page.locator("#downloads a")
+    assert "1 page(s)" in page.inner_text("#status") and page.get_attribute("#status", "class") != "error"
+    assert "page 1 of 1" in page.inner_text("figure.sheet figcaption")
+    links = page.locator("#output a[download]")
     assert links.count() == 1 + 5  # the PDF, and each page's SVG, PNG, plotter SVG, G-code and HPGL
-    pdf = page.request.get(url + links.first.get_attribute("href"))
+    pdf = page.request.get(url + page.locator(".all-pages a").get_attribute("href"))
     assert pdf.ok and pdf.body().startswith(b"%PDF")
-    gcode = page.request.get(url + page.locator("#downloads a", has_text="G-code").get_attribute("href"))
+    gcode = page.request.get(url + page.locator("figcaption a", has_text="G-code").get_attribute("href"))
     assert gcode.ok and gcode.body().startswith(b"G21")
+    progress = [e for e in log if e["event"] == "progress"]
+    assert len(progress) >= 2  # each round says it starts, not only when it is done
     shot(page, "page", tmp_path)
+    page.fill("#colour", "reddish")  # refused before any writing, shown as an error
+    page.click("#write")
+    page.wait_for_function("document.querySelector('#status').className === 'error'")
+    assert "not a colour" in page.inner_text("#status")
+    assert page.evaluate("getComputedStyle(document.querySelector('#status')).color") == "rgb(163, 32, 32)"
 
 
 def draw(page, strokes):

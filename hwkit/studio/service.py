@@ -170,13 +170,16 @@ class Studio:
         from hwkit.studio.recording import list_recordings
 
         out = [{"id": "", "label": "none (the model picks a hand as it goes)", "kind": "none"}]
+        recorded = [{"id": f"rec:{corpus.name}/{rec['line_id']}", "label": f"{corpus.name}: {rec['text']}",
+                     "kind": "recording", "name": f"{corpus.name}-{rec['line_id']}"}
+                    for corpus in sorted(p for p in self.data_dir.glob("*") if p.is_dir())
+                    for rec in list_recordings(corpus)]  # fmt: skip
+        names = {r.pop("name") for r in recorded}
         for path in sorted(self.styles_dir.glob("*.json")):
-            if _STYLE_NAME.fullmatch(path.stem):
+            made = path.stem in names or any(path.stem.startswith(n + "-") for n in names)  # make_style's names
+            if _STYLE_NAME.fullmatch(path.stem) and not made:  # a recorded line's file: listed as the recording
                 out.append({"id": f"style:{path.stem}", "label": path.stem, "kind": "style"})
-        for corpus in sorted(p for p in self.data_dir.glob("*") if p.is_dir()):
-            for rec in list_recordings(corpus):
-                out.append({"id": f"rec:{corpus.name}/{rec['line_id']}", "label": f"{corpus.name}: {rec['text']}",
-                            "kind": "recording"})  # fmt: skip
+        out += recorded
         ckpt = self.load(model_id).checkpoint
         try:
             store = Store(find_store(ckpt, None))
@@ -275,6 +278,13 @@ class Studio:
         if len(text) > limit:
             raise RequestError(f"the text is {len(text):,} characters; write at most {limit:,} at a time")
         setting = _setting(request) if pages else None
+        colour = request.get("colour")
+        if colour is not None:  # checked before the writing, not first at a download
+            from hwkit import outputs
+
+            if not isinstance(colour, str):
+                raise RequestError("colour is a colour name or #rrggbb")
+            outputs.check_colour(colour, pages=pages)
         lines = [text] if pages else [line for para in text.splitlines() if para.strip() for line in wrap(para, WIDTH)]
         if len(lines) > MAX_LINES:
             raise RequestError(f"that is {len(lines)} lines; write at most {MAX_LINES} at a time (or a page)")
@@ -300,7 +310,8 @@ class Studio:
             else:
                 lines = [encodable(loaded.checkpoint.alphabet, t, replace, notes) for t in lines]
         except HwkitError as exc:
-            raise RequestError(str(exc).replace("use --replace-unknown", "tick 'replace unknown'")) from None
+            raise RequestError(str(exc).replace("use --replace-unknown",
+                                                "tick 'replace characters the model lacks'")) from None
         prime = self.prime(model_id, request.get("hand") or "", seed)
         try:
             tries, reader = chooser(loaded.checkpoint, tries, self.models_dir, self.device)
@@ -366,13 +377,17 @@ class Studio:
         paper = job.setting.paper
         emit({"event": "start", "pages": True, "seed": job.seed, "tries": job.tries, "paper": list(paper)})
 
-        def progress(event: dict) -> None:
+        def check(_=None) -> None:  # every few pen steps: a client that left stops the writing at once
             if job.cancel.is_set() or self.closing.is_set():
                 raise Cancelled()
+
+        def progress(event: dict) -> None:
+            check()
             emit({"event": "progress", "done": event["done"], "total": event["total"], "round": event["round"]})
 
         letter = write_in_hand(loaded.model, loaded.checkpoint, job.texts[0], job.setting, hand=prime, seed=job.seed,
-                               bias=job.bias, tries=job.tries, reader=job.reader, progress=progress)  # fmt: skip
+                               bias=job.bias, tries=job.tries, reader=job.reader, progress=progress,
+                               on_rows=check)  # fmt: skip
         doc = letter.document
         emit({"event": "done", "result": self._keep(letter), "pages": len(doc.pages), "lines": len(doc.lines),
               "rounds": doc.rounds, "written": doc.written, "notes": job.notes + letter.notes})  # fmt: skip

@@ -149,6 +149,7 @@ async function write() {
   };
   const paper = $("layout").value;
   if (paper) Object.assign(request, { paper, margin: Number($("margin").value), size: Number($("size").value) });
+  request.colour = style.colour; // checked before the writing: a bad one would only fail at the downloads
   $("write").disabled = true;
   $("output").replaceChildren(); $("downloads").replaceChildren();
   window.studioLog = [];
@@ -195,21 +196,33 @@ function pageEvents(style) {
       setStatus(`laying the text out on ${event.paper[0]} x ${event.paper[1]} mm paper, seed ${event.seed}...`);
     } else if (event.event === "progress") {
       bar.max = event.total; bar.value = event.done;
-      setStatus(`writing lines: ${event.done} of ${event.total}, round ${event.round}` + (tries > 1 ? `, the best of ${tries} draws each` : ""));
+      const each = tries > 1 ? `, each the best of ${tries} draws` : "";
+      const measuring = event.round === 1 ? " (the first lines measure how wide the hand writes)" : " (lines that changed)";
+      setStatus(`round ${event.round}: ${event.done} of ${event.total} lines written${each}${measuring}...`);
     } else if (event.event === "done") {
       bar.remove();
       const query = `colour=${encodeURIComponent(style.colour)}`;
+      const names = { svg: "SVG", png: "PNG", plotter: "plotter SVG", gcode: "G-code", hpgl: "HPGL" };
       for (let k = 0; k < event.pages; k++) {
+        const figure = document.createElement("figure");
+        figure.className = "sheet";
         const img = new Image();
-        img.className = "sheet";
         img.alt = `page ${k + 1} of ${event.pages}`;
+        img.addEventListener("error", () => setStatus(`page ${k + 1} could not be shown`, true));
         img.src = `/api/result/${event.result}/svg?page=${k}&${query}`;
-        $("output").append(img);
+        const caption = document.createElement("figcaption");
+        caption.append(`page ${k + 1} of ${event.pages}:`);
+        for (const [fmt, label] of Object.entries(names)) caption.append(downloadLink(`/api/result/${event.result}/${fmt}?page=${k}&${query}`, label));
+        figure.append(img, caption);
+        $("output").append(figure);
       }
       const notes = event.notes.length ? ` (${event.notes.join("; ")})` : "";
       setStatus(`${event.pages} page(s), ${event.lines} lines in ${event.rounds} round(s) of writing and measuring ` +
-                `(${event.written} lines written), in ${secs.toFixed(1)} s${notes}`);
-      showPageDownloads(event.result, event.pages, query);
+                `(${event.written} lines written${tries > 1 ? `, each the best of ${tries} draws` : ""}), in ${secs.toFixed(1)} s${notes}`);
+      const all = document.createElement("div");
+      all.className = "all-pages"; // above the pages: a long document's PDF without scrolling past them
+      all.append(downloadLink(`/api/result/${event.result}/pdf?${query}`, `PDF (${event.pages} page${event.pages > 1 ? "s" : ""})`));
+      $("output").prepend(all);
     }
   };
 }
@@ -222,18 +235,6 @@ function downloadLink(href, label) {
   return a;
 }
 
-function showPageDownloads(result, pages, query) {
-  const names = { svg: "SVG", png: "PNG", plotter: "plotter SVG", gcode: "G-code", hpgl: "HPGL" };
-  const all = document.createElement("div");
-  all.append(downloadLink(`/api/result/${result}/pdf?${query}`, `PDF (${pages} page${pages > 1 ? "s" : ""})`));
-  $("downloads").append(all);
-  for (let k = 0; k < pages; k++) {
-    const row = document.createElement("div");
-    row.append(`page ${k + 1}: `);
-    for (const [fmt, label] of Object.entries(names)) row.append(downloadLink(`/api/result/${result}/${fmt}?page=${k}&${query}`, label));
-    $("downloads").append(row);
-  }
-}
 
 function showDownloads(result, style, views) {
   const query = `?colour=${encodeURIComponent(style.colour)}&width=${style.width}`;
