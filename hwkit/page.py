@@ -308,13 +308,11 @@ def _fits(points: np.ndarray, blocks: list[_Block], span: tuple[int, int, int], 
     return float(np.ptp(points[:, 0])) <= _room(blocks, span, setting) * (1 + SQUEEZE)
 
 
-def _wrap(blocks: list[_Block], estimate: dict, space: float, setting: Setting,
-          start: tuple[int, int] = (0, 0)) -> list[tuple[int, int, int]]:  # fmt: skip
-    """Greedy fill from word ``start`` (block, word) on: each line takes words while their estimated widths
-    fit ``FILL`` of its room."""
+def _wrap(blocks: list[_Block], estimate: dict, space: float, setting: Setting) -> list[tuple[int, int, int]]:
+    """Greedy fill: each line takes words while their estimated widths fit ``FILL`` of its room."""
     spans = []
-    for b, block in enumerate(blocks[start[0] :], start[0]):
-        i = start[1] if b == start[0] else 0
+    for b, block in enumerate(blocks):
+        i = 0
         while i < len(block.words):
             room = FILL * _room(blocks, (b, i, 0), setting)
             j, width = i + 1, estimate[b, i]

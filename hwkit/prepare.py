@@ -35,7 +35,7 @@ from hwkit.config import DemoParams, PrepareParams
 from hwkit.errors import CorpusError, OptionError
 from hwkit.progress import Progress, ignore
 from hwkit.store import SPLITS, Spool, SpooledLine, check_writable, write_store
-from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps
+from hwkit.strokes import drop_repeats, points_to_offsets, split_jumps, step_lengths
 from hwkit.workers import default_jobs, in_order, worker_pool
 
 # Skip reasons decided here (iam.py holds those found while reading files).
@@ -233,8 +233,8 @@ MIXED_SCALE = 20.0  # lines whose pens step this many times farther than others'
 
 
 def _pen_step(offsets: np.ndarray) -> float:
-    down = offsets[1:][offsets[:-1, 2] < 0.5]
-    return float(np.median(np.hypot(down[:, 0], down[:, 1]))) if len(down) else 0.0
+    down, _ = step_lengths(offsets)
+    return float(np.median(down)) if len(down) else 0.0
 
 
 def _mixed_scales(steps: dict[str, float]) -> str | None:

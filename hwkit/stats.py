@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hwkit.store import SPLITS, Store
-from hwkit.strokes import PEN_UP
+from hwkit import strokes
 
 
 def _summary(values: np.ndarray) -> dict[str, float | None]:
@@ -87,9 +87,7 @@ def step_lengths(store: Store, lines: Sequence[int] | None = None) -> tuple[np.n
     """
     down, up = [], []
     for i in range(len(store)) if lines is None else lines:
-        offsets = store.offsets(i)
-        step = np.hypot(offsets[1:, 0], offsets[1:, 1])
-        air = offsets[:-1, PEN_UP] > 0.5
-        down.append(step[~air])
-        up.append(step[air])
+        d, u = strokes.step_lengths(store.offsets(i))
+        down.append(d)
+        up.append(u)
     return np.concatenate(down or [np.zeros(0)]), np.concatenate(up or [np.zeros(0)])

@@ -141,6 +141,14 @@ def offset_stats(offsets: Iterable[np.ndarray], max_jump: float | None = None) -
     return mean, np.where(std > 0, std, 1.0)
 
 
+def step_lengths(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lengths of a line's moves (row 0 excluded), split into pen-down and in-the-air moves: a row's
+    move is made in the air when the row before it has ``pen_up`` set."""
+    step = np.hypot(offsets[1:, 0], offsets[1:, 1])
+    air = offsets[:-1, PEN_UP] > 0.5
+    return step[~air], step[air]
+
+
 UNITS_APART = 4.0  # a line whose moves' spread is this many times a model's (or less by as much) is in other units
 
 

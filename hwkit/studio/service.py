@@ -244,14 +244,15 @@ class Studio:
     def _measure_scale(self, loaded: _Loaded):
         from hwkit.page import x_height
         from hwkit.sample import sample_text
+        from hwkit.strokes import step_lengths
         from hwkit.studio.recording import ModelScale
 
         if loaded.scale is None:
             ckpt = loaded.checkpoint
             line = sample_text(loaded.model, ckpt.alphabet, ["the quick brown fox jumps over a lazy dog"],
                                stats=ckpt.stats, bias=1.0, seed=0).lines[0]  # fmt: skip
-            steps = np.hypot(*line.offsets[1:, :2].T)[line.offsets[:-1, 2] < 0.5]
-            loaded.scale = ModelScale(x_height(line.offsets), float(np.median(steps)))
+            down, _ = step_lengths(line.offsets)
+            loaded.scale = ModelScale(x_height(line.offsets), float(np.median(down)))
         return loaded.scale
 
     # -- writing ----------------------------------------------------------------------
@@ -338,12 +339,12 @@ class Studio:
                 raise Cancelled()
             loaded = self.load(job.model_id)
             ckpt = loaded.checkpoint
+            if job.setting is not None:  # write_in_hand makes the hand's text writable itself
+                self._run_pages(job, emit, loaded, job.prime)
+                return
             prime = job.prime
             if prime is not None:
                 prime = Prime(prime.offsets, encodable(ckpt.alphabet, prime.text, True, []))
-            if job.setting is not None:
-                self._run_pages(job, emit, loaded, prime)
-                return
             emit({"event": "start", "lines": job.texts, "seed": job.seed, "tries": job.tries, "notes": job.notes})
 
             def on_rows(chunks: list) -> None:
